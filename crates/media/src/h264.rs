@@ -1,0 +1,176 @@
+//! H.264 / AVC: NAL unit types, the `avcC` decoder configuration record
+//! (ISO/IEC 14496-15 §5.3.3.1) and sequence parameter sets (ITU-T H.264 §7.3.2.1.1).
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// NAL unit type of an IDR slice.
+pub const NAL_IDR: u8 = 5;
+/// NAL unit type of supplemental enhancement information.
+pub const NAL_SEI: u8 = 6;
+/// NAL unit type of a sequence parameter set.
+pub const NAL_SPS: u8 = 7;
+/// NAL unit type of a picture parameter set.
+pub const NAL_PPS: u8 = 8;
+/// NAL unit type of an access unit delimiter.
+pub const NAL_AUD: u8 = 9;
+
+/// Errors of H.264 parsing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The `avcC` record is shorter than its fields say.
+    #[error("avcC record truncated at byte {offset}")]
+    TruncatedConfig {
+        /// Byte offset where data ran out.
+        offset: usize,
+    },
+    /// The `avcC` record has a version other than 1.
+    #[error("avcC configurationVersion {0} is not 1")]
+    BadConfigVersion(u8),
+    /// No SPS was given where one is required.
+    #[error("no sequence parameter set")]
+    MissingSps,
+    /// No PPS was given where one is required.
+    #[error("no picture parameter set")]
+    MissingPps,
+    /// A parameter set is malformed.
+    #[error("bad sequence parameter set: {0}")]
+    BadSps(String),
+    /// A bit read ran out of data.
+    #[error(transparent)]
+    Bits(#[from] crate::bits::Error),
+}
+
+/// Result of H.264 parsing.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The AVC decoder configuration record, `avcC` (ISO/IEC 14496-15 §5.3.3.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvcConfig {
+    /// `AVCProfileIndication`.
+    pub profile: u8,
+    /// `profile_compatibility`.
+    pub compatibility: u8,
+    /// `AVCLevelIndication`.
+    pub level: u8,
+    /// `lengthSizeMinusOne + 1`: 1, 2 or 4.
+    pub length_size: u8,
+    /// Sequence parameter sets (NAL units with header).
+    pub sps: Vec<Bytes>,
+    /// Picture parameter sets (NAL units with header).
+    pub pps: Vec<Bytes>,
+    /// Bytes after the PPS list (the High-profile chroma/bit-depth extension), kept verbatim.
+    pub extension: Bytes,
+}
+
+/// NAL unit type of an H.264 NAL unit (first byte's low 5 bits).
+pub fn nal_type(unit: &[u8]) -> u8 {
+    unit.first().map_or(0, |b| b & 0x1f)
+}
+
+/// True when a canonical payload contains an IDR slice.
+pub fn is_keyframe(payload: &[u8]) -> bool {
+    crate::nal::iter_length_prefixed(payload, crate::nal::LENGTH_SIZE)
+        .map_while(|u| u.ok())
+        .any(|u| nal_type(u) == NAL_IDR)
+}
+
+// === impl AvcConfig ===
+
+impl AvcConfig {
+    /// Builds a record from parameter set NAL units.
+    pub fn from_parameter_sets(sps: &[&[u8]], pps: &[&[u8]]) -> Result<Self> {
+        let first = sps.first().ok_or(Error::MissingSps)?;
+        if first.len() < 4 {
+            return Err(Error::BadSps(format!(
+                "sps of {} bytes is too short",
+                first.len()
+            )));
+        }
+        if pps.is_empty() {
+            return Err(Error::MissingPps);
+        }
+        Ok(Self {
+            profile: first[1],
+            compatibility: first[2],
+            level: first[3],
+            length_size: 4,
+            sps: sps.iter().map(|s| Bytes::copy_from_slice(s)).collect(),
+            pps: pps.iter().map(|s| Bytes::copy_from_slice(s)).collect(),
+            extension: Bytes::new(),
+        })
+    }
+
+    /// Parses an `avcC` body.
+    pub fn parse(data: &[u8]) -> Result<Self> {
+        let need = |offset: usize, n: usize| {
+            if offset + n > data.len() {
+                Err(Error::TruncatedConfig { offset })
+            } else {
+                Ok(())
+            }
+        };
+        need(0, 6)?;
+        if data[0] != 1 {
+            return Err(Error::BadConfigVersion(data[0]));
+        }
+        let length_size = (data[4] & 3) + 1;
+        let mut pos = 6;
+        let mut sps = Vec::new();
+        for _ in 0..(data[5] & 0x1f) {
+            need(pos, 2)?;
+            let len = usize::from(u16::from_be_bytes([data[pos], data[pos + 1]]));
+            need(pos + 2, len)?;
+            sps.push(Bytes::copy_from_slice(&data[pos + 2..pos + 2 + len]));
+            pos += 2 + len;
+        }
+        need(pos, 1)?;
+        let n_pps = data[pos];
+        pos += 1;
+        let mut pps = Vec::new();
+        for _ in 0..n_pps {
+            need(pos, 2)?;
+            let len = usize::from(u16::from_be_bytes([data[pos], data[pos + 1]]));
+            need(pos + 2, len)?;
+            pps.push(Bytes::copy_from_slice(&data[pos + 2..pos + 2 + len]));
+            pos += 2 + len;
+        }
+        Ok(Self {
+            profile: data[1],
+            compatibility: data[2],
+            level: data[3],
+            length_size,
+            sps,
+            pps,
+            extension: Bytes::copy_from_slice(&data[pos..]),
+        })
+    }
+
+    /// Serialises the record as an `avcC` body.
+    pub fn encode(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(
+            16 + self
+                .sps
+                .iter()
+                .chain(&self.pps)
+                .map(|p| p.len() + 2)
+                .sum::<usize>(),
+        );
+        out.put_u8(1);
+        out.put_u8(self.profile);
+        out.put_u8(self.compatibility);
+        out.put_u8(self.level);
+        out.put_u8(0xfc | (self.length_size.clamp(1, 4) - 1));
+        out.put_u8(0xe0 | (self.sps.len().min(31) as u8));
+        for s in self.sps.iter().take(31) {
+            out.put_u16(s.len().min(u16::MAX as usize) as u16);
+            out.put_slice(&s[..s.len().min(u16::MAX as usize)]);
+        }
+        out.put_u8(self.pps.len().min(255) as u8);
+        for p in self.pps.iter().take(255) {
+            out.put_u16(p.len().min(u16::MAX as usize) as u16);
+            out.put_slice(&p[..p.len().min(u16::MAX as usize)]);
+        }
+        out.put_slice(&self.extension);
+        out.freeze()
+    }
+}

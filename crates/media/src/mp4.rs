@@ -1,0 +1,1 @@
+//! MP4 reading: progressive (`moov`/`stbl`) and fragmented (`moof`/`traf`) files (ISO/IEC 14496-12).

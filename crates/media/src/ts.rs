@@ -1,0 +1,1 @@
+//! MPEG transport stream demuxer and muxer (ISO/IEC 13818-1).

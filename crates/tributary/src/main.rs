@@ -1,0 +1,5 @@
+//! `tributary`: one binary for every role of the media server.
+
+fn main() {
+    println!("tributary");
+}
