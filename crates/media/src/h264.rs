@@ -174,3 +174,9 @@ impl AvcConfig {
         out.freeze()
     }
 }
+
+/// Video parameters (size, profile, level, frame rate) from an `avcC` body.
+pub fn video_info(avcc: &[u8]) -> Result<crate::VideoInfo> {
+    let _ = avcc;
+    Err(Error::BadSps("sps parsing is not written yet".into()))
+}

@@ -197,3 +197,9 @@ pub fn sps_format(sps: &[u8]) -> Result<(u8, u8, u8)> {
     let _ = sps;
     Err(Error::BadSps("sps parsing is not written yet".into()))
 }
+
+/// Video parameters (size, profile, level, frame rate) from an `hvcC` body.
+pub fn video_info(hvcc: &[u8]) -> Result<crate::VideoInfo> {
+    let _ = hvcc;
+    Err(Error::BadSps("sps parsing is not written yet".into()))
+}

@@ -26,6 +26,7 @@
 #![deny(clippy::mod_module_files)]
 
 pub mod aac;
+pub mod adts;
 pub mod bits;
 pub mod buffer;
 pub mod container;
