@@ -1,5 +1,68 @@
 //! `tributary`: one binary for every role of the media server.
+//!
+//! Each subcommand is a thin shell: it parses its configuration, sets up
+//! logging and hands over to library code (`media`, `ingest-node`,
+//! `edge-node`, `operator`).
 
-fn main() {
-    println!("tributary");
+mod analyse;
+mod standalone;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tributary: a live media server cluster.
+#[derive(Debug, Parser)]
+#[command(name = "tributary", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Everything in one process with the embedded state store (no etcd needed).
+    Standalone(standalone::Config),
+    /// An ingest node: inputs, live buffers, pushes, QUIC relay server.
+    Ingest,
+    /// An edge node: viewer-facing outputs fed over the QUIC relay.
+    Edge,
+    /// The Kubernetes operator for Stream and Push resources.
+    Operator,
+    /// Print the tracks and frames of a media file (TS, FLV, MP4, ADTS).
+    Analyse(analyse::Args),
+    /// Command-line client of the gRPC control API.
+    Ctl,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Analyse(args) => analyse::run(&args),
+        Command::Standalone(config) => {
+            init_logging();
+            match standalone::run(config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Ingest => not_implemented("ingest"),
+        Command::Edge => not_implemented("edge"),
+        Command::Operator => not_implemented("operator"),
+        Command::Ctl => not_implemented("ctl"),
+    }
+}
+
+fn not_implemented(what: &str) -> ExitCode {
+    eprintln!("tributary {what}: not implemented yet");
+    ExitCode::from(2)
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the real peers the tests run against, from Debian's packages, when
+# they are missing. Needs root to install; otherwise it only reports.
+set -euo pipefail
+
+need=()
+command -v ffmpeg >/dev/null || need+=(ffmpeg)
+command -v ffprobe >/dev/null || need+=(ffmpeg)
+command -v protoc >/dev/null || need+=(protobuf-compiler)
+command -v srt-live-transmit >/dev/null || need+=(srt-tools)
+command -v etcd >/dev/null || need+=(etcd-server)
+
+if [ ${#need[@]} -eq 0 ]; then
+  echo "test tools: all present"
+else
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "test tools: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "test tools: missing ${need[*]} (run as root to install them); tests that need them are skipped"
+  fi
+fi
+
+if ! command -v cargo-nextest >/dev/null; then
+  echo "test tools: cargo-nextest missing; make test falls back to cargo test"
+fi
