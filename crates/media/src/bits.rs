@@ -136,7 +136,7 @@ impl BitWriter {
     /// Appends the low `n` bits of `v` (at most 64).
     pub fn put(&mut self, n: u32, v: u64) {
         for i in (0..n).rev() {
-            if self.bits % 8 == 0 {
+            if self.bits.is_multiple_of(8) {
                 self.out.push(0);
             }
             let bit = ((v >> i) & 1) as u8;

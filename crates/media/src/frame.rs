@@ -191,6 +191,21 @@ impl Track {
             audio: None,
         }
     }
+
+    /// Fills [`Track::video`] or [`Track::audio`] from the init data. Init data
+    /// that does not parse leaves them unset (the track is still usable).
+    pub fn describe(&mut self) {
+        match self.codec {
+            Codec::H264 => self.video = crate::h264::video_info(&self.init).ok(),
+            Codec::H265 => self.video = crate::h265::video_info(&self.init).ok(),
+            Codec::Aac => {
+                self.audio = crate::aac::AudioSpecificConfig::parse(&self.init)
+                    .ok()
+                    .map(|c| AudioInfo { sample_rate: c.sample_rate, channels: c.channels })
+            }
+            Codec::Opus | Codec::Other(_) => {}
+        }
+    }
 }
 
 // === impl Frame ===
