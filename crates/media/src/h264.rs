@@ -5,6 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 mod sps;
 
+pub(crate) use sps::sar_from_idc;
 pub use sps::{Crop, Sps, Timing};
 
 /// NAL unit type of an IDR slice.
