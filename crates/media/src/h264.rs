@@ -94,10 +94,11 @@ impl AvcConfig {
         if pps.is_empty() {
             return Err(Error::MissingPps);
         }
-        // ISO/IEC 14496-15 §5.3.3.1.2: records for these profiles carry
+        // ISO/IEC 14496-15 §5.3.3.1.2 (4th edition, as ffmpeg writes it):
+        // records for profiles other than Baseline, Main and Extended carry
         // chroma_format and bit depths after the PPS list.
         let extension = match Sps::parse(first) {
-            Ok(s) if matches!(s.profile_idc, 100 | 110 | 122 | 144) => Bytes::copy_from_slice(&[
+            Ok(s) if !matches!(s.profile_idc, 66 | 77 | 88) => Bytes::copy_from_slice(&[
                 0xfc | s.chroma_format_idc,
                 0xf8 | (s.bit_depth_luma - 8),
                 0xf8 | (s.bit_depth_chroma - 8),
