@@ -13,8 +13,14 @@ fuzz_target!(|data: &[u8]| {
     let whole = media::adts::read_all(data);
     if let Ok(demuxed) = &whole {
         // what we read, we can write, and reading that back gives the same frames
-        let written = media::adts::write_all(&demuxed.tracks, &demuxed.frames).expect("adts we read is writable");
-        assert_eq!(media::adts::read_all(&written).expect("our own output parses").frames, demuxed.frames);
+        let written =
+            media::adts::write_all(&demuxed.tracks, &demuxed.frames).expect("adts we read is writable");
+        assert_eq!(
+            media::adts::read_all(&written)
+                .expect("our own output parses")
+                .frames,
+            demuxed.frames
+        );
     }
     let mut reader = media::adts::Reader::new();
     let split = data.len() / 2;

@@ -34,6 +34,9 @@ pub enum Error {
     /// A parameter set is malformed.
     #[error("bad sequence parameter set: {0}")]
     BadSps(String),
+    /// A video parameter set is malformed.
+    #[error("bad video parameter set: {0}")]
+    BadVps(String),
     /// A bit read ran out of data.
     #[error(transparent)]
     Bits(#[from] crate::bits::Error),

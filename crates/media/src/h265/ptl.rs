@@ -128,6 +128,13 @@ impl ProfileTierLevel {
 impl Vps {
     /// Parses a VPS NAL unit (with its 2-byte header and emulation prevention).
     pub fn parse(nal: &[u8]) -> Result<Self> {
+        Self::parse_rbsp(nal).map_err(|e| match e {
+            Error::BadSps(why) => Error::BadVps(why),
+            e => e,
+        })
+    }
+
+    fn parse_rbsp(nal: &[u8]) -> Result<Self> {
         let rbsp = super::sps::rbsp_of(nal, NAL_VPS, "vps")?;
         let mut r = BitReader::new(&rbsp);
         let vps_video_parameter_set_id = r.u8(4)?;

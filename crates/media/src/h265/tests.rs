@@ -122,6 +122,11 @@ fn errors() {
     assert!(Sps::parse(&[0x42]).is_err());
     let err = Sps::parse(&hex(X265_VPS)).unwrap_err();
     assert!(err.to_string().contains("not a sps"), "{err}");
+    let err = Vps::parse(&hex(X265_SPS)).unwrap_err();
+    assert!(
+        matches!(&err, Error::BadVps(why) if why.contains("not a vps")),
+        "{err}"
+    );
     assert!(matches!(
         video_info(&[1, 2]),
         Err(Error::TruncatedConfig { offset: 0 })
