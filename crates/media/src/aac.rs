@@ -13,6 +13,9 @@ pub const SAMPLE_RATES: [u32; 13] = [
 /// Length of an ADTS header without CRC.
 pub const ADTS_HEADER_LEN: usize = 7;
 
+/// Largest ADTS frame (13-bit `frame_length`, header included).
+pub const MAX_ADTS_FRAME_LEN: usize = 0x1fff;
+
 /// Samples per AAC-LC frame.
 pub const SAMPLES_PER_FRAME: u32 = 1024;
 
@@ -46,6 +49,9 @@ pub enum Error {
     /// A reserved or unsupported sampling frequency index.
     #[error("unsupported sampling frequency index {0}")]
     BadFrequencyIndex(u8),
+    /// A configuration or frame that an ADTS header cannot describe.
+    #[error("cannot write adts: {0}")]
+    Unrepresentable(String),
     /// A bit read ran out of data.
     #[error(transparent)]
     Bits(#[from] crate::bits::Error),
@@ -65,7 +71,7 @@ pub struct AudioSpecificConfig {
     pub channels: u8,
 }
 
-/// A parsed ADTS header.
+/// A parsed ADTS header (ISO/IEC 14496-3 §1.A.2.2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdtsHeader {
     /// The stream's configuration.
@@ -74,6 +80,9 @@ pub struct AdtsHeader {
     pub header_len: usize,
     /// Whole frame length including the header.
     pub frame_len: usize,
+    /// Raw data blocks (access units) in the frame:
+    /// `number_of_raw_data_blocks_in_frame + 1`, normally 1.
+    pub raw_data_blocks: u8,
 }
 
 // === impl AudioSpecificConfig ===
@@ -111,11 +120,15 @@ impl AudioSpecificConfig {
     }
 
     /// Serialises a minimal AudioSpecificConfig (2 bytes for table rates).
+    ///
+    /// Not every value is representable: object type 31 is the escape code
+    /// (written as 32), types above 95, more than 15 channels and explicit
+    /// rates of 2^24 Hz or more are cut to their field widths.
     pub fn encode(&self) -> Bytes {
         let mut w = BitWriter::new();
         if self.object_type >= 31 {
             w.put(5, 31);
-            w.put(6, u64::from(self.object_type - 32));
+            w.put(6, u64::from(self.object_type.saturating_sub(32)));
         } else {
             w.put(5, u64::from(self.object_type));
         }
@@ -148,7 +161,11 @@ impl AdtsHeader {
         if r.u32(12)? != 0xfff {
             return Err(Error::BadSync { offset });
         }
-        r.skip(3)?; // id, layer
+        r.skip(1)?; // id: MPEG-4 or MPEG-2
+        if r.u8(2)? != 0 {
+            // layer is always 0 for AAC; anything else is an MPEG audio (mp3) header
+            return Err(Error::BadSync { offset });
+        }
         let protection_absent = r.bit()?;
         let object_type = r.u8(2)? + 1;
         let index = r.u8(4)?;
@@ -157,8 +174,10 @@ impl AdtsHeader {
             .ok_or(Error::BadFrequencyIndex(index))?;
         r.skip(1)?;
         let channels = r.u8(3)?;
-        r.skip(4)?;
+        r.skip(4)?; // original_copy, home, copyright id bit and start
         let frame_len = r.u32(13)? as usize;
+        r.skip(11)?; // adts_buffer_fullness
+        let raw_data_blocks = r.u8(2)? + 1;
         let header_len = if protection_absent { 7 } else { 9 };
         if frame_len < header_len {
             return Err(Error::BadLength {
@@ -174,12 +193,21 @@ impl AdtsHeader {
             },
             header_len,
             frame_len,
+            raw_data_blocks,
         })
     }
 
-    /// Writes a 7-byte ADTS header (no CRC) for a raw frame of `payload_len` bytes.
+    /// Writes a 7-byte ADTS header (no CRC, one raw data block, buffer
+    /// fullness 0x7ff as ffmpeg writes it) for a raw frame of `payload_len` bytes.
+    ///
+    /// ADTS cannot carry every configuration: callers check
+    /// [`AdtsHeader::check_representable`] first, otherwise object types
+    /// outside 1..=4 are clamped, rates outside the table become 44100 Hz,
+    /// channels are cut to 3 bits and lengths to 13 bits.
     pub fn write(config: &AudioSpecificConfig, payload_len: usize, out: &mut impl BufMut) {
-        let frame_len = (payload_len + ADTS_HEADER_LEN).min(0x1fff) as u64;
+        let frame_len = payload_len
+            .saturating_add(ADTS_HEADER_LEN)
+            .min(MAX_ADTS_FRAME_LEN) as u64;
         let mut w = BitWriter::new();
         w.put(12, 0xfff);
         w.put(1, 0); // MPEG-4
@@ -195,4 +223,36 @@ impl AdtsHeader {
         w.put(2, 0); // one raw data block
         out.put_slice(&w.finish());
     }
+
+    /// Checks that `config` and a raw frame of `payload_len` bytes fit an ADTS
+    /// header: object type 1 to 4, a table sampling rate, at most 7
+    /// channels, and a frame of at most [`MAX_ADTS_FRAME_LEN`] bytes.
+    pub fn check_representable(config: &AudioSpecificConfig, payload_len: usize) -> Result<()> {
+        let fail = |why: String| Err(Error::Unrepresentable(why));
+        if !(1..=4).contains(&config.object_type) {
+            return fail(format!(
+                "audio object type {} has no adts profile",
+                config.object_type
+            ));
+        }
+        if config.frequency_index().is_none() {
+            return fail(format!(
+                "sample rate {} has no adts frequency index",
+                config.sample_rate
+            ));
+        }
+        if config.channels > 7 {
+            return fail(format!("{} channels do not fit adts", config.channels));
+        }
+        if payload_len.saturating_add(ADTS_HEADER_LEN) > MAX_ADTS_FRAME_LEN {
+            return fail(format!(
+                "frame of {payload_len} bytes exceeds the adts maximum of {}",
+                MAX_ADTS_FRAME_LEN - ADTS_HEADER_LEN
+            ));
+        }
+        Ok(())
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,6 +3,11 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+mod sps;
+
+pub(crate) use sps::sar_from_idc;
+pub use sps::{Crop, Sps, Timing};
+
 /// NAL unit type of an IDR slice.
 pub const NAL_IDR: u8 = 5;
 /// NAL unit type of supplemental enhancement information.
@@ -89,6 +94,18 @@ impl AvcConfig {
         if pps.is_empty() {
             return Err(Error::MissingPps);
         }
+        // ISO/IEC 14496-15 §5.3.3.1.2 (4th edition, as ffmpeg writes it):
+        // records for profiles other than Baseline, Main and Extended carry
+        // chroma_format and bit depths after the PPS list.
+        let extension = match Sps::parse(first) {
+            Ok(s) if !matches!(s.profile_idc, 66 | 77 | 88) => Bytes::copy_from_slice(&[
+                0xfc | s.chroma_format_idc,
+                0xf8 | (s.bit_depth_luma - 8),
+                0xf8 | (s.bit_depth_chroma - 8),
+                0, // numOfSequenceParameterSetExt
+            ]),
+            _ => Bytes::new(),
+        };
         Ok(Self {
             profile: first[1],
             compatibility: first[2],
@@ -96,7 +113,7 @@ impl AvcConfig {
             length_size: 4,
             sps: sps.iter().map(|s| Bytes::copy_from_slice(s)).collect(),
             pps: pps.iter().map(|s| Bytes::copy_from_slice(s)).collect(),
-            extension: Bytes::new(),
+            extension,
         })
     }
 
@@ -175,8 +192,13 @@ impl AvcConfig {
     }
 }
 
-/// Video parameters (size, profile, level, frame rate) from an `avcC` body.
+/// Video parameters (size, profile, level, frame rate) from an `avcC` body,
+/// taken from its first SPS (see [`Sps::video_info`]).
 pub fn video_info(avcc: &[u8]) -> Result<crate::VideoInfo> {
-    let _ = avcc;
-    Err(Error::BadSps("sps parsing is not written yet".into()))
+    let config = AvcConfig::parse(avcc)?;
+    let sps = config.sps.first().ok_or(Error::MissingSps)?;
+    Ok(Sps::parse(sps)?.video_info())
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,6 +3,13 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+mod ptl;
+mod sps;
+
+pub use crate::h264::{Crop, Timing};
+pub use ptl::{ProfileTierLevel, SubLayer, Vps};
+pub use sps::Sps;
+
 /// NAL unit type of a video parameter set.
 pub const NAL_VPS: u8 = 32;
 /// NAL unit type of a sequence parameter set.
@@ -27,6 +34,9 @@ pub enum Error {
     /// A parameter set is malformed.
     #[error("bad sequence parameter set: {0}")]
     BadSps(String),
+    /// A video parameter set is malformed.
+    #[error("bad video parameter set: {0}")]
+    BadVps(String),
     /// A bit read ran out of data.
     #[error(transparent)]
     Bits(#[from] crate::bits::Error),
@@ -194,12 +204,30 @@ impl HevcConfig {
 
 /// Chroma format and bit depths (`chroma_format_idc`, luma bits, chroma bits) of an SPS NAL unit.
 pub fn sps_format(sps: &[u8]) -> Result<(u8, u8, u8)> {
-    let _ = sps;
-    Err(Error::BadSps("sps parsing is not written yet".into()))
+    let sps = Sps::parse(sps)?;
+    Ok((sps.chroma_format_idc, sps.bit_depth_luma, sps.bit_depth_chroma))
 }
 
-/// Video parameters (size, profile, level, frame rate) from an `hvcC` body.
+/// Video parameters (size, profile, level, frame rate) from an `hvcC` body,
+/// taken from its first SPS (see [`Sps::video_info`]). Without VUI timing
+/// in the SPS, the frame rate comes from the VPS timing, else from the
+/// record's `avgFrameRate`.
 pub fn video_info(hvcc: &[u8]) -> Result<crate::VideoInfo> {
-    let _ = hvcc;
-    Err(Error::BadSps("sps parsing is not written yet".into()))
+    let config = HevcConfig::parse(hvcc)?;
+    let sps = config
+        .units(NAL_SPS)
+        .next()
+        .ok_or(Error::MissingParameterSet("sps"))?;
+    let mut info = Sps::parse(sps)?.video_info();
+    if info.fps.is_none() {
+        let avg_frame_rate = u16::from_be_bytes([config.header[19], config.header[20]]);
+        info.fps = config
+            .units(NAL_VPS)
+            .find_map(|v| Vps::parse(v).ok()?.fps())
+            .or_else(|| (avg_frame_rate > 0).then(|| f64::from(avg_frame_rate) / 256.0));
+    }
+    Ok(info)
 }
+
+#[cfg(test)]
+mod tests;
