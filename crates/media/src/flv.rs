@@ -16,7 +16,7 @@
 //!   [`VideoTag`] / [`AudioTag`] without any state; RTMP video and audio
 //!   messages carry exactly these bodies.
 //! - [`Demuxer`] turns bodies into [`Event`]s: tracks (when a sequence header
-//!   arrives), canonical [`Frame`]s, metadata. Video is track
+//!   arrives), canonical [`Frame`](crate::Frame)s, metadata. Video is track
 //!   [`VIDEO_TRACK_ID`], audio [`AUDIO_TRACK_ID`], both with timescale 1000.
 //! - Writing: [`write_header`], [`write_metadata`], [`write_sequence_headers`],
 //!   [`write_frame`], and the body builders [`video_body`] / [`audio_body`]

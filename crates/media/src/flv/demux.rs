@@ -104,10 +104,12 @@ impl Demuxer {
                     }
                 };
                 let length_size = usize::from(length_size);
-                if let Some(v) = &self.video {
-                    if v.track.codec == tag.codec && v.track.init == init {
-                        return Ok(None);
-                    }
+                if self
+                    .video
+                    .as_ref()
+                    .is_some_and(|v| v.track.codec == tag.codec && v.track.init == init)
+                {
+                    return Ok(None);
                 }
                 let mut track = Track::new(VIDEO_TRACK_ID, tag.codec, TIMESCALE);
                 track.init = init;

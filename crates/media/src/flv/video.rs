@@ -183,6 +183,8 @@ fn parse_enhanced(first: u8, body: &Bytes) -> Result<VideoTag> {
 impl VideoTag {
     /// Writes the body: the legacy header (CodecID 7 or 12) or the Enhanced
     /// RTMP one (`avc1` / `hvc1`, CodedFrames with a composition time).
+    /// [`VideoPacket::Ignored`] is written as a legacy video info frame or an
+    /// empty Enhanced RTMP Metadata packet, both of which readers ignore.
     pub fn encode(&self, out: &mut impl BufMut) -> Result<()> {
         let (frame_type, data): (u8, &[u8]) = match &self.packet {
             VideoPacket::SequenceHeader(d) => (FRAME_KEY, d),
