@@ -287,25 +287,5 @@ pub fn read_file(data: &[u8]) -> Result<FileContents> {
     Ok(out)
 }
 
-/// Fills [`crate::Track::video`] / [`crate::Track::audio`] from the track's init data.
-///
-/// Stands in for `Track::describe`, which does not exist on this branch yet.
-fn describe(track: &mut crate::Track) {
-    use crate::Codec;
-    match track.codec {
-        Codec::H264 => track.video = crate::h264::video_info(&track.init).ok(),
-        Codec::H265 => track.video = crate::h265::video_info(&track.init).ok(),
-        Codec::Aac => {
-            track.audio = crate::aac::AudioSpecificConfig::parse(&track.init)
-                .ok()
-                .map(|c| crate::AudioInfo {
-                    sample_rate: c.sample_rate,
-                    channels: c.channels,
-                })
-        }
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests;

@@ -113,7 +113,7 @@ impl Demuxer {
                 }
                 let mut track = Track::new(VIDEO_TRACK_ID, tag.codec, TIMESCALE);
                 track.init = init;
-                describe(&mut track);
+                track.describe();
                 self.video = Some(VideoState {
                     track: track.clone(),
                     length_size,
@@ -156,7 +156,7 @@ impl Demuxer {
                 }
                 let mut track = Track::new(AUDIO_TRACK_ID, Codec::Aac, TIMESCALE);
                 track.init = init;
-                describe(&mut track);
+                track.describe();
                 self.audio = Some(track.clone());
                 Ok(Some(Event::Track(track)))
             }

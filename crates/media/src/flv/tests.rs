@@ -61,7 +61,7 @@ fn aac_track() -> Track {
         channels: 2,
     }
     .encode();
-    describe(&mut t);
+    t.describe();
     t
 }
 
