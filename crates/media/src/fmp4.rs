@@ -30,6 +30,7 @@ mod boxes;
 mod file;
 mod fragment;
 mod init;
+mod traf;
 
 pub use file::write_all;
 pub use fragment::{Fragment, FragmentWriter};
@@ -94,6 +95,9 @@ pub enum Error {
         /// Index of the frame.
         frame: usize,
     },
+    /// A track id given to [`FragmentWriter::set_decode_shift`] is not in the track list.
+    #[error("no track with id {0}")]
+    NoSuchTrack(u32),
     /// A frame's dts is below the previous frame's of the same track.
     #[error("track {track}: dts of frame {frame} goes backwards")]
     DtsOutOfOrder {

@@ -962,6 +962,21 @@ proptest! {
         let payload: usize = frames.iter().map(|f| f.data.len()).sum();
         let sizes: usize = fragments.iter().flatten().map(|s| s.size as usize).sum();
         prop_assert_eq!(sizes, payload);
+        // Per track, the samples read back are the frames: decode times
+        // (tfdt plus durations, minus the shift), offsets, sizes, flags.
+        for (id, mp4_id) in [(1u32, 1u32), (2, 2)] {
+            let ours: Vec<&Frame> = frames.iter().filter(|f| f.track == id).collect();
+            let theirs: Vec<&ParsedSample> = fragments.iter().flatten().filter(|s| s.track_id == mp4_id).collect();
+            prop_assert_eq!(ours.len(), theirs.len());
+            let shift = ours.iter().map(|f| f.dts.ticks()).min().unwrap_or(0).min(0);
+            for (f, s) in ours.iter().zip(&theirs) {
+                prop_assert_eq!(s.dts as i64 + shift, f.dts.ticks());
+                prop_assert_eq!(i64::from(s.cts), f.pts.ticks() - f.dts.ticks());
+                prop_assert_eq!(s.size as usize, f.data.len());
+                let flags = if f.keyframe { fmp4::SAMPLE_FLAGS_SYNC } else { fmp4::SAMPLE_FLAGS_NON_SYNC };
+                prop_assert_eq!(s.flags, flags);
+            }
+        }
     }
 
     #[test]
