@@ -93,6 +93,12 @@ impl FragmentWriter {
     /// default (1024 samples for AAC, 20 ms for Opus, one frame at the
     /// signalled frame rate or 25 fps for video).
     ///
+    /// Errors (checked before anything is written, so `out` is untouched):
+    /// frames of unknown tracks, a dts going backwards within a track, a dts
+    /// still negative after the decode shift, values too large for their MP4
+    /// fields. `out` must be able to grow (`Vec<u8>`, `BytesMut`): a fixed
+    /// `&mut [u8]` that is too small panics inside [`BufMut`].
+    ///
     /// Returns the number of bytes written.
     pub fn write_fragment<F: Borrow<Frame>>(
         &mut self,
