@@ -86,9 +86,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Limits of a [`StreamBuffer`] window.
 ///
 /// Whole GOPs are evicted from the front while the window is over any limit,
-/// but the newest complete GOP and the open GOP are always kept. The open GOP
-/// alone may not exceed `max_frames` or `max_bytes` (see [`Error::GopFull`]),
-/// so a window never holds more than twice those limits.
+/// but the newest complete GOP and the open GOP are always kept. A GOP may not
+/// grow past `max_frames` frames or (after its first frame) `max_bytes` bytes:
+/// further frames are refused until the next keyframe ([`Error::GopFull`]). So
+/// the window stays within twice those limits, plus one oversized keyframe.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BufferConfig {
     /// Longest span of media time (by frame dts) to keep. Default 30 s.
