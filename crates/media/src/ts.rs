@@ -241,3 +241,6 @@ pub fn write_all(tracks: &[Track], frames: &[Frame]) -> Result<Vec<u8>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

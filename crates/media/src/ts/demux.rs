@@ -106,22 +106,16 @@ impl Demuxer {
         self.parse_pending(true);
         let offset = self.pending_offset;
         let len = self.pending.len();
-        if len > 0 {
-            let warning = if self.synced {
-                Warning::TruncatedPacket { offset, len }
-            } else {
-                Warning::Skipped {
-                    offset: self.lost_at.unwrap_or(offset),
-                    len: offset - self.lost_at.unwrap_or(offset) + len as u64,
-                }
-            };
-            self.events.push_back(Event::Warning(warning));
-        } else if let (false, Some(at)) = (self.synced, self.lost_at) {
-            if offset > at {
-                self.events.push_back(Event::Warning(Warning::Skipped {
+        let end = offset + len as u64;
+        if self.synced && len > 0 {
+            self.warn(Warning::TruncatedPacket { offset, len });
+        } else if !self.synced {
+            let at = self.lost_at.unwrap_or(offset);
+            if end > at {
+                self.warn(Warning::Skipped {
                     offset: at,
-                    len: offset - at,
-                }));
+                    len: end - at,
+                });
             }
         }
         self.pending_offset += len as u64;
