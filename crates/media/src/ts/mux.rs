@@ -18,6 +18,8 @@ pub const FIRST_PID: u16 = 0x100;
 pub const MAX_TRACKS: usize = 32;
 /// PAT and PMT are repeated at least this often (100 ms at 90 kHz) of DTS.
 const PSI_INTERVAL: i64 = 9_000;
+/// A PCR is written at least this often (100 ms at 90 kHz, §2.7.2) of DTS.
+const PCR_INTERVAL: i64 = 9_000;
 /// ... and at least every this many packets.
 const PSI_MAX_PACKETS: u64 = 1_000;
 /// `program_number` of the one program.
@@ -32,7 +34,11 @@ const MAX_AAC_FRAME: usize = 0x1fff - ADTS_HEADER_LEN;
 ///   PAT and PMT come before the first frame, before every video keyframe,
 ///   and again once 100 ms of DTS or 1000 packets have passed.
 /// - PCR on the first video track (else the first track): in the first
-///   packet of each of its PES, equal to that frame's DTS (wrapped to 33 bits).
+///   packet of each of its PES, equal to that frame's DTS (wrapped to 33
+///   bits), so there is no T-STD buffering delay (shift the timestamps for
+///   one). When frames of other tracks come 100 ms of DTS or more after the
+///   last PCR (or before the first), an adaptation-field-only packet with a
+///   PCR is sent on the PCR PID. PCR never goes backwards.
 /// - One PES per frame, PTS always, DTS only when it differs;
 ///   `PES_packet_length` 0 for video PES over 65535 bytes.
 ///   `random_access_indicator` on keyframes (every audio frame).
@@ -54,6 +60,8 @@ pub struct Muxer {
     pmt: Vec<u8>,
     last_psi_dts: Option<i64>,
     packets_since_psi: u64,
+    /// Last PCR written (unwrapped 90 kHz).
+    last_pcr: Option<i64>,
     /// Scratch PES bytes, reused between frames.
     buf: Vec<u8>,
 }
@@ -159,6 +167,7 @@ impl Muxer {
             pmt,
             last_psi_dts: None,
             packets_since_psi: 0,
+            last_pcr: None,
             buf: Vec::new(),
         })
     }
@@ -202,12 +211,32 @@ impl Muxer {
                 self.write_psi(out);
                 self.last_psi_dts = Some(dts);
             }
-            let pcr = (index == self.pcr_track).then_some(dts.rem_euclid(1 << 33) as u64);
+            let pcr_due = self
+                .last_pcr
+                .is_none_or(|last| dts.saturating_sub(last) >= PCR_INTERVAL);
+            let mut pcr = None;
+            if index == self.pcr_track {
+                pcr = Some(self.next_pcr(dts));
+            } else if pcr_due {
+                let value = self.next_pcr(dts);
+                let t = &self.tracks[self.pcr_track];
+                Header::write_pcr_only(t.pid, t.cc.wrapping_sub(1), value, out);
+                self.packets_since_psi += 1;
+            }
             let packets = self.tracks[index].packetize(&buf, frame.keyframe, pcr, out);
             self.packets_since_psi += packets;
         }
         self.buf = buf;
         result
+    }
+}
+
+impl Muxer {
+    /// The PCR base for a packet sent at `dts`: never below the last one.
+    fn next_pcr(&mut self, dts: i64) -> u64 {
+        let pcr = self.last_pcr.map_or(dts, |last| last.max(dts));
+        self.last_pcr = Some(pcr);
+        pcr.rem_euclid(1 << 33) as u64
     }
 }
 

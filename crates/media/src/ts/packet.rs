@@ -146,6 +146,19 @@ impl Header {
         BODY_SIZE - self.af_len()
     }
 
+    /// Writes a packet with only an adaptation field carrying the PCR (no
+    /// payload, so the continuity counter is not advanced, §2.4.3.3).
+    pub(crate) fn write_pcr_only(pid: u16, cc: u8, pcr: u64, out: &mut impl BufMut) {
+        out.put_u8(SYNC_BYTE);
+        out.put_u8((pid >> 8) as u8 & 0x1f);
+        out.put_u8(pid as u8);
+        out.put_u8(0x20 | (cc & 0x0f));
+        out.put_u8((BODY_SIZE - 1) as u8);
+        out.put_u8(0x10);
+        put_pcr(pcr, out);
+        out.put_bytes(0xff, BODY_SIZE - 8);
+    }
+
     /// Writes one packet carrying `payload` (at most [`Self::capacity`] bytes,
     /// the caller's invariant; longer payloads are cut). A short payload is
     /// padded with adaptation field stuffing (§2.4.3.5).
@@ -171,17 +184,23 @@ impl Header {
             out.put_u8(flags);
             let mut used = 2;
             if let Some(base) = self.pcr {
-                let base = base & super::pes::TS_MASK;
-                out.put_u32((base >> 1) as u32);
-                // last base bit, 6 reserved bits, extension 0
-                out.put_u8(((base & 1) as u8) << 7 | 0x7e);
-                out.put_u8(0);
+                put_pcr(base, out);
                 used += 6;
             }
             out.put_bytes(0xff, af_total - used);
         }
         out.put_slice(payload);
     }
+}
+
+/// Writes a 6-byte `program_clock_reference` with this base (wrapped to 33
+/// bits) and extension 0.
+fn put_pcr(base: u64, out: &mut impl BufMut) {
+    let base = base & super::pes::TS_MASK;
+    out.put_u32((base >> 1) as u32);
+    // last base bit, 6 reserved bits, extension 0
+    out.put_u8(((base & 1) as u8) << 7 | 0x7e);
+    out.put_u8(0);
 }
 
 #[cfg(test)]
@@ -222,6 +241,16 @@ mod tests {
         let mut full = Vec::new();
         h.write(&[9; BODY_SIZE], &mut full);
         assert_eq!(Packet::parse(&full).unwrap().payload.len(), BODY_SIZE);
+    }
+
+    #[test]
+    fn pcr_only_packet() {
+        let mut out = Vec::new();
+        Header::write_pcr_only(0x100, 3, 12345, &mut out);
+        assert_eq!(out.len(), PACKET_SIZE);
+        let p = Packet::parse(&out).unwrap();
+        assert!(!p.has_payload && p.payload.is_empty());
+        assert_eq!(p.af.pcr, Some(12345 * 300));
     }
 
     #[test]

@@ -430,11 +430,16 @@ fn psi_and_pcr_are_repeated() {
         .count();
     // 50 frames of 21.3 ms = 1.07 s: a PAT every 100 ms
     assert!((10..=12).contains(&pats), "{pats} PATs");
-    // PCR is on the video PID even with no video frames
-    assert!(
-        data.chunks(PACKET_SIZE)
-            .all(|p| p[3] & 0x20 == 0 || p[5] & 0x10 == 0)
-    );
+    // PCR is on the video PID even with no video frames: PCR-only packets every 100 ms
+    let has_pcr = |p: &[u8]| p[3] & 0x20 != 0 && p[4] > 0 && p[5] & 0x10 != 0;
+    let pcr_pids: Vec<u16> = data
+        .chunks(PACKET_SIZE)
+        .filter(|p| has_pcr(p))
+        .map(|p| u16::from_be_bytes([p[1] & 0x1f, p[2]]))
+        .collect();
+    assert_eq!(pcr_pids.len(), pats);
+    assert!(pcr_pids.iter().all(|&pid| pid == 0x100));
+    assert_eq!(read_all(&data).unwrap().frames.len(), 50);
     let data = write_all(&[aac_track(2, 48_000)], &frames).unwrap();
     let pcrs = data
         .chunks(PACKET_SIZE)
