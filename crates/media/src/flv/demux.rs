@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::{
     AUDIO_TRACK_ID, AudioPacket, Error, Metadata, Result, TIMESCALE, Tag, TagType, VIDEO_TRACK_ID,
-    VideoPacket, describe, parse_audio_body, parse_video_body,
+    VideoPacket, parse_audio_body, parse_video_body,
 };
 use crate::{Codec, Frame, Timestamp, Track, nal};
 

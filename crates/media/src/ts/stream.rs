@@ -10,7 +10,7 @@ use super::packet::Packet;
 use super::pes::{Pes, unwrap_ts};
 use super::{MAX_PES_SIZE, TIMESCALE};
 use crate::aac::{AdtsHeader, AudioSpecificConfig, SAMPLES_PER_FRAME};
-use crate::{AudioInfo, Codec, Frame, Track, h264, h265, nal};
+use crate::{Codec, Frame, Track, h264, h265, nal};
 
 /// State of one elementary PID listed in the PMT.
 #[derive(Debug)]
@@ -63,22 +63,6 @@ pub(crate) fn codec_of(stream_type: u8) -> Result<Codec, &'static str> {
         0x81 | 0x87 => Err("ac-3/e-ac-3"),
         0x86 => Err("scte-35"),
         _ => Err("unknown"),
-    }
-}
-
-/// Fills a track's video/audio description from its `init`.
-// TODO: use `Track::describe` once the frame module has it.
-fn describe(track: &mut Track) {
-    match track.codec {
-        Codec::H264 => track.video = h264::video_info(&track.init).ok(),
-        Codec::H265 => track.video = h265::video_info(&track.init).ok(),
-        Codec::Aac => {
-            track.audio = AudioSpecificConfig::parse(&track.init).ok().map(|c| AudioInfo {
-                sample_rate: c.sample_rate,
-                channels: c.channels,
-            });
-        }
-        _ => {}
     }
 }
 
@@ -283,7 +267,7 @@ impl Stream {
         match init {
             Ok(init) => {
                 self.track.init = init;
-                describe(&mut self.track);
+                self.track.describe();
                 out.init_changed = true;
             }
             Err(reason) => events.push_back(Event::Warning(Warning::BadParameterSets {
@@ -334,7 +318,7 @@ impl Stream {
             if self.aac != Some(header.config) {
                 self.aac = Some(header.config);
                 self.track.init = header.config.encode();
-                describe(&mut self.track);
+                self.track.describe();
                 out.init_changed = true;
             }
             sample_rate = header.config.sample_rate;
