@@ -23,7 +23,7 @@ pub(super) struct Path {
 }
 
 /// One box: its type, where it is, and its body (the bytes after the header).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(super) struct Mp4Box<'a> {
     /// Four-character code.
     pub(super) fourcc: [u8; 4],
