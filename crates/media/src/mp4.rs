@@ -23,16 +23,22 @@
 //! pts = decode_time + composition_offset - media_time + empty
 //! ```
 //!
-//! For files written by ffmpeg this reproduces ffprobe's timestamps exactly:
-//! H.264 with B-frames gets `media_time` = 2 frames, so the first video pts is
-//! 0 and the first dts is negative; AAC gets `media_time` = 1024 (the encoder
-//! delay), so the first audio pts and dts are -1024 ticks. Only the offset of
-//! the first edit is applied; edits that cut or repeat media are not. ffprobe
-//! differs in one case: when composition offsets are negative (`ctts`/`trun`
-//! version 1, e.g. ffmpeg's CMAF output) it adds `-min(offset)` to every pts
-//! of a fragmented track (and subtracts it from every dts of a progressive
-//! one) so that `dts <= pts`. This reader keeps the timestamps the file
-//! states.
+//! Composition offsets may be negative (`ctts`/`trun` version 1, as in
+//! CMAF). So that every frame has `dts <= pts`, decode times of a track are
+//! then lowered by its largest negative offset (the `dts_shift`); pts are
+//! left alone. [`read_all`] takes that largest offset over the whole file;
+//! [`Movie::read_fragment`] over the fragments read so far (a later, larger
+//! one lowers later decode times further).
+//!
+//! For progressive files written by ffmpeg this reproduces ffprobe's pts
+//! and dts exactly: H.264 with B-frames gets `media_time` = 2 frames, so the
+//! first video pts is 0 and the first dts negative; AAC gets `media_time` =
+//! 1024 (the encoder delay), so the first audio pts and dts are -1024; Opus
+//! gets its pre-skip (312). Only the offset of the first edit is applied;
+//! edits that cut or repeat media are not. ffprobe differs on fragmented
+//! files with negative offsets (ffmpeg's `+cmaf` output): it raises pts by
+//! the `dts_shift` instead of lowering dts, so both its pts and dts are ours
+//! plus that shift (512 ticks for x264 with 2 B-frames at 12800 Hz).
 //!
 //! # Limits
 //!
@@ -378,6 +384,11 @@ impl Movie {
                 reason: "sample sizes add up to more than the input can hold",
             });
         }
+        for s in &samples {
+            // sample indices come from this movie's own tracks
+            let t = &mut self.tracks[s.track];
+            t.dts_shift = t.dts_shift.max(s.cts.saturating_neg());
+        }
         samples.sort_by_key(|s| s.offset);
         samples.iter().map(|s| self.frame(data, s)).collect()
     }
@@ -417,7 +428,7 @@ impl Movie {
             None => raw,
         };
         let ts = t.track.timescale;
-        let dts = s.dts.saturating_sub(t.shift);
+        let dts = s.dts.saturating_sub(t.shift).saturating_sub(t.dts_shift);
         let pts = s.dts.saturating_add(s.cts).saturating_sub(t.shift);
         Ok(Frame {
             track: id,

@@ -17,6 +17,9 @@ pub(super) struct TrackState {
     pub(super) length_size: Option<usize>,
     /// Edit list shift in media ticks, subtracted from every timestamp.
     pub(super) shift: i64,
+    /// Largest negative composition offset seen so far (as a positive
+    /// number), subtracted from decode times so that `dts <= pts`.
+    pub(super) dts_shift: i64,
     /// Fragment defaults from `trex`.
     pub(super) trex: Trex,
     /// Decode time after the last sample read so far (where the next
@@ -151,6 +154,7 @@ fn track_state(id: u32, timescale: u32, entry: &Entry, shift: i64, next_dts: i64
         track,
         length_size: entry.length_size,
         shift,
+        dts_shift: 0,
         trex: Trex::default(),
         next_dts,
     }

@@ -149,6 +149,16 @@ fn mp4a(entry: &Mp4Box<'_>, track: u32) -> Result<Result<Entry, Error>> {
             esds = Some(child);
             break;
         }
+        // QuickTime sound descriptions (version 1) wrap esds in 'wave'
+        let wrapped = if &child.fourcc == b"wave" {
+            child.find(b"esds")?
+        } else {
+            None
+        };
+        if wrapped.is_some() {
+            esds = wrapped;
+            break;
+        }
     }
     let Some(esds) = esds else {
         return Ok(Err(Error::MissingBox {

@@ -276,6 +276,27 @@ fn empty_edit_delays_the_track() {
 }
 
 #[test]
+fn negative_composition_offsets_lower_decode_times() {
+    let mut v = video_spec(4);
+    // CMAF style: first pts == first dts, B-frames below their dts
+    v.ctts = Some(vec![0, 512, -512, 0]);
+    v.elst.clear();
+    let file = read_all(&progressive(&[v.clone()])).unwrap();
+    let got: Vec<(i64, i64)> = file
+        .frames
+        .iter()
+        .map(|f| (f.dts.ticks(), f.pts.ticks()))
+        .collect();
+    assert_eq!(got, vec![(-512, 0), (0, 1024), (512, 512), (1024, 1536)]);
+    // the same in fragments
+    let init = init_segment(std::slice::from_ref(&v));
+    let data = [init, fragment(&[(&v, Some(0))], 1)].concat();
+    let frames = read_all(&data).unwrap().frames;
+    let got2: Vec<(i64, i64)> = frames.iter().map(|f| (f.dts.ticks(), f.pts.ticks())).collect();
+    assert_eq!(got2, got);
+}
+
+#[test]
 fn missing_stss_means_all_sync_and_audio_is_always_sync() {
     let mut v = video_spec(4);
     v.stss = None;
