@@ -24,10 +24,22 @@ struct Probe {
     streams: Vec<(u32, String, Vec<Packet>)>,
 }
 
-fn have_tools() -> bool {
+/// True when ffmpeg, ffprobe and the given encoders are available; prints why not.
+fn have_tools(encoders: &[&str]) -> bool {
     for tool in ["ffmpeg", "ffprobe"] {
         if Command::new(tool).arg("-version").output().is_err() {
             eprintln!("skipping: {tool} is not installed");
+            return false;
+        }
+    }
+    let list = Command::new("ffmpeg")
+        .args(["-hide_banner", "-encoders"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    for enc in encoders {
+        if !list.split_whitespace().any(|w| w == *enc) {
+            eprintln!("skipping: ffmpeg has no {enc} encoder");
             return false;
         }
     }
@@ -177,7 +189,7 @@ fn first(file: &mp4::File, track: u32) -> &Frame {
 
 #[test]
 fn h264_aac_progressive() {
-    if !have_tools() {
+    if !have_tools(&["libx264", "aac"]) {
         return;
     }
     let args = av_args(
@@ -209,7 +221,7 @@ fn h264_aac_progressive() {
 
 #[test]
 fn h264_aac_faststart_negative_cts() {
-    if !have_tools() {
+    if !have_tools(&["libx264", "aac"]) {
         return;
     }
     // moov before mdat, ctts version 1: ffprobe lowers dts like this reader
@@ -227,7 +239,7 @@ fn h264_aac_faststart_negative_cts() {
 
 #[test]
 fn h264_aac_quicktime() {
-    if !have_tools() {
+    if !have_tools(&["libx264", "aac"]) {
         return;
     }
     // QuickTime sound description version 1 with esds inside 'wave'
@@ -243,7 +255,7 @@ fn h264_aac_quicktime() {
 
 #[test]
 fn h265_aac_progressive() {
-    if !have_tools() {
+    if !have_tools(&["libx265", "aac"]) {
         return;
     }
     let video = [
@@ -273,7 +285,7 @@ fn h265_aac_progressive() {
 
 #[test]
 fn h264_aac_fragmented() {
-    if !have_tools() {
+    if !have_tools(&["libx264", "aac"]) {
         return;
     }
     let tail = [
@@ -296,7 +308,7 @@ fn h264_aac_fragmented() {
 
 #[test]
 fn h264_aac_cmaf() {
-    if !have_tools() {
+    if !have_tools(&["libx264", "aac"]) {
         return;
     }
     let tail = [
@@ -323,7 +335,7 @@ fn h264_aac_cmaf() {
 
 #[test]
 fn h264_aac_samples_in_moov_then_fragments() {
-    if !have_tools() {
+    if !have_tools(&["libx264", "aac"]) {
         return;
     }
     // without empty_moov, ffmpeg puts the first fragment's samples in moov and
@@ -341,7 +353,7 @@ fn h264_aac_samples_in_moov_then_fragments() {
 
 #[test]
 fn h265_aac_cmaf() {
-    if !have_tools() {
+    if !have_tools(&["libx265", "aac"]) {
         return;
     }
     let video = [
@@ -370,7 +382,7 @@ fn h265_aac_cmaf() {
 
 #[test]
 fn opus_progressive() {
-    if !have_tools() {
+    if !have_tools(&["libopus"]) {
         return;
     }
     let args = [
@@ -388,7 +400,7 @@ fn opus_progressive() {
 
 #[test]
 fn init_and_fragments_read_separately() {
-    if !have_tools() {
+    if !have_tools(&["libx264", "aac"]) {
         return;
     }
     let tail = [

@@ -93,6 +93,8 @@ struct Spec {
     stss: Option<Vec<u32>>,
     /// (segment_duration, media_time) entries.
     elst: Vec<(u32, i32)>,
+    /// Write `stz2` (16-bit sizes) and `co64` instead of `stsz` and `stco`.
+    compact: bool,
 }
 
 fn audio_spec() -> Spec {
@@ -106,6 +108,7 @@ fn audio_spec() -> Spec {
         ctts: None,
         stss: None,
         elst: vec![(1000, 1024)],
+        compact: false,
     }
 }
 
@@ -136,6 +139,7 @@ fn video_spec(length_size: u8) -> Spec {
         ctts: Some(vec![1024, 1536, 512, 1024]),
         stss: Some(vec![1]),
         elst: vec![(1000, 1024)],
+        compact: false,
     }
 }
 
@@ -147,9 +151,19 @@ fn trak(s: &Spec, chunk_offset: u32) -> Vec<u8> {
     let stsd = full(b"stsd", 0, 0, &[&be32(1), &s.entry]);
     let stts = full(b"stts", 0, 0, &[&u32s(&[1, n, s.delta])]);
     let sizes: Vec<u32> = s.payloads.iter().map(|p| p.len() as u32).collect();
-    let stsz = full(b"stsz", 0, 0, &[&u32s(&[0, n]), &u32s(&sizes)]);
+    let (stsz, stco) = if s.compact {
+        let sizes: Vec<u8> = sizes.iter().flat_map(|v| (*v as u16).to_be_bytes()).collect();
+        (
+            full(b"stz2", 0, 0, &[&[0, 0, 0, 16], &be32(n), &sizes]),
+            full(b"co64", 0, 0, &[&be32(1), &u64::from(chunk_offset).to_be_bytes()]),
+        )
+    } else {
+        (
+            full(b"stsz", 0, 0, &[&u32s(&[0, n]), &u32s(&sizes)]),
+            full(b"stco", 0, 0, &[&u32s(&[1, chunk_offset])]),
+        )
+    };
     let stsc = full(b"stsc", 0, 0, &[&u32s(&[1, 1, n, 1])]);
-    let stco = full(b"stco", 0, 0, &[&u32s(&[1, chunk_offset])]);
     let mut tables = vec![stsd, stts, stsz, stsc, stco];
     if let Some(c) = &s.ctts {
         let entries: Vec<u32> = c.iter().flat_map(|o| [1, *o as u32]).collect();
@@ -264,6 +278,15 @@ fn two_byte_nal_lengths_become_four() {
     let file = read_all(&progressive(&[video_spec(2)])).unwrap();
     let f = &file.frames[0];
     assert_eq!(&f.data[..], &nal(4, &[&[0x09, 0xf0], &[0x65, 1, 2, 3]])[..]);
+}
+
+#[test]
+fn compact_sizes_and_64_bit_offsets() {
+    let plain = read_all(&sample_file()).unwrap();
+    let (mut v, mut a) = (video_spec(4), audio_spec());
+    v.compact = true;
+    a.compact = true;
+    assert_eq!(read_all(&progressive(&[v, a])).unwrap(), plain);
 }
 
 #[test]
@@ -556,6 +579,39 @@ fn init_then_fragments_match_the_whole_file() {
     let mut frames = movie.read_fragment(&f1).unwrap();
     frames.extend(movie.read_fragment(&f2).unwrap());
     assert_eq!(frames, whole.frames);
+}
+
+#[test]
+fn implicit_base_is_the_end_of_the_previous_traf() {
+    let (v, a) = (video_spec(4), audio_spec());
+    let init = init_segment(&[v.clone(), a.clone()]);
+    let sizes = |s: &Spec| u32s(&s.payloads.iter().map(|p| p.len() as u32).collect::<Vec<_>>());
+    let build = |moof_len: u32| {
+        // no base flags in tfhd: the video run gives an offset from the moof,
+        // the audio run has none and follows the video data
+        let vtraf = bx(
+            b"traf",
+            &[
+                &full(b"tfhd", 0, 0, &[&be32(1)]),
+                &full(b"tfdt", 0, 0, &[&be32(0)]),
+                &full(b"trun", 0, 0x201, &[&be32(4), &be32(moof_len + 8), &sizes(&v)]),
+            ],
+        );
+        let atraf = bx(
+            b"traf",
+            &[
+                &full(b"tfhd", 0, 0, &[&be32(2)]),
+                &full(b"tfdt", 0, 0, &[&be32(0)]),
+                &full(b"trun", 0, 0x200, &[&be32(4), &sizes(&a)]),
+            ],
+        );
+        bx(b"moof", &[&vtraf, &atraf])
+    };
+    let moof = build(build(0).len() as u32);
+    let mdat = bx(b"mdat", &[&v.payloads.concat(), &a.payloads.concat()]);
+    let file = read_all(&[init, moof, mdat].concat()).unwrap();
+    let got: Vec<Vec<u8>> = file.frames.iter().map(|f| f.data.to_vec()).collect();
+    assert_eq!(got, [v.payloads, a.payloads].concat());
 }
 
 #[test]
