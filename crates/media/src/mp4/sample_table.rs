@@ -115,8 +115,8 @@ pub(super) fn samples(
             None => return Err(missing(stbl, "stsz")),
         },
     };
-    let stts = Runs::new(pairs(&stbl.require(b"stts")?, i64::from)?);
-    let ctts = match stbl.find(b"ctts")? {
+    let mut stts = Runs::new(pairs(&stbl.require(b"stts")?, i64::from)?);
+    let mut ctts = match stbl.find(b"ctts")? {
         // both versions read as signed, see the module docs
         Some(b) => Some(Runs::new(pairs(&b, |v| i64::from(v as i32))?)),
         None => None,
@@ -131,21 +131,14 @@ pub(super) fn samples(
     if count == 0 {
         return Ok((Vec::new(), 0));
     }
-    if matches!(sizes, Sizes::Constant(_)) {
-        // every sample costs no table bytes here, so bound the payload too
-        let constant = match sizes {
-            Sizes::Constant(s) => u64::from(s),
-            Sizes::Table(_) => 0,
-        };
+    if let Sizes::Constant(size) = sizes {
+        // no table backs these sizes: bound the payload they claim right away
         let limit = budget.limit.saturating_mul(PAYLOAD_PER_FILE_BYTE);
-        if constant.saturating_mul(count as u64) > limit {
-            return Err(stbl.invalid(format!(
-                "{count} samples of {constant} bytes do not fit in the input"
-            )));
+        if u64::from(size).saturating_mul(count as u64) > limit {
+            return Err(stbl.invalid(format!("{count} samples of {size} bytes do not fit in the input")));
         }
     }
     let mut out = Vec::with_capacity(count);
-    let (mut stts, mut ctts) = (stts, ctts);
     let mut dts = 0i64;
     let mut stts_short = false;
     let mut stsc_index = 0usize;
