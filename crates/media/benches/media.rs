@@ -12,7 +12,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use media::{Codec, Frame, Timestamp, Track, aac, h264};
 
 /// A plausible SPS/PPS pair for 1280x720 High profile, so track init parses.
-const SPS: &[u8] = &[0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x83, 0x19, 0x60];
+const SPS: &[u8] = &[
+    0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10,
+    0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x83, 0x19, 0x60,
+];
 const PPS: &[u8] = &[0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0];
 
 fn payload(len: usize, seed: u32, nal_header: u8) -> Bytes {
@@ -32,19 +35,36 @@ fn payload(len: usize, seed: u32, nal_header: u8) -> Bytes {
 
 fn stream(seconds: u32) -> (Vec<Track>, Vec<Frame>) {
     let mut video = Track::new(1, Codec::H264, 90_000);
-    video.init = h264::AvcConfig::from_parameter_sets(&[SPS], &[PPS]).expect("valid parameter sets").encode();
+    video.init = h264::AvcConfig::from_parameter_sets(&[SPS], &[PPS])
+        .expect("valid parameter sets")
+        .encode();
     video.describe();
     let mut audio = Track::new(2, Codec::Aac, 48_000);
-    audio.init = aac::AudioSpecificConfig { object_type: 2, sample_rate: 48_000, channels: 2 }.encode();
+    audio.init = aac::AudioSpecificConfig {
+        object_type: 2,
+        sample_rate: 48_000,
+        channels: 2,
+    }
+    .encode();
     audio.describe();
     let mut frames = Vec::new();
     let mut next_audio = 0i64;
     for i in 0..(25 * seconds) {
         let key = i % 50 == 0;
         let dts = i64::from(i) * 3600;
-        let len = if key { 100_000 } else { 18_000 + (i as usize * 37) % 4000 };
+        let len = if key {
+            100_000
+        } else {
+            18_000 + (i as usize * 37) % 4000
+        };
         let v = payload(len, i, if key { 0x65 } else { 0x41 });
-        frames.push(Frame::new(1, Timestamp::new(dts, 90_000), Timestamp::new(dts + 7200, 90_000), key, v));
+        frames.push(Frame::new(
+            1,
+            Timestamp::new(dts, 90_000),
+            Timestamp::new(dts + 7200, 90_000),
+            key,
+            v,
+        ));
         while next_audio * 90_000 / 48_000 <= dts {
             let a = payload(380 + (next_audio as usize / 1024 % 40), next_audio as u32, 0x21).slice(4..);
             let t = Timestamp::new(next_audio, 48_000);
@@ -62,13 +82,19 @@ fn containers(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("ts");
     g.throughput(Throughput::Bytes(ts.len() as u64));
-    g.bench_function("demux", |b| b.iter(|| media::ts::read_all(black_box(&ts)).expect("own output demuxes")));
-    g.bench_function("mux", |b| b.iter(|| media::ts::write_all(&tracks, black_box(&frames)).expect("muxes")));
+    g.bench_function("demux", |b| {
+        b.iter(|| media::ts::read_all(black_box(&ts)).expect("own output demuxes"))
+    });
+    g.bench_function("mux", |b| {
+        b.iter(|| media::ts::write_all(&tracks, black_box(&frames)).expect("muxes"))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("fmp4");
     g.throughput(Throughput::Bytes(payload_bytes as u64));
-    g.bench_function("mux", |b| b.iter(|| media::fmp4::write_all(&tracks, black_box(&frames)).expect("muxes")));
+    g.bench_function("mux", |b| {
+        b.iter(|| media::fmp4::write_all(&tracks, black_box(&frames)).expect("muxes"))
+    });
     // one fragment per 2 s GOP, as live outputs cut them: copying into a warm buffer, and gathering
     let gops: Vec<&[Frame]> = frames.chunk_by(|_, b| !(b.keyframe && b.track == 1)).collect();
     let mut writer = media::fmp4::FragmentWriter::new(&tracks).expect("valid tracks");
@@ -77,7 +103,9 @@ fn containers(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             for (seq, gop) in gops.iter().enumerate() {
-                writer.write_fragment(seq as u32 + 1, gop, &[], &mut out).expect("muxes");
+                writer
+                    .write_fragment(seq as u32 + 1, gop, &[], &mut out)
+                    .expect("muxes");
             }
         })
     });
@@ -93,7 +121,9 @@ fn containers(c: &mut Criterion) {
     let flv = media::flv::write_all(&tracks, &frames).expect("muxes");
     let mut g = c.benchmark_group("flv");
     g.throughput(Throughput::Bytes(flv.len() as u64));
-    g.bench_function("demux", |b| b.iter(|| media::flv::read_all(black_box(&flv)).expect("demuxes")));
+    g.bench_function("demux", |b| {
+        b.iter(|| media::flv::read_all(black_box(&flv)).expect("demuxes"))
+    });
     g.finish();
 }
 

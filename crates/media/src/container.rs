@@ -55,7 +55,11 @@ impl Format {
         if data.starts_with(b"FLV") {
             return Some(Self::Flv);
         }
-        if data.len() >= 8 && matches!(&data[4..8], b"ftyp" | b"moov" | b"styp" | b"moof" | b"free" | b"mdat")
+        if data.len() >= 8
+            && matches!(
+                &data[4..8],
+                b"ftyp" | b"moov" | b"styp" | b"moof" | b"free" | b"mdat"
+            )
         {
             return Some(Self::Mp4);
         }
@@ -66,7 +70,9 @@ impl Format {
             return Some(Self::Adts);
         }
         // a TS capture may start mid-packet: look for the sync byte repeating
-        (1..188.min(data.len())).any(|o| is_ts_at(o) && is_ts_at(o + 188) && is_ts_at(o + 376)).then_some(Self::Ts)
+        (1..188.min(data.len()))
+            .any(|o| is_ts_at(o) && is_ts_at(o + 188) && is_ts_at(o + 376))
+            .then_some(Self::Ts)
     }
 
     /// Usual file extension.

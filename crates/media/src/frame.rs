@@ -201,9 +201,19 @@ impl Track {
             Codec::Aac => {
                 self.audio = crate::aac::AudioSpecificConfig::parse(&self.init)
                     .ok()
-                    .map(|c| AudioInfo { sample_rate: c.sample_rate, channels: c.channels })
+                    .map(|c| AudioInfo {
+                        sample_rate: c.sample_rate,
+                        channels: c.channels,
+                    })
             }
-            Codec::Opus | Codec::Other(_) => {}
+            Codec::Opus => {
+                // dOps: Version, OutputChannelCount, ...; Opus always decodes at 48 kHz (RFC 7845 §5.1)
+                self.audio = self.init.get(1).map(|&channels| AudioInfo {
+                    sample_rate: 48_000,
+                    channels,
+                })
+            }
+            Codec::Other(_) => {}
         }
     }
 }

@@ -10,9 +10,9 @@
 //! ffmpeg 5.1 cannot put HEVC in FLV, so the H.265 FLV file is made by our
 //! own muxer from the frames of ffmpeg's H.265 MP4.
 
-use testkit::{TempDir, Video, ffprobe_packets, generate, have_ffmpeg, stream_packets};
 use media::container::{Demuxed, Format, demux, mux};
 use media::{Codec, Frame, Track};
+use testkit::{TempDir, Video, ffprobe_packets, generate, have_ffmpeg, stream_packets};
 
 /// Size ffprobe reports for a frame of ours in `format`: ADTS-framed AAC
 /// (in TS and raw ADTS) carries a 7-byte header that our raw payloads do not.
@@ -60,7 +60,11 @@ fn assert_ffprobe_agrees(what: &str, format: Format, file: &std::path::Path, our
             if format == Format::Adts {
                 // raw ADTS has no timestamps: ffprobe counts samples in its own timebase
                 let t = p.pts_time.unwrap();
-                assert!((t - f.pts.as_secs_f64()).abs() < 1e-4, "{ctx}: pts_time {t} vs {:?}", f.pts);
+                assert!(
+                    (t - f.pts.as_secs_f64()).abs() < 1e-4,
+                    "{ctx}: pts_time {t} vs {:?}",
+                    f.pts
+                );
             } else {
                 assert_eq!(p.pts, Some(f.pts.ticks()), "{ctx}: pts");
                 assert_eq!(p.dts, Some(f.dts.ticks()), "{ctx}: dts");
@@ -140,9 +144,23 @@ fn tracks_describe_the_samples() {
     let path = dir.path("d.ts");
     generate(&path, Video::H264);
     let d = demux(Format::Ts, &std::fs::read(&path).unwrap()).unwrap();
-    let v = d.tracks.iter().find(|t| t.codec == Codec::H264).unwrap().video.clone().unwrap();
+    let v = d
+        .tracks
+        .iter()
+        .find(|t| t.codec == Codec::H264)
+        .unwrap()
+        .video
+        .clone()
+        .unwrap();
     assert_eq!((v.width, v.height), (320, 240));
     assert_eq!(v.fps, Some(25.0));
-    let a = d.tracks.iter().find(|t| t.codec == Codec::Aac).unwrap().audio.clone().unwrap();
+    let a = d
+        .tracks
+        .iter()
+        .find(|t| t.codec == Codec::Aac)
+        .unwrap()
+        .audio
+        .clone()
+        .unwrap();
     assert_eq!((a.sample_rate, a.channels), (48000, 2));
 }

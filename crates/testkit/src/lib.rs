@@ -28,7 +28,12 @@ impl Drop for TempDir {
 
 /// True when ffmpeg and ffprobe run; otherwise prints why the test skips.
 pub fn have_ffmpeg() -> bool {
-    let ok = |bin: &str| Command::new(bin).arg("-version").output().is_ok_and(|o| o.status.success());
+    let ok = |bin: &str| {
+        Command::new(bin)
+            .arg("-version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
     let have = ok("ffmpeg") && ok("ffprobe");
     if !have {
         eprintln!("skipping: ffmpeg/ffprobe not installed (make test installs them)");
@@ -39,7 +44,11 @@ pub fn have_ffmpeg() -> bool {
 /// Runs a command and returns its output; panics with stderr when it fails.
 pub fn run(cmd: &mut Command) -> std::process::Output {
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -59,13 +68,27 @@ pub fn generate(path: &Path, video: Video) {
     if video != Video::None {
         cmd.args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"]);
     }
-    cmd.args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000", "-t", "2"]);
+    cmd.args([
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=1000:sample_rate=48000",
+        "-t",
+        "2",
+    ]);
     match video {
         Video::H264 => {
             cmd.args(["-c:v", "libx264", "-g", "25", "-bf", "2", "-pix_fmt", "yuv420p"]);
         }
         Video::H265 => {
-            cmd.args(["-c:v", "libx265", "-x265-params", "log-level=error:keyint=25", "-pix_fmt", "yuv420p"]);
+            cmd.args([
+                "-c:v",
+                "libx265",
+                "-x265-params",
+                "log-level=error:keyint=25",
+                "-pix_fmt",
+                "yuv420p",
+            ]);
             if path.extension().is_some_and(|e| e == "mp4") {
                 cmd.args(["-tag:v", "hvc1"]);
             }
@@ -92,7 +115,9 @@ pub struct Packet {
 
 /// `ffprobe -show_packets` of a file, in file order.
 pub fn ffprobe_packets(file: &Path) -> Vec<Packet> {
-    let out = run(Command::new("ffprobe").args(["-v", "error", "-show_packets", "-of", "json"]).arg(file));
+    let out = run(Command::new("ffprobe")
+        .args(["-v", "error", "-show_packets", "-of", "json"])
+        .arg(file));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     json["packets"]
         .as_array()

@@ -108,7 +108,12 @@ fn analyse(args: &Args) -> Result<Report, String> {
         None => Format::detect(&data).ok_or("unrecognised format (not TS, FLV, MP4 or ADTS)")?,
     };
     let demuxed = media::container::demux(format, &data).map_err(|e| e.to_string())?;
-    Ok(report(args.input.display().to_string(), format, &demuxed, !args.no_frames))
+    Ok(report(
+        args.input.display().to_string(),
+        format,
+        &demuxed,
+        !args.no_frames,
+    ))
 }
 
 pub(crate) fn report(source: String, format: Format, d: &Demuxed, with_frames: bool) -> Report {
@@ -142,7 +147,13 @@ pub(crate) fn report(source: String, format: Format, d: &Demuxed, with_frames: b
             })
             .collect()
     });
-    Report { source, format, tracks, frames, frame_count: d.frames.len() }
+    Report {
+        source,
+        format,
+        tracks,
+        frames,
+        frame_count: d.frames.len(),
+    }
 }
 
 fn render_text(r: &Report) -> String {
@@ -172,10 +183,18 @@ fn render_text(r: &Report) -> String {
         let _ = writeln!(s, ", {} frames", t.frames);
     }
     if let Some(frames) = &r.frames {
-        let _ = writeln!(s, "{:>8} {:>14} {:>14} {:>3} {:>8}", "track", "dts", "pts", "key", "size");
+        let _ = writeln!(
+            s,
+            "{:>8} {:>14} {:>14} {:>3} {:>8}",
+            "track", "dts", "pts", "key", "size"
+        );
         for f in frames {
             let key = if f.keyframe { "K" } else { "-" };
-            let _ = writeln!(s, "{:>8} {:>14} {:>14} {:>3} {:>8}", f.track, f.dts, f.pts, key, f.size);
+            let _ = writeln!(
+                s,
+                "{:>8} {:>14} {:>14} {:>3} {:>8}",
+                f.track, f.dts, f.pts, key, f.size
+            );
         }
     }
     s

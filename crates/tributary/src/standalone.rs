@@ -26,13 +26,19 @@ pub(crate) fn router() -> Router {
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub(crate) fn run(config: Config) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting runtime")?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.http_listen)
             .await
             .with_context(|| format!("binding HTTP port {}", config.http_listen))?;
         tracing::info!(addr = %listener.local_addr()?, "http listening");
-        axum::serve(listener, router()).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")
+        axum::serve(listener, router())
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving HTTP")
     })
 }
 

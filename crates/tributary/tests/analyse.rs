@@ -8,12 +8,22 @@ use std::process::{Command, Output};
 use testkit::{TempDir, Video, ffprobe_packets, generate, have_ffmpeg, stream_packets};
 
 fn analyse(file: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tributary")).arg("analyse").arg(file).args(extra).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .arg("analyse")
+        .arg(file)
+        .args(extra)
+        .output()
+        .unwrap()
 }
 
 fn analyse_json(file: &Path) -> serde_json::Value {
     let out = analyse(file, &["--json"]);
-    assert!(out.status.success(), "analyse {} failed: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "analyse {} failed: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -23,21 +33,36 @@ fn check_against_ffprobe(file: &Path, format: &str) {
     let packets = ffprobe_packets(file);
     let tracks = report["tracks"].as_array().unwrap();
     let frames = report["frames"].as_array().unwrap();
-    assert_eq!(report["frameCount"].as_u64().unwrap() as usize, packets.len(), "{format}: frame count");
+    assert_eq!(
+        report["frameCount"].as_u64().unwrap() as usize,
+        packets.len(),
+        "{format}: frame count"
+    );
     assert_eq!(frames.len(), packets.len());
     for (index, track) in tracks.iter().enumerate() {
         let id = track["id"].as_u64().unwrap();
         let timescale = track["timescale"].as_f64().unwrap();
-        let ours: Vec<_> = frames.iter().filter(|f| f["track"].as_u64() == Some(id)).collect();
+        let ours: Vec<_> = frames
+            .iter()
+            .filter(|f| f["track"].as_u64() == Some(id))
+            .collect();
         let theirs = stream_packets(&packets, index);
         assert_eq!(ours.len(), theirs.len(), "{format}: frames of track {id}");
         assert_eq!(track["frames"].as_u64().unwrap() as usize, ours.len());
         for (i, (f, p)) in ours.iter().zip(&theirs).enumerate() {
-            assert_eq!(f["keyframe"].as_bool(), Some(p.keyframe), "{format} track {id} frame {i}: keyframe");
+            assert_eq!(
+                f["keyframe"].as_bool(),
+                Some(p.keyframe),
+                "{format} track {id} frame {i}: keyframe"
+            );
             let (pts, dts) = (f["pts"].as_i64().unwrap(), f["dts"].as_i64().unwrap());
             if format == "adts" {
                 let t = pts as f64 / timescale;
-                assert!((t - p.pts_time.unwrap()).abs() < 1e-4, "{format} frame {i}: {t} vs {:?}", p.pts_time);
+                assert!(
+                    (t - p.pts_time.unwrap()).abs() < 1e-4,
+                    "{format} frame {i}: {t} vs {:?}",
+                    p.pts_time
+                );
             } else {
                 assert_eq!(Some(pts), p.pts, "{format} track {id} frame {i}: pts");
                 assert_eq!(Some(dts), p.dts, "{format} track {id} frame {i}: dts");
@@ -86,9 +111,21 @@ fn bad_files_fail_with_a_reason() {
     let dir = TempDir::new("analyse-bad");
     let cases: [(&str, Vec<u8>, &str); 4] = [
         ("empty.ts", vec![], "unrecognised format"),
-        ("garbage.bin", b"this is not a media file at all".to_vec(), "unrecognised format"),
-        ("bad.flv", b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00\x09\x00\x01\x00".to_vec(), "byte"),
-        ("bad.mp4", b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00\xff\xff\xff\xffmoov".to_vec(), "byte"),
+        (
+            "garbage.bin",
+            b"this is not a media file at all".to_vec(),
+            "unrecognised format",
+        ),
+        (
+            "bad.flv",
+            b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00\x09\x00\x01\x00".to_vec(),
+            "byte",
+        ),
+        (
+            "bad.mp4",
+            b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00\xff\xff\xff\xffmoov".to_vec(),
+            "byte",
+        ),
     ];
     for (name, data, expect) in cases {
         let path = dir.path(name);
@@ -96,7 +133,10 @@ fn bad_files_fail_with_a_reason() {
         let out = analyse(&path, &[]);
         assert_eq!(out.status.code(), Some(1), "{name}: exit status");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(expect), "{name}: error {err:?} should mention {expect:?}");
+        assert!(
+            err.contains(expect),
+            "{name}: error {err:?} should mention {expect:?}"
+        );
     }
     let missing = analyse(&dir.path("missing.ts"), &[]);
     assert_eq!(missing.status.code(), Some(1));
@@ -116,5 +156,9 @@ fn truncated_ts_fails_with_offset() {
     std::fs::write(&path, &data).unwrap();
     let out = analyse(&path, &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("byte"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("byte"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

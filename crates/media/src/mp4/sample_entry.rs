@@ -279,41 +279,18 @@ fn opus(entry: &Mp4Box<'_>, track: u32) -> Result<Result<Entry, Error>> {
 
 /// Fills [`Track::video`] / [`Track::audio`] from the decoder configuration,
 /// falling back to the sample entry's own width/height or channels/rate
-/// when the configuration cannot be parsed (e.g. before SPS parsing exists).
+/// when the configuration does not say.
 pub(super) fn describe(track: &mut Track, entry: &Entry) {
-    match track.codec {
-        Codec::H264 | Codec::H265 => {
-            let parsed = if track.codec == Codec::H264 {
-                crate::h264::video_info(&track.init).ok()
-            } else {
-                crate::h265::video_info(&track.init).ok()
-            };
-            track.video = parsed.or_else(|| {
-                entry.size.map(|(w, h)| VideoInfo {
-                    width: u32::from(w),
-                    height: u32::from(h),
-                    ..VideoInfo::default()
-                })
-            });
-        }
-        Codec::Aac => {
-            track.audio = crate::aac::AudioSpecificConfig::parse(&track.init)
-                .ok()
-                .map(|asc| AudioInfo {
-                    sample_rate: asc.sample_rate,
-                    channels: asc.channels,
-                })
-                .filter(|a| a.channels != 0)
-                .or_else(|| sound_info(entry));
-        }
-        Codec::Opus => {
-            track.audio = track.init.get(1).map(|&channels| AudioInfo {
-                // Opus always decodes at 48 kHz (RFC 7845 §5.1)
-                sample_rate: 48_000,
-                channels,
-            });
-        }
-        Codec::Other(_) => {}
+    track.describe();
+    if track.codec.is_video() && track.video.is_none() {
+        track.video = entry.size.map(|(w, h)| VideoInfo {
+            width: u32::from(w),
+            height: u32::from(h),
+            ..VideoInfo::default()
+        });
+    }
+    if track.codec.is_audio() && track.audio.as_ref().is_none_or(|a| a.channels == 0) {
+        track.audio = sound_info(entry);
     }
 }
 
