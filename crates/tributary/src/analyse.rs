@@ -2,8 +2,9 @@
 //!
 //! The JSON shape (`--json`) is documented in `docs/analyse.md`.
 
-use std::path::PathBuf;
+use std::io::Read;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use media::container::{Demuxed, Format};
 use serde::Serialize;
@@ -11,8 +12,9 @@ use serde::Serialize;
 /// Arguments of `tributary analyse`.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Args {
-    /// File to read (`.ts`, `.flv`, `.mp4`, `.aac`; the content decides, not the name).
-    input: PathBuf,
+    /// File or `http://` URL to read (TS, FLV, MP4, ADTS: the content decides, not the name).
+    /// A URL is read until it ends, `--max-bytes`, or `--seconds`, whichever comes first.
+    input: String,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -22,6 +24,12 @@ pub(crate) struct Args {
     /// Print only the tracks, not the frames.
     #[arg(long)]
     no_frames: bool,
+    /// For URLs: stop reading after this many bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    max_bytes: u64,
+    /// For URLs: stop reading after this many seconds (live sources never end).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -92,14 +100,19 @@ pub(crate) fn run(args: &Args) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("tributary analyse: {}: {e}", args.input.display());
+            eprintln!("tributary analyse: {}: {e}", args.input);
             ExitCode::FAILURE
         }
     }
 }
 
 fn analyse(args: &Args) -> Result<Report, String> {
-    let data = std::fs::read(&args.input).map_err(|e| format!("cannot read: {e}"))?;
+    let is_url = args.input.contains("://");
+    let mut data = if is_url {
+        fetch(&args.input, args.max_bytes, Duration::from_secs(args.seconds))?
+    } else {
+        std::fs::read(&args.input).map_err(|e| format!("cannot read: {e}"))?
+    };
     let format = match args.format {
         Some(FormatArg::Ts) => Format::Ts,
         Some(FormatArg::Flv) => Format::Flv,
@@ -107,13 +120,40 @@ fn analyse(args: &Args) -> Result<Report, String> {
         Some(FormatArg::Adts) => Format::Adts,
         None => Format::detect(&data).ok_or("unrecognised format (not TS, FLV, MP4 or ADTS)")?,
     };
+    if is_url && format == Format::Ts {
+        // a capture of a live stream ends wherever reading stopped: keep whole packets
+        let sync = data.iter().position(|&b| b == 0x47).unwrap_or(0);
+        data.truncate(data.len() - (data.len() - sync) % 188);
+    }
     let demuxed = media::container::demux(format, &data).map_err(|e| e.to_string())?;
-    Ok(report(
-        args.input.display().to_string(),
-        format,
-        &demuxed,
-        !args.no_frames,
-    ))
+    Ok(report(args.input.clone(), format, &demuxed, !args.no_frames))
+}
+
+/// Reads an `http://` URL until it ends, `max_bytes`, or `budget` has passed.
+fn fetch(url: &str, max_bytes: u64, budget: Duration) -> Result<Vec<u8>, String> {
+    if !url.starts_with("http://") {
+        return Err("only files and http:// URLs can be analysed".into());
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(5)))
+        .timeout_global(Some(budget))
+        .build()
+        .into();
+    let response = agent.get(url).call().map_err(|e| format!("cannot fetch: {e}"))?;
+    let mut body = response.into_body().into_reader().take(max_bytes);
+    let deadline = Instant::now() + budget;
+    let mut data = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    while Instant::now() < deadline {
+        match body.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => data.extend_from_slice(&chunk[..n]),
+            // the global timeout ends an endless live body: keep what arrived
+            Err(e) if data.is_empty() => return Err(format!("cannot read response: {e}")),
+            Err(_) => break,
+        }
+    }
+    Ok(data)
 }
 
 pub(crate) fn report(source: String, format: Format, d: &Demuxed, with_frames: bool) -> Report {

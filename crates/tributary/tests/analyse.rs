@@ -162,3 +162,58 @@ fn truncated_ts_fails_with_offset() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Serves `data` once over HTTP without a length and keeps the connection
+/// open afterwards, like an endless live stream.
+fn serve_live(data: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut req = [0u8; 1024];
+        let _ = conn.read(&mut req);
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\nConnection: close\r\n\r\n");
+        let _ = conn.write_all(&data);
+        // hold the connection open until the client gives up
+        let _ = conn.read(&mut req);
+    });
+    format!("http://{addr}/live.ts")
+}
+
+#[test]
+fn live_url_is_read_until_the_time_budget() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = TempDir::new("analyse-url");
+    let path = dir.path("u.ts");
+    generate(&path, Video::H264);
+    let from_file = analyse_json(&path);
+    let url = serve_live(std::fs::read(&path).unwrap());
+    let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["analyse", &url, "--json", "--seconds", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let from_url: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(from_url["format"], "ts");
+    assert_eq!(from_url["tracks"], from_file["tracks"]);
+    assert_eq!(from_url["frames"], from_file["frames"]);
+}
+
+#[test]
+fn unreachable_url_fails() {
+    // bind and drop a listener: nothing listens on that port any more
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["analyse", &format!("http://127.0.0.1:{port}/x.ts")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot fetch"));
+}
