@@ -37,6 +37,9 @@ pub mod h264;
 pub mod h265;
 pub mod mp4;
 pub mod nal;
+pub mod rtmp;
+pub mod rtp;
+pub mod sdp;
 pub mod ts;
 
 pub use frame::{AudioInfo, Codec, Frame, Timestamp, Track, VideoInfo};

@@ -1,0 +1,1 @@
+//! SDP (RFC 8866) session descriptions for RTP sources, as `ffmpeg -sdp_file` writes them.
