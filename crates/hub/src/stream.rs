@@ -1,0 +1,210 @@
+//! One live stream: its buffer, state and publisher slot.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use media::buffer::{BufferConfig, StreamBuffer};
+use media::{Frame, Track};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::watch;
+
+use crate::Subscriber;
+
+/// Whether a stream has a source right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// No publisher.
+    Offline,
+    /// A publisher is connected but no keyframe has arrived yet.
+    Booting,
+    /// Frames are flowing.
+    Live,
+}
+
+/// Why a publisher could not take a stream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// Another publisher holds the stream.
+    #[error("stream {0} already has a publisher")]
+    Busy(String),
+    /// The stream was removed.
+    #[error("stream {0} was removed")]
+    Closed(String),
+}
+
+/// A stream shared by one publisher and any number of subscribers.
+#[derive(Debug)]
+pub struct LiveStream {
+    name: String,
+    pub(crate) buffer: RwLock<StreamBuffer>,
+    /// Carries the buffer's next sequence number; bumped on every change
+    /// readers must see (frames, tracks, state).
+    pub(crate) wake: watch::Sender<u64>,
+    publisher: Mutex<Option<u64>>,
+    next_publisher: AtomicU64,
+    state: RwLock<State>,
+    last_error: RwLock<Option<String>>,
+    closed: AtomicBool,
+    viewers: AtomicU64,
+    bytes_in: AtomicU64,
+}
+
+/// The right to feed a stream. Dropping it marks the stream offline.
+#[derive(Debug)]
+pub struct Publisher {
+    stream: Arc<LiveStream>,
+    id: u64,
+}
+
+// === impl LiveStream ===
+
+impl LiveStream {
+    pub(crate) fn new(name: &str, config: BufferConfig) -> Self {
+        Self {
+            name: name.to_owned(),
+            buffer: RwLock::new(StreamBuffer::new(config)),
+            wake: watch::channel(0).0,
+            publisher: Mutex::new(None),
+            next_publisher: AtomicU64::new(1),
+            state: RwLock::new(State::Offline),
+            last_error: RwLock::new(None),
+            closed: AtomicBool::new(false),
+            viewers: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+        }
+    }
+
+    /// The stream's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Takes the publisher slot; fails while another publisher holds it.
+    pub fn publish(self: &Arc<Self>) -> Result<Publisher, PublishError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(PublishError::Closed(self.name.clone()));
+        }
+        let mut slot = self.publisher.lock();
+        if slot.is_some() {
+            return Err(PublishError::Busy(self.name.clone()));
+        }
+        let id = self.next_publisher.fetch_add(1, Ordering::Relaxed);
+        *slot = Some(id);
+        drop(slot);
+        // a new source starts a new epoch: readers re-initialise
+        self.buffer.write().reset();
+        *self.state.write() = State::Booting;
+        self.bump();
+        Ok(Publisher { stream: self.clone(), id })
+    }
+
+    /// A reader starting at the newest keyframe.
+    pub fn subscribe(self: &Arc<Self>) -> Subscriber {
+        Subscriber::new(self.clone())
+    }
+
+    /// Current state.
+    pub fn state(&self) -> State {
+        *self.state.read()
+    }
+
+    /// The tracks of the current epoch.
+    pub fn tracks(&self) -> Vec<Track> {
+        self.buffer.read().tracks().to_vec()
+    }
+
+    /// Buffer counters.
+    pub fn stats(&self) -> media::buffer::Stats {
+        self.buffer.read().stats()
+    }
+
+    /// The last error an input or output reported for this stream.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.read().clone()
+    }
+
+    /// Records an error for the stream's status.
+    pub fn set_error(&self, error: impl Into<String>) {
+        *self.last_error.write() = Some(error.into());
+    }
+
+    /// Subscribers right now.
+    pub fn viewers(&self) -> u64 {
+        self.viewers.load(Ordering::Relaxed)
+    }
+
+    /// Payload bytes accepted since creation.
+    pub fn bytes_in(&self) -> u64 {
+        self.bytes_in.load(Ordering::Relaxed)
+    }
+
+    /// True once the stream was removed from its hub.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn viewer_joined(&self) {
+        self.viewers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn viewer_left(&self) {
+        self.viewers.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        *self.state.write() = State::Offline;
+        self.bump();
+    }
+
+    fn bump(&self) {
+        let next = self.buffer.read().next_seq();
+        // send_modify always notifies, even when the sequence number is unchanged
+        self.wake.send_modify(|v| *v = next);
+    }
+
+    fn release(&self, id: u64) {
+        let mut slot = self.publisher.lock();
+        if *slot == Some(id) {
+            *slot = None;
+            drop(slot);
+            *self.state.write() = State::Offline;
+            self.bump();
+        }
+    }
+}
+
+// === impl Publisher ===
+
+impl Publisher {
+    /// The stream this publisher feeds.
+    pub fn stream(&self) -> &Arc<LiveStream> {
+        &self.stream
+    }
+
+    /// Declares the tracks of the frames that follow.
+    pub fn set_tracks(&self, tracks: Vec<Track>) {
+        self.stream.buffer.write().set_tracks(tracks);
+        self.stream.bump();
+    }
+
+    /// Adds a frame. Frames before the first keyframe are refused by the
+    /// buffer (readers could not decode them); that is not an error here.
+    pub fn push(&self, frame: Frame) {
+        let len = frame.data.len() as u64;
+        let accepted = self.stream.buffer.write().push(frame).is_ok();
+        if accepted {
+            self.stream.bytes_in.fetch_add(len, Ordering::Relaxed);
+            if *self.stream.state.read() != State::Live {
+                *self.stream.state.write() = State::Live;
+            }
+            self.stream.bump();
+        }
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.stream.release(self.id);
+    }
+}
