@@ -1,12 +1,16 @@
 //! The edge role: viewer-facing outputs (HLS/LL-HLS, MPEG-TS and MP4 over
 //! HTTP, WS/MP4, WebRTC, SRT) served from a local replica of each watched
-//! stream, fetched from its ingest node over the QUIC relay on demand.
+//! stream. In a cluster the replica is fed over the QUIC relay; in
+//! `standalone` the outputs read the ingest's streams directly from the
+//! shared [`hub::Hub`].
 //!
 //! **Invariant:** an edge never writes desired state (specs, assignments) to
 //! the state store, and never depends on `ingest-node`.
 //!
-//! Status: the outputs arrive with the standalone-server and HLS work; this
-//! crate holds only the role's description so far.
+//! Built so far: `GET /NAME.ts` (endless MPEG-TS over HTTP, see [`http`]).
+
+pub mod http;
+mod ts_out;
 
 /// Name of this role, as used in `nodes/{role}/{id}` keys.
 pub const ROLE: &str = "edge";

@@ -35,7 +35,10 @@ pub struct Hub {
 impl Hub {
     /// An empty hub whose streams use `buffer` for their windows.
     pub fn new(buffer: media::buffer::BufferConfig) -> Self {
-        Self { streams: RwLock::default(), buffer }
+        Self {
+            streams: RwLock::default(),
+            buffer,
+        }
     }
 
     /// The stream called `name`, created (offline) if it does not exist yet.

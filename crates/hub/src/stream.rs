@@ -95,7 +95,10 @@ impl LiveStream {
         self.buffer.write().reset();
         *self.state.write() = State::Booting;
         self.bump();
-        Ok(Publisher { stream: self.clone(), id })
+        Ok(Publisher {
+            stream: self.clone(),
+            id,
+        })
     }
 
     /// A reader starting at the newest keyframe.

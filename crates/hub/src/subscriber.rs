@@ -44,7 +44,12 @@ impl Subscriber {
         let cursor = stream.buffer.read().cursor_at_live_edge();
         let wake = stream.wake.subscribe();
         stream.viewer_joined();
-        Self { stream, cursor, wake, offline_told: false }
+        Self {
+            stream,
+            cursor,
+            wake,
+            offline_told: false,
+        }
     }
 
     /// The stream being read.
@@ -114,7 +119,9 @@ mod tests {
     }
 
     async fn next(s: &mut Subscriber) -> Event {
-        tokio::time::timeout(Duration::from_secs(2), s.next()).await.expect("event within 2 s")
+        tokio::time::timeout(Duration::from_secs(2), s.next())
+            .await
+            .expect("event within 2 s")
     }
 
     #[tokio::test]
@@ -159,7 +166,10 @@ mod tests {
         let again = stream.publish().unwrap();
         again.push(video(10, true));
         // a new source is a new epoch
-        assert!(matches!(next(&mut sub).await, Event::Skipped { .. } | Event::Tracks(_)));
+        assert!(matches!(
+            next(&mut sub).await,
+            Event::Skipped { .. } | Event::Tracks(_)
+        ));
         hub.remove("cam");
         let mut seen_closed = false;
         for _ in 0..4 {

@@ -1,0 +1,47 @@
+//! Endless MPEG-TS from a subscriber.
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use hub::{Event, Subscriber};
+use media::ts::Muxer;
+
+/// How long an output waits for a publisher to come back before ending.
+const OFFLINE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The MPEG-TS bytes of a live stream from the subscriber's position on,
+/// one chunk per frame. Ends when the stream is removed or stays offline.
+pub(crate) fn stream(sub: Subscriber) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+    let state = (sub, None::<Muxer>, BytesMut::with_capacity(64 * 1024));
+    futures_util::stream::unfold(state, |(mut sub, mut muxer, mut out)| async move {
+        loop {
+            let event = match tokio::time::timeout(OFFLINE_GRACE, sub.next()).await {
+                Ok(e) => e,
+                Err(_) if sub.stream().state() == hub::State::Offline => return None,
+                Err(_) => continue,
+            };
+            match event {
+                Event::Tracks(tracks) => match Muxer::new(&tracks) {
+                    Ok(m) => muxer = Some(m),
+                    Err(e) => {
+                        tracing::warn!(stream = sub.stream().name(), %e, "cannot mux these tracks as mpeg-ts");
+                        return None;
+                    }
+                },
+                Event::Frame(frame) => {
+                    let Some(m) = muxer.as_mut() else { continue };
+                    if let Err(e) = m.mux_frame(&frame, &mut out) {
+                        tracing::debug!(stream = sub.stream().name(), %e, "frame skipped");
+                        continue;
+                    }
+                    let chunk = out.split().freeze();
+                    return Some((Ok(chunk), (sub, muxer, out)));
+                }
+                Event::Skipped { lost } => {
+                    tracing::debug!(stream = sub.stream().name(), lost, "slow ts viewer skipped ahead");
+                }
+                Event::Offline => {}
+                Event::Closed => return None,
+            }
+        }
+    })
+}
