@@ -1,12 +1,17 @@
-//! The ingest role: inputs (SRT, RTMP, TS/UDP, RTP/SDP, WHIP, files, HLS pull),
-//! the per-stream live buffers they feed, pushes, and the QUIC relay server
-//! that edges subscribe to.
+//! The ingest role: inputs (SRT, RTMP, TS/UDP, RTP/SDP, WHIP, files, HLS pull)
+//! feeding the per-stream live buffers of a [`hub::Hub`], pushes, and the
+//! QUIC relay server that edges subscribe to.
 //!
 //! **Invariant:** ingest code never parses codecs itself (that is `media`'s
 //! job) and never depends on `edge-node`.
 //!
-//! Status: the inputs arrive with the standalone-server work; this crate holds
-//! only the role's description so far.
+//! Built so far: MPEG-TS over UDP, unicast and multicast ([`tsudp`]).
+
+pub mod tsudp;
 
 /// Name of this role, as used in `nodes/{role}/{id}` keys.
 pub const ROLE: &str = "ingest";
+
+/// A source that sends nothing for this long is considered gone: the stream
+/// goes offline until data comes again.
+pub const SOURCE_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
