@@ -37,6 +37,8 @@ pub mod h264;
 pub mod h265;
 pub mod mp4;
 pub mod nal;
+#[cfg(test)]
+mod test_support;
 pub mod ts;
 
 pub use frame::{AudioInfo, Codec, Frame, Timestamp, Track, VideoInfo};
