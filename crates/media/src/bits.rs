@@ -110,6 +110,23 @@ impl<'a> BitReader<'a> {
         Ok(((1u64 << zeros) - 1 + rest) as u32)
     }
 
+    /// Reads a `ue(v)` and checks it against the spec's upper bound `max`: a
+    /// larger value is the error `bad` makes of a message naming the syntax
+    /// element `name`, its value and bit position.
+    pub(crate) fn ue_at_most<E: From<Error>>(
+        &mut self,
+        name: &str,
+        max: u32,
+        bad: impl FnOnce(String) -> E,
+    ) -> Result<u32, E> {
+        let at = self.pos;
+        let v = self.ue()?;
+        if v > max {
+            return Err(bad(format!("{name} {v} at rbsp bit {at} exceeds {max}")));
+        }
+        Ok(v)
+    }
+
     /// Reads a signed Exp-Golomb code, `se(v)` (H.264 §9.1.1).
     pub fn se(&mut self) -> Result<i32> {
         let k = i64::from(self.ue()?);

@@ -3,10 +3,14 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::nal::{Truncated, need, put_parameter_set, read_parameter_set};
+
 mod sps;
 
+#[cfg(test)]
 pub(crate) use sps::sar_from_idc;
 pub use sps::{Crop, Sps, Timing};
+pub(crate) use sps::{chroma_subsampling, read_vui_start};
 
 /// NAL unit type of an IDR slice.
 pub const NAL_IDR: u8 = 5;
@@ -47,6 +51,12 @@ pub enum Error {
 
 /// Result of H.264 parsing.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<Truncated> for Error {
+    fn from(Truncated(offset): Truncated) -> Self {
+        Self::TruncatedConfig { offset }
+    }
+}
 
 /// The AVC decoder configuration record, `avcC` (ISO/IEC 14496-15 §5.3.3.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,14 +129,7 @@ impl AvcConfig {
 
     /// Parses an `avcC` body.
     pub fn parse(data: &[u8]) -> Result<Self> {
-        let need = |offset: usize, n: usize| {
-            if offset + n > data.len() {
-                Err(Error::TruncatedConfig { offset })
-            } else {
-                Ok(())
-            }
-        };
-        need(0, 6)?;
+        need(data, 0, 6)?;
         if data[0] != 1 {
             return Err(Error::BadConfigVersion(data[0]));
         }
@@ -134,22 +137,14 @@ impl AvcConfig {
         let mut pos = 6;
         let mut sps = Vec::new();
         for _ in 0..(data[5] & 0x1f) {
-            need(pos, 2)?;
-            let len = usize::from(u16::from_be_bytes([data[pos], data[pos + 1]]));
-            need(pos + 2, len)?;
-            sps.push(Bytes::copy_from_slice(&data[pos + 2..pos + 2 + len]));
-            pos += 2 + len;
+            sps.push(read_parameter_set(data, &mut pos)?);
         }
-        need(pos, 1)?;
+        need(data, pos, 1)?;
         let n_pps = data[pos];
         pos += 1;
         let mut pps = Vec::new();
         for _ in 0..n_pps {
-            need(pos, 2)?;
-            let len = usize::from(u16::from_be_bytes([data[pos], data[pos + 1]]));
-            need(pos + 2, len)?;
-            pps.push(Bytes::copy_from_slice(&data[pos + 2..pos + 2 + len]));
-            pos += 2 + len;
+            pps.push(read_parameter_set(data, &mut pos)?);
         }
         Ok(Self {
             profile: data[1],
@@ -179,13 +174,11 @@ impl AvcConfig {
         out.put_u8(0xfc | (self.length_size.clamp(1, 4) - 1));
         out.put_u8(0xe0 | (self.sps.len().min(31) as u8));
         for s in self.sps.iter().take(31) {
-            out.put_u16(s.len().min(u16::MAX as usize) as u16);
-            out.put_slice(&s[..s.len().min(u16::MAX as usize)]);
+            put_parameter_set(&mut out, s);
         }
         out.put_u8(self.pps.len().min(255) as u8);
         for p in self.pps.iter().take(255) {
-            out.put_u16(p.len().min(u16::MAX as usize) as u16);
-            out.put_slice(&p[..p.len().min(u16::MAX as usize)]);
+            put_parameter_set(&mut out, p);
         }
         out.put_slice(&self.extension);
         out.freeze()

@@ -3,6 +3,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::nal::{Truncated, need, put_parameter_set, read_parameter_set};
+
 mod ptl;
 mod sps;
 
@@ -44,6 +46,12 @@ pub enum Error {
 
 /// Result of H.265 parsing.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<Truncated> for Error {
+    fn from(Truncated(offset): Truncated) -> Self {
+        Self::TruncatedConfig { offset }
+    }
+}
 
 /// One array of the `hvcC` record: NAL units of one type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,14 +142,7 @@ impl HevcConfig {
 
     /// Parses an `hvcC` body.
     pub fn parse(data: &[u8]) -> Result<Self> {
-        let need = |offset: usize, n: usize| {
-            if offset + n > data.len() {
-                Err(Error::TruncatedConfig { offset })
-            } else {
-                Ok(())
-            }
-        };
-        need(0, 23)?;
+        need(data, 0, 23)?;
         let mut header = [0u8; 22];
         header.copy_from_slice(&data[..22]);
         let length_size = (header[21] & 3) + 1;
@@ -149,18 +150,14 @@ impl HevcConfig {
         let mut pos = 23;
         let mut arrays = Vec::new();
         for _ in 0..n_arrays {
-            need(pos, 3)?;
+            need(data, pos, 3)?;
             let complete = data[pos] & 0x80 != 0;
             let nal_type = data[pos] & 0x3f;
             let n = u16::from_be_bytes([data[pos + 1], data[pos + 2]]);
             pos += 3;
             let mut units = Vec::new();
             for _ in 0..n {
-                need(pos, 2)?;
-                let len = usize::from(u16::from_be_bytes([data[pos], data[pos + 1]]));
-                need(pos + 2, len)?;
-                units.push(Bytes::copy_from_slice(&data[pos + 2..pos + 2 + len]));
-                pos += 2 + len;
+                units.push(read_parameter_set(data, &mut pos)?);
             }
             arrays.push(NalArray {
                 complete,
@@ -186,8 +183,7 @@ impl HevcConfig {
             out.put_u8(if a.complete { 0x80 } else { 0 } | (a.nal_type & 0x3f));
             out.put_u16(a.units.len().min(u16::MAX as usize) as u16);
             for u in a.units.iter().take(u16::MAX as usize) {
-                out.put_u16(u.len().min(u16::MAX as usize) as u16);
-                out.put_slice(&u[..u.len().min(u16::MAX as usize)]);
+                put_parameter_set(&mut out, u);
             }
         }
         out.freeze()

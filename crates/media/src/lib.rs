@@ -40,6 +40,8 @@ pub mod nal;
 pub mod rtmp;
 pub mod rtp;
 pub mod sdp;
+#[cfg(test)]
+mod test_support;
 pub mod ts;
 
 pub use frame::{AudioInfo, Codec, Frame, Timestamp, Track, VideoInfo};

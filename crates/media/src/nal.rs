@@ -160,6 +160,39 @@ pub fn join_length_prefixed<'a>(units: impl IntoIterator<Item = &'a [u8]>) -> By
     out.freeze()
 }
 
+/// A decoder configuration record (`avcC`, `hvcC`) ends before a field:
+/// the byte offset where data ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Truncated(pub(crate) usize);
+
+/// Checks that a decoder configuration record has `n` bytes at `offset`.
+pub(crate) fn need(record: &[u8], offset: usize, n: usize) -> Result<(), Truncated> {
+    if offset + n > record.len() {
+        Err(Truncated(offset))
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads a parameter set of a decoder configuration record at `*pos`: a
+/// 16-bit length, then the NAL unit; moves `pos` past it.
+pub(crate) fn read_parameter_set(record: &[u8], pos: &mut usize) -> Result<Bytes, Truncated> {
+    let at = *pos;
+    need(record, at, 2)?;
+    let len = usize::from(u16::from_be_bytes([record[at], record[at + 1]]));
+    need(record, at + 2, len)?;
+    *pos = at + 2 + len;
+    Ok(Bytes::copy_from_slice(&record[at + 2..at + 2 + len]))
+}
+
+/// Writes a parameter set into a decoder configuration record: a 16-bit
+/// length, then the NAL unit (cut at 65535 bytes).
+pub(crate) fn put_parameter_set(out: &mut impl BufMut, unit: &[u8]) {
+    let len = unit.len().min(u16::MAX as usize);
+    out.put_u16(len as u16);
+    out.put_slice(&unit[..len]);
+}
+
 /// Removes emulation-prevention bytes (`00 00 03` -> `00 00`), giving the RBSP
 /// of a NAL unit (H.264 §7.4.1).
 pub fn unescape_rbsp(data: &[u8]) -> Vec<u8> {

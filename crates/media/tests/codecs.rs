@@ -9,63 +9,9 @@
 //! - ffprobe reports H.264 `level` as `level_idc` and H.265 `level` as
 //!   `general_level_idc`, i.e. our level ×10 and ×30.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use media::{adts, h264, h265, nal};
 use serde_json::Value;
-
-/// True when ffmpeg and ffprobe can be run; prints why a test is skipped otherwise.
-fn have_tools(test: &str) -> bool {
-    let ok = |bin: &str| {
-        Command::new(bin)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if ok("ffmpeg") && ok("ffprobe") {
-        true
-    } else {
-        eprintln!("skipping {test}: ffmpeg or ffprobe is not installed");
-        false
-    }
-}
-
-/// A fresh temporary directory for one test.
-fn temp_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("media-codecs-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn ffmpeg(args: &[&str], out: &Path) {
-    let output = Command::new("ffmpeg")
-        .args(["-v", "error", "-y"])
-        .args(args)
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "ffmpeg {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-fn ffprobe(what: &str, file: &Path) -> Value {
-    let output = Command::new("ffprobe")
-        .args(["-v", "error", what, "-of", "json"])
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "ffprobe failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
+use testkit::{TempDir, ffmpeg, ffprobe_packets, ffprobe_streams, have_ffmpeg, lavfi};
 
 /// "30000/1001" -> 29.97...
 fn ratio(s: &str) -> f64 {
@@ -96,15 +42,15 @@ struct VideoCase {
 
 /// Encodes a few frames to a raw Annex-B stream and returns its NAL units and
 /// ffprobe's view of the stream.
-fn encode(dir: &Path, case: &VideoCase, format: &str) -> (Vec<u8>, Value) {
-    let out = dir.join(format!("{}.{format}", case.name));
+fn encode(dir: &TempDir, case: &VideoCase, format: &str) -> (Vec<u8>, Value) {
+    let out = dir.path(&format!("{}.{format}", case.name));
     let src = format!("testsrc2=size={}:rate={}", case.size, case.rate);
     let mut args = vec!["-f", "lavfi", "-i", &src, "-frames:v", "3"];
     args.extend(case.args);
     args.extend(["-f", format]);
     ffmpeg(&args, &out);
-    let probe = ffprobe("-show_streams", &out);
-    (std::fs::read(&out).unwrap(), probe["streams"][0].clone())
+    let stream = ffprobe_streams(&out).swap_remove(0);
+    (std::fs::read(&out).unwrap(), stream)
 }
 
 fn first_unit(data: &[u8], pred: impl Fn(&[u8]) -> bool) -> &[u8] {
@@ -138,10 +84,10 @@ fn check_video_info(case: &str, info: &media::VideoInfo, stream: &Value, level_s
 
 #[test]
 fn h264_sps_matches_ffprobe() {
-    if !have_tools("h264_sps_matches_ffprobe") {
+    if !have_ffmpeg() {
         return;
     }
-    let dir = temp_dir("h264");
+    let dir = TempDir::new("codecs-h264");
     let cases = [
         VideoCase {
             name: "qvga25",
@@ -196,15 +142,14 @@ fn h264_sps_matches_ffprobe() {
             .encode();
         assert_eq!(h264::video_info(&avcc).unwrap(), parsed.video_info());
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn h265_sps_matches_ffprobe() {
-    if !have_tools("h265_sps_matches_ffprobe") {
+    if !have_ffmpeg() {
         return;
     }
-    let dir = temp_dir("h265");
+    let dir = TempDir::new("codecs-h265");
     const X265: &[&str] = &["-c:v", "libx265", "-x265-params", "log-level=error"];
     let cases = [
         VideoCase {
@@ -253,25 +198,21 @@ fn h265_sps_matches_ffprobe() {
         assert_eq!(h265::video_info(&hvcc).unwrap(), parsed.video_info());
         h265::Vps::parse(vps).unwrap();
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Encodes a 1-second sine to ADTS and checks our demuxer and muxer against
 /// ffprobe and the file itself.
 fn check_adts(test: &str, rate: u32, channels: u8) {
-    if !have_tools(test) {
+    if !have_ffmpeg() {
         return;
     }
-    let dir = temp_dir(test);
-    let file = dir.join("sine.aac");
+    let dir = TempDir::new(&format!("codecs-{test}"));
+    let file = dir.path("sine.aac");
     let src = format!("sine=frequency=1000:sample_rate={rate}");
     let ch = channels.to_string();
-    ffmpeg(
-        &[
-            "-f", "lavfi", "-i", &src, "-t", "1", "-ac", &ch, "-c:a", "aac", "-f", "adts",
-        ],
-        &file,
-    );
+    let mut args = lavfi(&[&src], "1");
+    args.extend(["-ac", &ch, "-c:a", "aac", "-f", "adts"]);
+    ffmpeg(&args, &file);
     let data = std::fs::read(&file).unwrap();
     let demuxed = adts::read_all(&data).unwrap();
 
@@ -285,19 +226,15 @@ fn check_adts(test: &str, rate: u32, channels: u8) {
         (2, rate, channels)
     );
 
-    let packets = ffprobe("-show_packets", &file)["packets"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let packets = ffprobe_packets(&file);
     assert_eq!(demuxed.frames.len(), packets.len());
     for (i, (frame, packet)) in demuxed.frames.iter().zip(&packets).enumerate() {
-        let size: usize = packet["size"].as_str().unwrap().parse().unwrap();
         assert_eq!(
             frame.data.len() + 7,
-            size,
+            packet.size,
             "frame {i}: ffprobe counts the adts header"
         );
-        let pts: f64 = packet["pts_time"].as_str().unwrap().parse().unwrap();
+        let pts = packet.pts_time.unwrap();
         assert!((frame.pts.as_secs_f64() - pts).abs() < 1e-5, "frame {i} at {pts}");
         assert_eq!(frame.dts.ticks(), i as i64 * 1024);
         assert!(frame.keyframe);
@@ -306,7 +243,7 @@ fn check_adts(test: &str, rate: u32, channels: u8) {
     assert!(written == data, "write_all does not reproduce ffmpeg's file");
 
     // the same stream with an ID3v2 tag in front demuxes to the same frames
-    let tagged = dir.join("tagged.aac");
+    let tagged = dir.path("tagged.aac");
     ffmpeg(
         &[
             "-i",
@@ -330,7 +267,6 @@ fn check_adts(test: &str, rate: u32, channels: u8) {
     let last = data.len() - demuxed.frames.last().unwrap().data.len() - 7;
     let err = adts::read_all(&data[..data.len() - 1]).unwrap_err();
     assert!(err.to_string().contains(&format!("at byte {last}")), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -10,8 +10,11 @@
 //! ffmpeg 5.1 cannot put HEVC in FLV, so the H.265 FLV file is made by our
 //! own muxer from the frames of ffmpeg's H.265 MP4.
 
+mod support;
+
 use media::container::{Demuxed, Format, demux, mux};
 use media::{Codec, Frame, Track};
+use support::frames_of;
 use testkit::{TempDir, Video, ffprobe_packets, generate, have_ffmpeg, stream_packets};
 
 /// Size ffprobe reports for a frame of ours in `format`: ADTS-framed AAC
@@ -23,10 +26,6 @@ fn container_size(format: Format, track: &Track, frame: &Frame) -> usize {
     }
 }
 
-fn frames_of<'a>(d: &'a Demuxed, track: &Track) -> Vec<&'a Frame> {
-    d.frames.iter().filter(|f| f.track == track.id).collect()
-}
-
 /// Asserts that two demuxed files hold the same media, tracks matched by order.
 fn assert_same_media(what: &str, a: &Demuxed, b: &Demuxed) {
     assert_eq!(a.tracks.len(), b.tracks.len(), "{what}: track count");
@@ -35,7 +34,7 @@ fn assert_same_media(what: &str, a: &Demuxed, b: &Demuxed) {
         assert_eq!(ta.timescale, tb.timescale, "{what}: timescale of {}", ta.codec);
         assert_eq!(ta.video, tb.video, "{what}: video info");
         assert_eq!(ta.audio, tb.audio, "{what}: audio info");
-        let (fa, fb) = (frames_of(a, ta), frames_of(b, tb));
+        let (fa, fb) = (frames_of(a, ta.id), frames_of(b, tb.id));
         assert_eq!(fa.len(), fb.len(), "{what}: {} frame count", ta.codec);
         for (i, (x, y)) in fa.iter().zip(&fb).enumerate() {
             assert_eq!(x.dts, y.dts, "{what}: {} frame {i} dts", ta.codec);
@@ -61,7 +60,7 @@ fn assert_ffprobe_agrees(what: &str, format: Format, file: &std::path::Path, our
     let packets = ffprobe_packets(file);
     for (index, track) in ours.tracks.iter().enumerate() {
         let theirs = stream_packets(&packets, index);
-        let mine = frames_of(ours, track);
+        let mine = frames_of(ours, track.id);
         assert_eq!(theirs.len(), mine.len(), "{what}: {} packet count", track.codec);
         for (i, (p, f)) in theirs.iter().zip(&mine).enumerate() {
             let ctx = format!("{what}: {} packet {i}", track.codec);

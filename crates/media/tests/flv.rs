@@ -7,78 +7,23 @@
 //! writes 4-byte NAL lengths, so that is exactly our canonical payload size.
 //! Sequence headers and the AVC end-of-sequence tag are not packets in ffprobe.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::Command;
 
 use bytes::BytesMut;
-use media::{Codec, Frame, Timestamp, Track, flv, h265, nal};
+use media::{Codec, Frame, Track, flv, nal};
+use support::PacketInfo;
+use testkit::{SINE, TESTSRC, TempDir, decode, ffmpeg, have_ffmpeg, lavfi, run};
 
-/// A scratch directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("tributary-flv-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn have_tools() -> bool {
-    let ok = |bin: &str| {
-        Command::new(bin)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if ok("ffmpeg") && ok("ffprobe") {
-        true
-    } else {
-        eprintln!("skipping: ffmpeg/ffprobe not installed");
-        false
-    }
-}
-
-fn run(cmd: &mut Command) -> std::process::Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// (codec_type, pts, dts, keyframe, size) per packet, in file order.
-type Packet = (String, i64, i64, bool, usize);
+/// (codec_type, timing, keyframe and size) per packet, in file order.
+type Packet = (String, PacketInfo);
 
 fn ffprobe_packets(file: &Path) -> Vec<Packet> {
-    let out = run(Command::new("ffprobe")
-        .args(["-v", "error", "-show_packets", "-of", "json"])
-        .arg(file));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    json["packets"]
-        .as_array()
-        .unwrap()
+    testkit::ffprobe_packets(file)
         .iter()
-        .map(|p| {
-            (
-                p["codec_type"].as_str().unwrap().to_owned(),
-                p["pts"].as_i64().unwrap(),
-                p["dts"].as_i64().unwrap(),
-                p["flags"].as_str().unwrap().contains('K'),
-                p["size"].as_str().unwrap().parse().unwrap(),
-            )
-        })
+        .map(|p| (p.codec_type.clone(), PacketInfo::from(p)))
         .collect()
 }
 
@@ -91,13 +36,7 @@ fn our_packets(frames: &[Frame]) -> Vec<Packet> {
             } else {
                 "audio"
             };
-            (
-                kind.to_owned(),
-                f.pts.ticks(),
-                f.dts.ticks(),
-                f.keyframe,
-                f.data.len(),
-            )
+            (kind.to_owned(), PacketInfo::from(f))
         })
         .collect()
 }
@@ -111,33 +50,16 @@ fn track_summary(tracks: &[Track]) -> Vec<(u32, Codec, u32, bytes::Bytes)> {
 
 #[test]
 fn h264_aac_from_ffmpeg() {
-    if !have_tools() {
+    if !have_ffmpeg() {
         return;
     }
-    let dir = TempDir::new("h264");
+    let dir = TempDir::new("flv-h264");
     let theirs = dir.path("theirs.flv");
-    run(Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=25",
-        ])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=1000:sample_rate=48000",
-            "-t",
-            "2",
-        ])
-        .args([
-            "-c:v", "libx264", "-g", "25", "-bf", "2", "-c:a", "aac", "-f", "flv",
-        ])
-        .arg(&theirs));
+    let mut args = lavfi(&[TESTSRC, SINE], "2");
+    args.extend([
+        "-c:v", "libx264", "-g", "25", "-bf", "2", "-c:a", "aac", "-f", "flv",
+    ]);
+    ffmpeg(&args, &theirs);
     let data = std::fs::read(&theirs).unwrap();
 
     // (a) our reading matches ffprobe's packets
@@ -180,10 +102,7 @@ fn h264_aac_from_ffmpeg() {
     let ours_path = dir.path("ours.flv");
     std::fs::write(&ours_path, &ours).unwrap();
     assert_eq!(ffprobe_packets(&ours_path), our_packets(&demuxed.frames));
-    let decode = run(Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&ours_path)
-        .args(["-f", "null", "-"]));
+    let decode = decode(&ours_path);
     assert!(
         decode.stderr.is_empty(),
         "ffmpeg: {}",
@@ -191,79 +110,29 @@ fn h264_aac_from_ffmpeg() {
     );
 }
 
-/// Groups Annex-B NAL units into access units (H.265 §7.4.2.4.4): a new one
-/// starts at a parameter set, AUD or prefix SEI, or at a slice with
-/// `first_slice_segment_in_pic_flag`, once the current one has a slice.
-fn hevc_access_units(annexb: &[u8]) -> Vec<Vec<&[u8]>> {
-    let mut aus: Vec<Vec<&[u8]>> = Vec::new();
-    let mut has_slice = false;
-    for unit in nal::split_annexb(annexb) {
-        let t = h265::nal_type(unit);
-        let is_slice = t < 32;
-        let starts = match t {
-            32..=35 | 39 => true,
-            _ => is_slice && unit.get(2).is_some_and(|b| b & 0x80 != 0),
-        };
-        if aus.is_empty() || (has_slice && starts) {
-            aus.push(Vec::new());
-            has_slice = false;
-        }
-        has_slice |= is_slice;
-        aus.last_mut().unwrap().push(unit);
-    }
-    aus
-}
-
 #[test]
 fn h265_through_our_writer() {
-    if !have_tools() {
+    if !have_ffmpeg() {
         return;
     }
-    let dir = TempDir::new("h265");
+    let dir = TempDir::new("flv-h265");
     let raw = dir.path("in.hevc");
-    run(Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=25",
-            "-t",
-            "2",
-        ])
-        .args([
-            "-c:v",
-            "libx265",
-            "-x265-params",
-            "log-level=error:bframes=0:keyint=25",
-        ])
-        .args(["-f", "hevc"])
-        .arg(&raw));
+    let mut args = lavfi(&[TESTSRC], "2");
+    args.extend([
+        "-c:v",
+        "libx265",
+        "-x265-params",
+        "log-level=error:bframes=0:keyint=25",
+        "-f",
+        "hevc",
+    ]);
+    ffmpeg(&args, &raw);
     let annexb = std::fs::read(&raw).unwrap();
-    let aus = hevc_access_units(&annexb);
+    let aus = support::access_units(&Codec::H265, &annexb);
     assert_eq!(aus.len(), 50);
-    let first = |t: u8| -> Vec<&[u8]> {
-        aus[0]
-            .iter()
-            .copied()
-            .filter(|u| h265::nal_type(u) == t)
-            .collect()
-    };
-    let config = h265::HevcConfig::from_parameter_sets(&first(32), &first(33), &first(34)).unwrap();
-    let mut track = Track::new(flv::VIDEO_TRACK_ID, Codec::H265, 1000);
-    track.init = config.encode();
-    let frames: Vec<Frame> = aus
-        .iter()
-        .enumerate()
-        .map(|(i, au)| {
-            let data = nal::join_length_prefixed(au.iter().copied());
-            let dts = Timestamp::new(i as i64 * 40, 1000);
-            // constant composition offset, so that CodedFrames carries a non-zero cts
-            Frame::new(1, dts, dts.add_ticks(80), h265::is_keyframe(&data), data)
-        })
-        .collect();
+    let track = support::track_from_parameter_sets(flv::VIDEO_TRACK_ID, Codec::H265, 1000, &aus[0]);
+    // constant composition offset, so that CodedFrames carries a non-zero cts
+    let frames = support::frames_from_aus(&track, &aus, 40, 80);
     assert_eq!(frames.iter().filter(|f| f.keyframe).count(), 2);
 
     let file = flv::write_all(std::slice::from_ref(&track), &frames).unwrap();

@@ -4,64 +4,18 @@
 //! Input frames are built without any MP4 reader: ffmpeg writes Annex-B
 //! H.264/H.265, ADTS AAC or Ogg Opus, which are split here.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support;
+
+use std::path::Path;
 
 use bytes::Bytes;
 use media::{Codec, Frame, Timestamp, Track, fmp4};
 use proptest::prelude::*;
+use support::{PacketInfo, be32, boxes, child};
+use testkit::{SINE, TESTSRC, TempDir, decode, ffmpeg, ffprobe_packets, have_ffmpeg, lavfi, stream_packets};
 
 // ---------------------------------------------------------------------------
-// Box walker
-
-/// One box: type, offset of its header in the parent slice, and body.
-#[derive(Debug)]
-struct Mp4Box<'a> {
-    kind: [u8; 4],
-    start: usize,
-    size: usize,
-    body: &'a [u8],
-}
-
-/// Splits `data` into boxes; panics on malformed sizes.
-fn boxes(data: &[u8]) -> Vec<Mp4Box<'_>> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < data.len() {
-        assert!(pos + 8 <= data.len(), "box header cut at {pos}");
-        let mut size = u32::from_be_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
-        let kind: [u8; 4] = data[pos + 4..pos + 8].try_into().unwrap();
-        let mut header = 8;
-        if size == 1 {
-            size = u64::from_be_bytes(data[pos + 8..pos + 16].try_into().unwrap()) as usize;
-            header = 16;
-        }
-        assert!(
-            size >= header && pos + size <= data.len(),
-            "bad box size {size} at {pos}"
-        );
-        out.push(Mp4Box {
-            kind,
-            start: pos,
-            size,
-            body: &data[pos + header..pos + size],
-        });
-        pos += size;
-    }
-    out
-}
-
-fn child<'a>(parent: &'a [u8], kind: &[u8; 4]) -> &'a [u8] {
-    boxes(parent)
-        .into_iter()
-        .find(|b| &b.kind == kind)
-        .unwrap_or_else(|| panic!("no {} box", String::from_utf8_lossy(kind)))
-        .body
-}
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
-}
+// Sample tables (boxes come from the support box walker)
 
 /// Per-sample values read back from a `trun`.
 #[derive(Debug, Clone, PartialEq)]
@@ -181,179 +135,63 @@ fn check_structure(file: &[u8]) -> Vec<Vec<ParsedSample>> {
 // ---------------------------------------------------------------------------
 // Real peers
 
-fn have_ffmpeg() -> bool {
-    let ok = |bin: &str| {
-        Command::new(bin)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if ok("ffmpeg") && ok("ffprobe") {
-        true
-    } else {
-        eprintln!("skipping: ffmpeg/ffprobe not installed");
-        false
-    }
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tributary-fmp4-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-y"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Splits an Annex-B stream at access unit delimiters into canonical frames.
-fn annexb_access_units(data: &[u8], is_aud: impl Fn(&[u8]) -> bool) -> Vec<Vec<&[u8]>> {
-    let mut aus: Vec<Vec<&[u8]>> = Vec::new();
-    for nal in media::nal::split_annexb(data) {
-        if is_aud(nal) || aus.is_empty() {
-            aus.push(Vec::new());
-        }
-        aus.last_mut().unwrap().push(nal);
-    }
-    aus
-}
-
-fn frames_from_aus(track: u32, aus: &[Vec<&[u8]>], keyframe: impl Fn(&[u8]) -> bool) -> Vec<Frame> {
-    aus.iter()
-        .enumerate()
-        .map(|(i, au)| {
-            let ts = Timestamp::new(i as i64 * 3600, 90_000);
-            let key = au.iter().any(|n| keyframe(n));
-            Frame::new(
-                track,
-                ts,
-                ts,
-                key,
-                media::nal::join_length_prefixed(au.iter().copied()),
-            )
-        })
-        .collect()
-}
-
-/// 4 s of 320x240 H.264 at 25 fps, GOP 25, no B-frames: dts = pts = i * 3600.
-fn h264_input(dir: &Path, id: u32) -> (Track, Vec<Frame>) {
-    let path = dir.join("in.h264");
-    let p = path.to_str().unwrap();
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=25",
-        "-t",
-        "4",
-        "-c:v",
-        "libx264",
-        "-g",
-        "25",
-        "-bf",
-        "0",
-        "-bsf:v",
-        "h264_metadata=aud=insert",
-        "-f",
-        "h264",
-        p,
-    ]);
-    h264_frames_from(&std::fs::read(&path).unwrap(), id)
-}
-
-/// Canonical frames (dts = pts = i * 3600) and track from an Annex-B H.264 stream with AUDs.
-fn h264_frames_from(data: &[u8], id: u32) -> (Track, Vec<Frame>) {
-    let aus = annexb_access_units(data, |n| media::h264::nal_type(n) == media::h264::NAL_AUD);
-    let of_type = |t: u8| -> Vec<&[u8]> {
-        aus[0]
-            .iter()
-            .copied()
-            .filter(|n| media::h264::nal_type(n) == t)
-            .collect()
-    };
-    let config = media::h264::AvcConfig::from_parameter_sets(
-        &of_type(media::h264::NAL_SPS),
-        &of_type(media::h264::NAL_PPS),
-    )
-    .unwrap();
-    let mut track = Track::new(id, Codec::H264, 90_000);
-    track.init = config.encode();
-    let frames = frames_from_aus(id, &aus, |n| media::h264::nal_type(n) == media::h264::NAL_IDR);
+/// Track `id` and canonical frames (dts = pts = i * 3600 at 90 kHz) from an
+/// Annex-B H.264 or H.265 stream.
+fn video_frames_from(codec: Codec, data: &[u8], id: u32) -> (Track, Vec<Frame>) {
+    let aus = support::access_units(&codec, data);
+    let track = support::track_from_parameter_sets(id, codec, 90_000, &aus[0]);
+    let frames = support::frames_from_aus(&track, &aus, 3600, 0);
     (track, frames)
 }
 
-/// 4 s of H.265 at 25 fps, GOP 25, no B-frames.
-fn h265_input(dir: &Path, id: u32) -> (Track, Vec<Frame>) {
-    let path = dir.join("in.hevc");
-    let p = path.to_str().unwrap();
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=25",
-        "-t",
-        "4",
-        "-c:v",
-        "libx265",
-        "-g",
-        "25",
-        "-x265-params",
-        "log-level=error:bframes=0",
-        "-bsf:v",
-        "hevc_metadata=aud=insert",
-        "-f",
-        "hevc",
-        p,
-    ]);
-    let data = std::fs::read(&path).unwrap();
-    let aus = annexb_access_units(&data, |n| media::h265::nal_type(n) == media::h265::NAL_AUD);
-    let of_type = |t: u8| -> Vec<&[u8]> {
-        aus[0]
-            .iter()
-            .copied()
-            .filter(|n| media::h265::nal_type(n) == t)
-            .collect()
+/// 4 s of 320x240 H.264 or H.265 at 25 fps, GOP 25, no B-frames, with
+/// access unit delimiters: dts = pts = i * 3600.
+fn video_input(dir: &TempDir, codec: Codec, id: u32) -> (Track, Vec<Frame>) {
+    let (file, encode): (&str, &[&str]) = match codec {
+        Codec::H264 => (
+            "in.h264",
+            &[
+                "-c:v",
+                "libx264",
+                "-g",
+                "25",
+                "-bf",
+                "0",
+                "-bsf:v",
+                "h264_metadata=aud=insert",
+                "-f",
+                "h264",
+            ],
+        ),
+        _ => (
+            "in.hevc",
+            &[
+                "-c:v",
+                "libx265",
+                "-g",
+                "25",
+                "-x265-params",
+                "log-level=error:bframes=0",
+                "-bsf:v",
+                "hevc_metadata=aud=insert",
+                "-f",
+                "hevc",
+            ],
+        ),
     };
-    let config = media::h265::HevcConfig::from_parameter_sets(
-        &of_type(media::h265::NAL_VPS),
-        &of_type(media::h265::NAL_SPS),
-        &of_type(media::h265::NAL_PPS),
-    )
-    .unwrap();
-    let mut track = Track::new(id, Codec::H265, 90_000);
-    track.init = config.encode();
-    let frames = frames_from_aus(id, &aus, |n| media::h265::is_irap(media::h265::nal_type(n)));
-    (track, frames)
+    let path = dir.path(file);
+    let mut args = lavfi(&[TESTSRC], "4");
+    args.extend(encode);
+    ffmpeg(&args, &path);
+    video_frames_from(codec, &std::fs::read(&path).unwrap(), id)
 }
 
 /// 4 s of 48 kHz AAC from ADTS: dts = pts = i * 1024 at 48 kHz.
-fn aac_input(dir: &Path, id: u32) -> (Track, Vec<Frame>) {
-    let path = dir.join("in.aac");
-    let p = path.to_str().unwrap();
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=1000:sample_rate=48000",
-        "-t",
-        "4",
-        "-ac",
-        "2",
-        "-c:a",
-        "aac",
-        "-f",
-        "adts",
-        p,
-    ]);
+fn aac_input(dir: &TempDir, id: u32) -> (Track, Vec<Frame>) {
+    let path = dir.path("in.aac");
+    let mut args = lavfi(&[SINE], "4");
+    args.extend(["-ac", "2", "-c:a", "aac", "-f", "adts"]);
+    ffmpeg(&args, &path);
     let data = Bytes::from(std::fs::read(&path).unwrap());
     let mut frames = Vec::new();
     let mut pos = 0;
@@ -377,16 +215,10 @@ fn aac_input(dir: &Path, id: u32) -> (Track, Vec<Frame>) {
 }
 
 /// 4 s of Opus (20 ms packets) from Ogg, with a dOps built from OpusHead.
-fn opus_input(dir: &Path, id: u32) -> (Track, Vec<Frame>) {
-    let path = dir.join("in.ogg");
-    let p = path.to_str().unwrap();
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=1000:sample_rate=48000",
-        "-t",
-        "4",
+fn opus_input(dir: &TempDir, id: u32) -> (Track, Vec<Frame>) {
+    let path = dir.path("in.ogg");
+    let mut args = lavfi(&[SINE], "4");
+    args.extend([
         "-ac",
         "2",
         "-c:a",
@@ -395,8 +227,8 @@ fn opus_input(dir: &Path, id: u32) -> (Track, Vec<Frame>) {
         "20",
         "-f",
         "ogg",
-        p,
     ]);
+    ffmpeg(&args, &path);
     let data = std::fs::read(&path).unwrap();
     let mut packets: Vec<Vec<u8>> = Vec::new();
     let mut partial = Vec::new();
@@ -435,79 +267,35 @@ fn opus_input(dir: &Path, id: u32) -> (Track, Vec<Frame>) {
     (track, frames)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Packet {
-    stream: usize,
-    pts: i64,
-    dts: i64,
-    keyframe: bool,
-    size: usize,
-}
-
-fn probe_packets(path: &Path) -> Vec<Packet> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_packets", "-of", "json"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ffprobe: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    json["packets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| Packet {
-            stream: p["stream_index"].as_u64().unwrap() as usize,
-            pts: p["pts"].as_i64().unwrap(),
-            dts: p["dts"].as_i64().unwrap(),
-            keyframe: p["flags"].as_str().unwrap().contains('K'),
-            size: p["size"].as_str().unwrap().parse().unwrap(),
-        })
-        .collect()
-}
-
 /// What ffprobe should list for our frames, per stream in track order.
-fn expected_packets(tracks: &[Track], frames: &[Frame]) -> Vec<Vec<Packet>> {
+fn expected_packets(tracks: &[Track], frames: &[Frame]) -> Vec<Vec<PacketInfo>> {
     tracks
         .iter()
-        .enumerate()
-        .map(|(stream, t)| {
+        .map(|t| {
             frames
                 .iter()
                 .filter(|f| f.track == t.id)
-                .map(|f| Packet {
-                    stream,
-                    pts: f.pts.ticks(),
-                    dts: f.dts.ticks(),
-                    keyframe: f.keyframe,
-                    size: f.data.len(),
-                })
+                .map(PacketInfo::from)
                 .collect()
         })
         .collect()
 }
 
-fn by_stream(packets: Vec<Packet>, streams: usize) -> Vec<Vec<Packet>> {
-    let mut out = vec![Vec::new(); streams];
-    for p in packets {
-        out[p.stream].push(p);
-    }
-    out
-}
-
-fn decode_errors(path: &Path) -> String {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args(["-f", "null", "-"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stderr).into_owned()
+/// ffprobe's packets of `path` per stream, for a file of `streams` streams.
+fn probed_packets(path: &Path, streams: usize) -> Vec<Vec<PacketInfo>> {
+    let packets = ffprobe_packets(path);
+    assert!(
+        packets.iter().all(|p| p.stream < streams),
+        "ffprobe lists more than {streams} streams"
+    );
+    (0..streams)
+        .map(|i| {
+            stream_packets(&packets, i)
+                .into_iter()
+                .map(PacketInfo::from)
+                .collect()
+        })
+        .collect()
 }
 
 /// Rebuilds `write_all`'s output from the streaming API, cutting at video
@@ -587,16 +375,16 @@ fn check_against_ffmpeg(name: &str, tracks: &[Track], frames: &[Frame]) -> Vec<u
 /// leaving the decoder with non-monotonic timestamps, which synthetic
 /// reordering of a stream without B-frames causes.
 fn check_against_ffmpeg_with(name: &str, tracks: &[Track], frames: &[Frame], strict_decode: bool) -> Vec<u8> {
-    let dir = temp_dir(name);
+    let dir = TempDir::new(&format!("fmp4-{name}"));
     let file = fmp4::write_all(tracks, frames).unwrap();
-    let path = dir.join("out.mp4");
+    let path = dir.path("out.mp4");
     std::fs::write(&path, &file).unwrap();
 
     let fragments = check_structure(&file);
     let samples: usize = fragments.iter().map(Vec::len).sum();
     assert_eq!(samples, frames.len());
 
-    let got = by_stream(probe_packets(&path), tracks.len());
+    let got = probed_packets(&path, tracks.len());
     let want = expected_packets(tracks, frames);
     for (g, w) in got.iter().zip(&want) {
         assert_eq!(g.len(), w.len(), "{name}: packet count");
@@ -604,7 +392,7 @@ fn check_against_ffmpeg_with(name: &str, tracks: &[Track], frames: &[Frame], str
             assert_eq!(a, b, "{name}");
         }
     }
-    let errors = decode_errors(&path);
+    let errors = String::from_utf8_lossy(&decode(&path).stderr).into_owned();
     let errors: Vec<&str> = errors
         .lines()
         .filter(|l| strict_decode || !l.contains("non monotonically increasing dts to muxer"))
@@ -616,7 +404,6 @@ fn check_against_ffmpeg_with(name: &str, tracks: &[Track], frames: &[Frame], str
         file,
         "{name}: zero-copy fragments"
     );
-    std::fs::remove_dir_all(&dir).ok();
     file
 }
 
@@ -632,8 +419,8 @@ fn h264_and_aac_match_ffprobe() {
     if !have_ffmpeg() {
         return;
     }
-    let dir = temp_dir("input-h264-aac");
-    let (video, vf) = h264_input(&dir, 1);
+    let dir = TempDir::new("fmp4-input-h264-aac");
+    let (video, vf) = video_input(&dir, Codec::H264, 1);
     let (audio, af) = aac_input(&dir, 2);
     let frames = interleave(vf, af);
     let file = check_against_ffmpeg("h264-aac", &[video, audio], &frames);
@@ -643,7 +430,6 @@ fn h264_and_aac_match_ffprobe() {
         assert_eq!(samples[0].flags, fmp4::SAMPLE_FLAGS_SYNC);
         assert!(samples.iter().any(|s| s.track_id == 2), "audio in every fragment");
     }
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -651,8 +437,8 @@ fn h265_matches_ffprobe() {
     if !have_ffmpeg() {
         return;
     }
-    let dir = temp_dir("input-h265");
-    let (video, frames) = h265_input(&dir, 1);
+    let dir = TempDir::new("fmp4-input-h265");
+    let (video, frames) = video_input(&dir, Codec::H265, 1);
     let file = check_against_ffmpeg("h265", std::slice::from_ref(&video), &frames);
     let moov = boxes(&file)[1].body;
     let stsd = child(
@@ -660,7 +446,6 @@ fn h265_matches_ffprobe() {
         b"stsd",
     );
     assert_eq!(&stsd[12..16], b"hvc1");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -668,7 +453,7 @@ fn aac_only_cuts_every_second() {
     if !have_ffmpeg() {
         return;
     }
-    let dir = temp_dir("input-aac");
+    let dir = TempDir::new("fmp4-input-aac");
     let (audio, frames) = aac_input(&dir, 7);
     let file = check_against_ffmpeg("aac", std::slice::from_ref(&audio), &frames);
     let fragments = check_structure(&file);
@@ -679,7 +464,6 @@ fn aac_only_cuts_every_second() {
     );
     // All AAC frames share duration and flags: tfhd defaults, no per-sample fields but size.
     assert!(fragments[0].iter().all(|s| s.duration == 1024));
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -687,10 +471,9 @@ fn opus_matches_ffprobe() {
     if !have_ffmpeg() {
         return;
     }
-    let dir = temp_dir("input-opus");
+    let dir = TempDir::new("fmp4-input-opus");
     let (audio, frames) = opus_input(&dir, 1);
     check_against_ffmpeg("opus", std::slice::from_ref(&audio), &frames);
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// Real B-frames: libx264 with 2 B-frames into MPEG-TS, timestamps taken
@@ -701,39 +484,27 @@ fn real_b_frames_with_negative_dts_round_trip() {
     if !have_ffmpeg() {
         return;
     }
-    let dir = temp_dir("input-real-bframes");
-    let ts = dir.join("in.ts");
-    let es = dir.join("in.h264");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=25",
-        "-t",
-        "4",
-        "-c:v",
-        "libx264",
-        "-g",
-        "25",
-        "-bf",
-        "2",
-        "-f",
-        "mpegts",
-        ts.to_str().unwrap(),
-    ]);
-    ffmpeg(&[
-        "-i",
-        ts.to_str().unwrap(),
-        "-c:v",
-        "copy",
-        "-bsf:v",
-        "h264_metadata=aud=insert",
-        "-f",
-        "h264",
-        es.to_str().unwrap(),
-    ]);
-    let times = probe_packets(&ts);
-    let (track, mut frames) = h264_frames_from(&std::fs::read(&es).unwrap(), 1);
+    let dir = TempDir::new("fmp4-input-real-bframes");
+    let ts = dir.path("in.ts");
+    let es = dir.path("in.h264");
+    let mut args = lavfi(&[TESTSRC], "4");
+    args.extend(["-c:v", "libx264", "-g", "25", "-bf", "2", "-f", "mpegts"]);
+    ffmpeg(&args, &ts);
+    ffmpeg(
+        &[
+            "-i",
+            ts.to_str().unwrap(),
+            "-c:v",
+            "copy",
+            "-bsf:v",
+            "h264_metadata=aud=insert",
+            "-f",
+            "h264",
+        ],
+        &es,
+    );
+    let times: Vec<PacketInfo> = ffprobe_packets(&ts).iter().map(PacketInfo::from).collect();
+    let (track, mut frames) = video_frames_from(Codec::H264, &std::fs::read(&es).unwrap(), 1);
     assert_eq!(times.len(), frames.len());
     let base = times.iter().map(|p| p.pts).min().unwrap();
     for (f, p) in frames.iter_mut().zip(&times) {
@@ -746,7 +517,6 @@ fn real_b_frames_with_negative_dts_round_trip() {
     let file = check_against_ffmpeg("real-bframes", &[track, audio], &interleave(frames, af));
     let trak = child(boxes(&file)[1].body, b"trak");
     assert!(be32(child(child(trak, b"edts"), b"elst"), 12) > 0);
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// B-frame-like timing: decode order I P B B P B B ..., dts starting at
@@ -756,8 +526,8 @@ fn composition_offsets_and_negative_dts_round_trip() {
     if !have_ffmpeg() {
         return;
     }
-    let dir = temp_dir("input-bframes");
-    let (video, mut vf) = h264_input(&dir, 1);
+    let dir = TempDir::new("fmp4-input-bframes");
+    let (video, mut vf) = video_input(&dir, Codec::H264, 1);
     let (audio, af) = aac_input(&dir, 2);
     for (i, f) in vf.iter_mut().enumerate() {
         // Display index within groups of three after frame 0: P shows two later, Bs one earlier.
@@ -781,7 +551,6 @@ fn composition_offsets_and_negative_dts_round_trip() {
     let elst = child(child(trak, b"edts"), b"elst");
     assert_eq!(be32(elst, 4), 1);
     assert_eq!(be32(elst, 12), 7200, "media_time = shift");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 // ---------------------------------------------------------------------------

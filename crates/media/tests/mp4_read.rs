@@ -1,126 +1,79 @@
 //! The MP4 reader against files written by ffmpeg, compared packet by packet
 //! with ffprobe. Skips (with a message) when ffmpeg or ffprobe is missing.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod support;
+
+use std::path::{Path, PathBuf};
 
 use media::{Codec, Frame, mp4};
-use serde_json::Value;
-
-const VIDEO: &str = "testsrc2=size=320x240:rate=25";
-const AUDIO: &str = "sine=frequency=1000:sample_rate=48000";
-
-/// One packet as ffprobe prints it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Packet {
-    pts: i64,
-    dts: i64,
-    key: bool,
-    size: usize,
-}
+use support::{PacketInfo, boxes};
+use testkit::{SINE, TESTSRC, TempDir, ffmpeg, have_encoder, have_ffmpeg, lavfi, stream_id};
 
 struct Probe {
     /// Per stream: (track id, codec_name, packets).
-    streams: Vec<(u32, String, Vec<Packet>)>,
+    streams: Vec<(u32, String, Vec<PacketInfo>)>,
 }
 
 /// True when ffmpeg, ffprobe and the given encoders are available; prints why not.
 fn have_tools(encoders: &[&str]) -> bool {
-    for tool in ["ffmpeg", "ffprobe"] {
-        if Command::new(tool).arg("-version").output().is_err() {
-            eprintln!("skipping: {tool} is not installed");
-            return false;
-        }
-    }
-    let list = Command::new("ffmpeg")
-        .args(["-hide_banner", "-encoders"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    for enc in encoders {
-        if !list.split_whitespace().any(|w| w == *enc) {
-            eprintln!("skipping: ffmpeg has no {enc} encoder");
-            return false;
-        }
-    }
-    true
+    have_ffmpeg() && encoders.iter().all(|e| have_encoder(e))
 }
 
-fn temp_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("tributary-mp4read-{}-{name}", std::process::id()))
-}
-
-/// Runs ffmpeg with lavfi test sources and returns the written file.
-fn generate(name: &str, args: &[&str]) -> (PathBuf, Vec<u8>) {
-    let path = temp_path(name);
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y"])
-        .args(args)
-        .arg(&path)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success(), "ffmpeg failed for {name}");
+/// Runs ffmpeg with lavfi test sources and returns the scratch directory,
+/// and the path and bytes of the written file.
+fn generate(name: &str, args: &[&str]) -> (TempDir, PathBuf, Vec<u8>) {
+    let dir = TempDir::new(&format!("mp4read-{name}"));
+    let path = dir.path(name);
+    ffmpeg(args, &path);
     let data = std::fs::read(&path).expect("ffmpeg output");
-    (path, data)
+    (dir, path, data)
 }
+
+/// H.264 with GOP 25 and 2 B-frames.
+const X264: &[&str] = &["-c:v", "libx264", "-g", "25", "-bf", "2"];
+/// H.265 with GOP 25 and 2 B-frames, as `hvc1`.
+const X265: &[&str] = &[
+    "-c:v",
+    "libx265",
+    "-x265-params",
+    "log-level=error",
+    "-g",
+    "25",
+    "-bf",
+    "2",
+    "-tag:v",
+    "hvc1",
+];
+const AAC: &[&str] = &["-c:a", "aac"];
 
 fn av_args<'a>(video: &[&'a str], audio: &[&'a str], tail: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["-f", "lavfi", "-i", VIDEO, "-f", "lavfi", "-i", AUDIO, "-t", "2"];
+    let mut v = lavfi(&[TESTSRC, SINE], "2");
     v.extend(video);
     v.extend(audio);
     v.extend(tail);
     v
 }
 
-fn probe(path: &PathBuf) -> Probe {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_streams", "-show_packets", "-of", "json"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    assert!(out.status.success());
-    let json: Value = serde_json::from_slice(&out.stdout).expect("ffprobe json");
-    let mut streams: Vec<(u32, String, Vec<Packet>)> = json["streams"]
-        .as_array()
-        .expect("streams")
-        .iter()
-        .map(|s| {
-            let id = s["id"].as_str().expect("stream id");
-            let id = u32::from_str_radix(id.trim_start_matches("0x"), 16).expect("hex id");
-            (id, s["codec_name"].as_str().unwrap_or("").to_string(), Vec::new())
+fn probe(path: &Path) -> Probe {
+    let streams = support::probe_streams(path)
+        .into_iter()
+        .map(|(s, packets)| {
+            let codec = s["codec_name"].as_str().unwrap_or("").to_string();
+            (stream_id(&s), codec, packets)
         })
         .collect();
-    for p in json["packets"].as_array().expect("packets") {
-        let index = p["stream_index"].as_u64().expect("index") as usize;
-        let num = |k: &str| p[k].as_i64().unwrap_or_else(|| panic!("packet without {k}: {p}"));
-        streams[index].2.push(Packet {
-            pts: num("pts"),
-            dts: num("dts"),
-            key: p["flags"].as_str().unwrap_or("").contains('K'),
-            size: p["size"].as_str().expect("size").parse().expect("size number"),
-        });
-    }
     Probe { streams }
 }
 
-fn packets(frames: &[Frame], track: u32) -> Vec<Packet> {
+fn packets(frames: &[Frame], track: u32) -> Vec<PacketInfo> {
     frames
         .iter()
         .filter(|f| f.track == track)
-        .map(|f| Packet {
-            pts: f.pts.ticks(),
-            dts: f.dts.ticks(),
-            key: f.keyframe,
-            size: f.data.len(),
-        })
+        .map(PacketInfo::from)
         .collect()
 }
 
-/// Reads `data` and compares every track with ffprobe. With `ffmpeg_shift`,
-/// ffprobe's pts and dts of a track may both be ours plus a constant: on
-/// fragmented files with negative composition offsets ffmpeg raises pts by
-/// its `dts_shift` where this reader lowers dts (see the mp4 docs).
-fn compare(path: &PathBuf, data: &[u8], ffmpeg_shift: bool) -> mp4::File {
+fn compare(path: &Path, data: &[u8], ffmpeg_shift: bool) -> mp4::File {
     let file = mp4::read(data).expect("file reads");
     let probe = probe(path);
     let tracks = &file.demuxed.tracks;
@@ -152,7 +105,6 @@ fn compare(path: &PathBuf, data: &[u8], ffmpeg_shift: bool) -> mp4::File {
     }
     // file order: offsets only grow, so each track's frames keep decode order
     assert!(!file.demuxed.frames.is_empty());
-    std::fs::remove_file(path).ok();
     file
 }
 
@@ -187,19 +139,32 @@ fn first(file: &mp4::File, track: u32) -> &Frame {
         .expect("a frame")
 }
 
+/// Movie flags of ffmpeg's fragmented output: moof/mdat pairs after an empty moov.
+const FRAGMENTED: &[&str] = &[
+    "-movflags",
+    "+frag_keyframe+empty_moov+default_base_moof",
+    "-f",
+    "mp4",
+];
+
+/// Generates `name` from H.264 and AAC with the muxer arguments `tail`,
+/// compares our reading with ffprobe's (see [`compare`]) and checks the
+/// tracks; `None` when an encoder is missing and the test skips.
+fn h264_aac(name: &str, tail: &[&str], ffmpeg_shift: bool) -> Option<mp4::File> {
+    if !have_tools(&["libx264", "aac"]) {
+        return None;
+    }
+    let (_dir, path, data) = generate(name, &av_args(X264, AAC, tail));
+    let file = compare(&path, &data, ffmpeg_shift);
+    check_h264_aac(&file);
+    Some(file)
+}
+
 #[test]
 fn h264_aac_progressive() {
-    if !have_tools(&["libx264", "aac"]) {
+    let Some(file) = h264_aac("h264.mp4", &["-f", "mp4"], false) else {
         return;
-    }
-    let args = av_args(
-        &["-c:v", "libx264", "-g", "25", "-bf", "2"],
-        &["-c:a", "aac"],
-        &["-f", "mp4"],
-    );
-    let (path, data) = generate("h264.mp4", &args);
-    let file = compare(&path, &data, false);
-    check_h264_aac(&file);
+    };
     // the edit list: first video pts 0 despite B-frames, AAC priming -1024
     let v = first(&file, 1);
     assert_eq!((v.pts.ticks(), v.dts.ticks(), v.keyframe), (0, -1024, true));
@@ -221,36 +186,18 @@ fn h264_aac_progressive() {
 
 #[test]
 fn h264_aac_faststart_negative_cts() {
-    if !have_tools(&["libx264", "aac"]) {
-        return;
-    }
     // moov before mdat, ctts version 1: ffprobe lowers dts like this reader
     let tail = ["-movflags", "+faststart+negative_cts_offsets", "-f", "mp4"];
-    let args = av_args(
-        &["-c:v", "libx264", "-g", "25", "-bf", "2"],
-        &["-c:a", "aac"],
-        &tail,
-    );
-    let (path, data) = generate("negcts.mp4", &args);
-    let file = compare(&path, &data, false);
-    check_h264_aac(&file);
+    let Some(file) = h264_aac("negcts.mp4", &tail, false) else {
+        return;
+    };
     assert!(file.demuxed.frames.iter().all(|f| f.cts() >= 0));
 }
 
 #[test]
 fn h264_aac_quicktime() {
-    if !have_tools(&["libx264", "aac"]) {
-        return;
-    }
     // QuickTime sound description version 1 with esds inside 'wave'
-    let args = av_args(
-        &["-c:v", "libx264", "-g", "25", "-bf", "2"],
-        &["-c:a", "aac"],
-        &["-f", "mov"],
-    );
-    let (path, data) = generate("qt.mov", &args);
-    let file = compare(&path, &data, false);
-    check_h264_aac(&file);
+    h264_aac("qt.mov", &["-f", "mov"], false);
 }
 
 #[test]
@@ -258,20 +205,8 @@ fn h265_aac_progressive() {
     if !have_tools(&["libx265", "aac"]) {
         return;
     }
-    let video = [
-        "-c:v",
-        "libx265",
-        "-x265-params",
-        "log-level=error",
-        "-g",
-        "25",
-        "-bf",
-        "2",
-        "-tag:v",
-        "hvc1",
-    ];
-    let args = av_args(&video, &["-c:a", "aac"], &["-f", "mp4"]);
-    let (path, data) = generate("h265.mp4", &args);
+    let args = av_args(X265, AAC, &["-f", "mp4"]);
+    let (_dir, path, data) = generate("h265.mp4", &args);
     let file = compare(&path, &data, false);
     let video = &file.demuxed.tracks[0];
     assert_eq!(video.codec, Codec::H265);
@@ -285,46 +220,24 @@ fn h265_aac_progressive() {
 
 #[test]
 fn h264_aac_fragmented() {
-    if !have_tools(&["libx264", "aac"]) {
+    let Some(file) = h264_aac("frag.mp4", FRAGMENTED, false) else {
         return;
-    }
-    let tail = [
-        "-movflags",
-        "+frag_keyframe+empty_moov+default_base_moof",
-        "-f",
-        "mp4",
-    ];
-    let args = av_args(
-        &["-c:v", "libx264", "-g", "25", "-bf", "2"],
-        &["-c:a", "aac"],
-        &tail,
-    );
-    let (path, data) = generate("frag.mp4", &args);
-    let file = compare(&path, &data, false);
-    check_h264_aac(&file);
+    };
     // no edit list in ffmpeg's fragmented output: timestamps start at tfdt 0
     assert_eq!(first(&file, 1).dts.ticks(), 0);
 }
 
 #[test]
 fn h264_aac_cmaf() {
-    if !have_tools(&["libx264", "aac"]) {
-        return;
-    }
     let tail = [
         "-f",
         "mp4",
         "-movflags",
         "+cmaf+frag_keyframe+empty_moov+separate_moof+default_base_moof",
     ];
-    let args = av_args(
-        &["-c:v", "libx264", "-g", "25", "-bf", "2"],
-        &["-c:a", "aac"],
-        &tail,
-    );
-    let (path, data) = generate("cmaf.mp4", &args);
-    let file = compare(&path, &data, true);
-    check_h264_aac(&file);
+    let Some(file) = h264_aac("cmaf.mp4", &tail, true) else {
+        return;
+    };
     // trun version 1 with negative composition offsets (down to -512): the
     // first frame has pts 0 and dts 0 in the file, decode times are lowered
     // by 512 so that dts <= pts everywhere
@@ -335,20 +248,9 @@ fn h264_aac_cmaf() {
 
 #[test]
 fn h264_aac_samples_in_moov_then_fragments() {
-    if !have_tools(&["libx264", "aac"]) {
-        return;
-    }
     // without empty_moov, ffmpeg puts the first fragment's samples in moov and
     // later fragments use explicit base_data_offset
-    let tail = ["-movflags", "+frag_keyframe", "-f", "mp4"];
-    let args = av_args(
-        &["-c:v", "libx264", "-g", "25", "-bf", "2"],
-        &["-c:a", "aac"],
-        &tail,
-    );
-    let (path, data) = generate("mixed.mp4", &args);
-    let file = compare(&path, &data, false);
-    check_h264_aac(&file);
+    h264_aac("mixed.mp4", &["-movflags", "+frag_keyframe", "-f", "mp4"], false);
 }
 
 #[test]
@@ -356,26 +258,14 @@ fn h265_aac_cmaf() {
     if !have_tools(&["libx265", "aac"]) {
         return;
     }
-    let video = [
-        "-c:v",
-        "libx265",
-        "-x265-params",
-        "log-level=error",
-        "-g",
-        "25",
-        "-bf",
-        "2",
-        "-tag:v",
-        "hvc1",
-    ];
     let tail = [
         "-f",
         "mp4",
         "-movflags",
         "+cmaf+frag_keyframe+empty_moov+default_base_moof",
     ];
-    let args = av_args(&video, &["-c:a", "aac"], &tail);
-    let (path, data) = generate("h265-cmaf.mp4", &args);
+    let args = av_args(X265, AAC, &tail);
+    let (_dir, path, data) = generate("h265-cmaf.mp4", &args);
     let file = compare(&path, &data, true);
     assert_eq!(file.demuxed.tracks[0].codec, Codec::H265);
 }
@@ -385,10 +275,9 @@ fn opus_progressive() {
     if !have_tools(&["libopus"]) {
         return;
     }
-    let args = [
-        "-f", "lavfi", "-i", AUDIO, "-t", "1", "-c:a", "libopus", "-f", "mp4",
-    ];
-    let (path, data) = generate("opus.mp4", &args);
+    let mut args = lavfi(&[SINE], "1");
+    args.extend(["-c:a", "libopus", "-f", "mp4"]);
+    let (_dir, path, data) = generate("opus.mp4", &args);
     let file = compare(&path, &data, false);
     let track = &file.demuxed.tracks[0];
     assert_eq!((track.codec.clone(), track.timescale), (Codec::Opus, 48_000));
@@ -403,19 +292,7 @@ fn init_and_fragments_read_separately() {
     if !have_tools(&["libx264", "aac"]) {
         return;
     }
-    let tail = [
-        "-movflags",
-        "+frag_keyframe+empty_moov+default_base_moof",
-        "-f",
-        "mp4",
-    ];
-    let args = av_args(
-        &["-c:v", "libx264", "-g", "25", "-bf", "2"],
-        &["-c:a", "aac"],
-        &tail,
-    );
-    let (path, data) = generate("split.mp4", &args);
-    std::fs::remove_file(&path).ok();
+    let (_dir, _, data) = generate("split.mp4", &av_args(X264, AAC, FRAGMENTED));
     let whole = mp4::read_all(&data).expect("whole file");
     // split at the first moof: init segment, then one segment per moof+mdat
     let moofs = top_level(&data, b"moof");
@@ -432,17 +309,9 @@ fn init_and_fragments_read_separately() {
 
 /// Offsets of the top-level boxes of type `fourcc`.
 fn top_level(data: &[u8], fourcc: &[u8; 4]) -> Vec<usize> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos + 8 <= data.len() {
-        let size = u32::from_be_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
-        if &data[pos + 4..pos + 8] == fourcc {
-            out.push(pos);
-        }
-        if size < 8 {
-            break;
-        }
-        pos += size;
-    }
-    out
+    boxes(data)
+        .iter()
+        .filter(|b| &b.kind == fourcc)
+        .map(|b| b.start)
+        .collect()
 }

@@ -2,102 +2,33 @@
 //!
 //! Skipped (with a message) when ffmpeg or ffprobe is not installed.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support;
+
+use std::path::Path;
 
 use media::container::Demuxed;
 use media::{Codec, Frame, ts};
+use support::{PacketInfo, frames_of};
+use testkit::{SINE, TESTSRC, TempDir, decode, ffmpeg, have_ffmpeg, lavfi, stream_id};
 
-/// One packet as ffprobe lists it.
-#[derive(Debug, Clone, PartialEq)]
-struct Probed {
-    pts: i64,
-    dts: i64,
-    size: usize,
-    key: bool,
-}
-
-fn tools_available() -> bool {
-    let ok = |bin: &str| {
-        Command::new(bin)
-            .arg("-version")
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    };
-    if ok("ffmpeg") && ok("ffprobe") {
-        true
-    } else {
-        eprintln!("skipping: ffmpeg/ffprobe not installed");
-        false
-    }
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("media-ts-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn generate(dir: &Path, video_codec: &str) -> Vec<u8> {
-    let path = dir.join("in.ts");
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-v", "error", "-y"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000"])
-        .args(["-t", "2", "-c:v", video_codec, "-g", "25", "-bf", "2"]);
+fn generate(dir: &TempDir, video_codec: &str) -> Vec<u8> {
+    let path = dir.path("in.ts");
+    let mut args = lavfi(&[TESTSRC, SINE], "2");
+    args.extend(["-c:v", video_codec, "-g", "25", "-bf", "2"]);
     if video_codec == "libx265" {
-        cmd.args(["-x265-params", "log-level=error"]);
+        args.extend(["-x265-params", "log-level=error"]);
     }
-    cmd.args(["-c:a", "aac", "-f", "mpegts"]).arg(&path);
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "ffmpeg failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    args.extend(["-c:a", "aac", "-f", "mpegts"]);
+    ffmpeg(&args, &path);
     std::fs::read(&path).unwrap()
 }
 
 /// ffprobe's packets per PID, in file order.
-fn probe(path: &Path) -> Vec<(u32, Vec<Probed>)> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_streams", "-show_packets", "-of", "json"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ffprobe failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut streams: Vec<(u32, Vec<Probed>)> = json["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let id = s["id"].as_str().unwrap();
-            (
-                u32::from_str_radix(id.trim_start_matches("0x"), 16).unwrap(),
-                Vec::new(),
-            )
-        })
-        .collect();
-    for p in json["packets"].as_array().unwrap() {
-        let index = p["stream_index"].as_u64().unwrap() as usize;
-        streams[index].1.push(Probed {
-            pts: p["pts"].as_i64().unwrap(),
-            dts: p["dts"].as_i64().unwrap(),
-            size: p["size"].as_str().unwrap().parse().unwrap(),
-            key: p["flags"].as_str().unwrap().starts_with('K'),
-        });
-    }
-    streams
-}
-
-fn frames_of(d: &Demuxed, track: u32) -> Vec<&Frame> {
-    d.frames.iter().filter(|f| f.track == track).collect()
+fn probe(path: &Path) -> Vec<(u32, Vec<PacketInfo>)> {
+    support::probe_streams(path)
+        .into_iter()
+        .map(|(stream, packets)| (stream_id(&stream), packets))
+        .collect()
 }
 
 fn nal_count(f: &Frame) -> usize {
@@ -114,7 +45,7 @@ fn nal_count(f: &Frame) -> usize {
 /// per such unit. ffmpeg 5.1's HEVC parser splits access units at the
 /// `00 00 01` inside the next unit's 4-byte start code, so it reports the
 /// first H.265 packet one byte larger and the last one byte smaller.
-fn compare_with_probe(d: &Demuxed, probed: &[(u32, Vec<Probed>)], exact_video_sizes: bool) -> usize {
+fn compare_with_probe(d: &Demuxed, probed: &[(u32, Vec<PacketInfo>)], exact_video_sizes: bool) -> usize {
     assert_eq!(d.tracks.len(), probed.len(), "track count");
     let mut short_start_codes = 0;
     for (track, (pid, packets)) in d.tracks.iter().zip(probed) {
@@ -132,7 +63,7 @@ fn compare_with_probe(d: &Demuxed, probed: &[(u32, Vec<Probed>)], exact_video_si
             let probe_size = p.size as i64 - parser_shift;
             assert_eq!(f.pts.ticks(), p.pts, "pts of {at}");
             assert_eq!(f.dts.ticks(), p.dts, "dts of {at}");
-            assert_eq!(f.keyframe, p.key, "keyframe flag of {at}");
+            assert_eq!(f.keyframe, p.keyframe, "keyframe flag of {at}");
             if track.codec == Codec::Aac {
                 assert_eq!(f.data.len() + 7, p.size, "size of {at}");
             } else if exact_video_sizes {
@@ -153,10 +84,10 @@ fn compare_with_probe(d: &Demuxed, probed: &[(u32, Vec<Probed>)], exact_video_si
 }
 
 fn check_file(name: &str, video_codec: &str, codec: Codec) {
-    if !tools_available() {
+    if !have_ffmpeg() {
         return;
     }
-    let dir = temp_dir(name);
+    let dir = TempDir::new(&format!("ts-{name}"));
     let input = generate(&dir, video_codec);
 
     // (a) our demuxer against ffprobe on ffmpeg's file
@@ -178,7 +109,7 @@ fn check_file(name: &str, video_codec: &str, codec: Codec) {
             .map(|a| (a.sample_rate, a.channels)),
         Some((48_000, 1))
     );
-    let short = compare_with_probe(&demuxed, &probe(&dir.join("in.ts")), false);
+    let short = compare_with_probe(&demuxed, &probe(&dir.path("in.ts")), false);
     eprintln!("{name}: {short} nal units of ffmpeg's file had 3-byte start codes");
 
     // the incremental demuxer gives the same result whatever the chunking
@@ -215,23 +146,16 @@ fn check_file(name: &str, video_codec: &str, codec: Codec) {
     }
 
     // (c) ffprobe and ffmpeg on our output
-    let out_path = dir.join("out.ts");
+    let out_path = dir.path("out.ts");
     std::fs::write(&out_path, &output).unwrap();
     compare_with_probe(&again, &probe(&out_path), true);
-    let decode = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&out_path)
-        .args(["-f", "null", "-"])
-        .output()
-        .unwrap();
-    assert!(decode.status.success());
+    let decode = decode(&out_path);
     assert_eq!(
         String::from_utf8_lossy(&decode.stderr),
         "",
         "ffmpeg decode errors"
     );
     assert!(decode.stdout.is_empty());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -103,6 +103,54 @@ pub struct Timing {
     pub fixed: bool,
 }
 
+// === impl Crop ===
+
+impl Crop {
+    /// Reads the four `ue(v)` offsets: left, right, top, bottom.
+    pub(crate) fn read(r: &mut BitReader<'_>) -> crate::bits::Result<Self> {
+        Ok(Self {
+            left: r.ue()?,
+            right: r.ue()?,
+            top: r.ue()?,
+            bottom: r.ue()?,
+        })
+    }
+
+    /// Luma samples cut off horizontally and vertically when an offset unit
+    /// is `unit_x` by `unit_y` luma samples.
+    pub(crate) fn cut(&self, unit_x: u32, unit_y: u32) -> (u64, u64) {
+        let cut = |a: u32, b: u32, unit: u32| u64::from(unit) * (u64::from(a) + u64::from(b));
+        (
+            cut(self.left, self.right, unit_x),
+            cut(self.top, self.bottom, unit_y),
+        )
+    }
+}
+
+/// `SubWidthC` and `SubHeightC` of a chroma format (Table 6-1, the same in
+/// H.264 and H.265); 1 and 1 for monochrome and 4:4:4.
+pub(crate) fn chroma_subsampling(chroma_format_idc: u8) -> (u32, u32) {
+    match chroma_format_idc {
+        1 => (2, 2),
+        2 => (2, 1),
+        _ => (1, 1),
+    }
+}
+
+// === impl Timing ===
+
+impl Timing {
+    /// Reads `num_units_in_tick`, `time_scale` and the flag after them
+    /// (H.264 §E.1.1; H.265 §7.3.2.1 and §E.2.1).
+    pub(crate) fn read(r: &mut BitReader<'_>) -> crate::bits::Result<Self> {
+        Ok(Self {
+            num_units_in_tick: r.u32(32)?,
+            time_scale: r.u32(32)?,
+            fixed: r.bit()?,
+        })
+    }
+}
+
 /// The VUI fields we keep.
 #[derive(Debug, Default)]
 struct Vui {
@@ -188,12 +236,7 @@ impl Sps {
         let mb_adaptive_frame_field = !frame_mbs_only && r.bit()?;
         r.skip(1)?; // direct_8x8_inference_flag
         let crop = if r.bit()? {
-            Crop {
-                left: r.ue()?,
-                right: r.ue()?,
-                top: r.ue()?,
-                bottom: r.ue()?,
-            }
+            Crop::read(&mut r)?
         } else {
             Crop::default()
         };
@@ -203,26 +246,18 @@ impl Sps {
             Vui::default()
         };
 
-        // §7.4.2.1.1: ChromaArrayType, CropUnitX/Y (eqs. 7-19 to 7-22)
+        // §7.4.2.1.1: ChromaArrayType, CropUnitX/Y (eqs. 7-19 to 7-22):
+        // SubWidthC and SubHeightC times the field factor, 1 for monochrome
         let chroma_array_type = if separate_colour_plane {
             0
         } else {
             chroma_format_idc
         };
         let field_factor = if frame_mbs_only { 1 } else { 2 };
-        let (unit_x, unit_y) = match chroma_array_type {
-            0 => (1, field_factor),
-            1 => (2, 2 * field_factor),
-            2 => (2, field_factor),
-            _ => (1, field_factor),
-        };
+        let (sub_w, sub_h) = chroma_subsampling(chroma_array_type);
         let full_w = pic_width_in_mbs * 16;
         let full_h = field_factor * pic_height_in_map_units * 16;
-        let cut = |a: u32, b: u32, unit: u32| u64::from(unit) * (u64::from(a) + u64::from(b));
-        let (cut_w, cut_h) = (
-            cut(crop.left, crop.right, unit_x),
-            cut(crop.top, crop.bottom, unit_y),
-        );
+        let (cut_w, cut_h) = crop.cut(sub_w, sub_h * field_factor);
         if cut_w >= u64::from(full_w) || cut_h >= u64::from(full_h) {
             return Err(Error::BadSps(format!(
                 "cropping {cut_w}x{cut_h} leaves nothing of the {full_w}x{full_h} picture"
@@ -308,14 +343,7 @@ impl Sps {
 
 /// Reads a `ue(v)` and checks it against the spec's upper bound.
 fn bounded(r: &mut BitReader<'_>, name: &str, max: u32) -> Result<u32> {
-    let at = r.position();
-    let v = r.ue()?;
-    if v > max {
-        return Err(Error::BadSps(format!(
-            "{name} {v} at rbsp bit {at} exceeds {max}"
-        )));
-    }
-    Ok(v)
+    r.ue_at_most(name, max, Error::BadSps)
 }
 
 /// Skips a `scaling_list()` (§7.3.2.1.1.1): only the delta syntax matters.
@@ -335,11 +363,20 @@ fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Result<()> {
 
 /// Parses `vui_parameters()` (§E.1.1) up to the timing information.
 fn parse_vui(r: &mut BitReader<'_>) -> Result<Vui> {
-    let mut vui = Vui::default();
+    let sar = read_vui_start(r)?;
+    let timing = if r.bit()? { Some(Timing::read(r)?) } else { None };
+    Ok(Vui { sar, timing })
+}
+
+/// Reads the start of `vui_parameters()`, alike in H.264 (§E.1.1) and H.265
+/// (§E.2.1): the sample aspect ratio, then the overscan, video signal type
+/// and chroma sample location fields, which are skipped.
+pub(crate) fn read_vui_start(r: &mut BitReader<'_>) -> crate::bits::Result<Option<(u16, u16)>> {
+    let mut sar = None;
     if r.bit()? {
         // aspect_ratio_info_present_flag
         let idc = r.u8(8)?;
-        vui.sar = if idc == EXTENDED_SAR {
+        sar = if idc == EXTENDED_SAR {
             Some((r.bits(16)? as u16, r.bits(16)? as u16))
         } else {
             sar_from_idc(idc)
@@ -359,14 +396,7 @@ fn parse_vui(r: &mut BitReader<'_>) -> Result<Vui> {
         r.ue()?; // chroma_sample_loc_type_top_field
         r.ue()?; // chroma_sample_loc_type_bottom_field
     }
-    if r.bit()? {
-        vui.timing = Some(Timing {
-            num_units_in_tick: r.u32(32)?,
-            time_scale: r.u32(32)?,
-            fixed: r.bit()?,
-        });
-    }
-    Ok(vui)
+    Ok(sar)
 }
 
 /// Sample aspect ratio of a table `aspect_ratio_idc` (Table E-1; same in H.265).

@@ -1,18 +1,12 @@
 use super::*;
 use crate::bits::BitWriter;
+use crate::test_support::{crop, expected_sar, hex, sar, write_crop, write_sar};
 use proptest::prelude::*;
 
 /// SPS of libx264 320x240 at 25 fps, High profile, level 1.3.
 const X264_320X240: &str = "6764000dacd94141fb011000000300100000030320f1429960";
 /// SPS of libx264 1280x720 at 30 fps, `-profile:v main`, level 3.1.
 const X264_720P_MAIN: &str = "674d401feca02802dd8088000003000800000301e078c18cb0";
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 #[test]
 fn parses_x264_high_sps() {
@@ -193,23 +187,11 @@ impl Spec {
             w.put(1, self.mbaff.into());
         }
         w.put(1, 1);
-        w.put(1, self.crop.is_some().into());
-        if let Some(c) = self.crop {
-            for v in [c.left, c.right, c.top, c.bottom] {
-                w.ue(v);
-            }
-        }
+        write_crop(&mut w, self.crop);
         let vui = self.sar_idc.is_some() || self.timing.is_some();
         w.put(1, vui.into());
         if vui {
-            w.put(1, self.sar_idc.is_some().into());
-            if let Some((idc, sw, sh)) = self.sar_idc {
-                w.put(8, idc.into());
-                if idc == 255 {
-                    w.put(16, sw.into());
-                    w.put(16, sh.into());
-                }
-            }
+            write_sar(&mut w, self.sar_idc);
             w.put(1, 1); // overscan info
             w.put(1, 0);
             w.put(1, 1); // video signal type with colour description
@@ -263,18 +245,6 @@ fn spec() -> impl Strategy<Value = Spec> {
     let profile = prop::sample::select(vec![66u8, 77, 88, 100, 110, 122, 244, 44, 118]);
     let deltas = prop::collection::vec(-20i32..20, 1..8);
     let scaling = prop::option::of(prop::collection::vec(prop::option::of(deltas), 12));
-    let crop = prop::option::of((0u32..4, 0u32..4, 0u32..4, 0u32..4).prop_map(
-        |(left, right, top, bottom)| Crop {
-            left,
-            right,
-            top,
-            bottom,
-        },
-    ));
-    let sar = prop::option::of((0u8..=17, any::<u16>(), any::<u16>()).prop_map(|(i, w, h)| {
-        let idc = if i == 17 { 255 } else { i };
-        (idc, w, h)
-    }));
     let timing = prop::option::of((any::<u32>(), any::<u32>(), any::<bool>()));
     (
         (
@@ -300,8 +270,8 @@ fn spec() -> impl Strategy<Value = Spec> {
             1u32..300,
             any::<bool>(),
             any::<bool>(),
-            crop,
-            sar,
+            crop(),
+            sar(),
             timing,
         ),
     )
@@ -379,8 +349,7 @@ proptest! {
         prop_assert_eq!(sps.mb_adaptive_frame_field, !spec.frame_mbs_only && spec.mbaff);
         prop_assert_eq!(sps.crop, spec.crop.unwrap_or_default());
         prop_assert_eq!((sps.width, sps.height), spec.expected_size());
-        let sar = spec.sar_idc.and_then(|(idc, w, h)| if idc == 255 { Some((w, h)) } else { sps::sar_from_idc(idc) });
-        prop_assert_eq!(sps.sar, sar);
+        prop_assert_eq!(sps.sar, expected_sar(spec.sar_idc));
         let timing = spec.timing.map(|(n, s, f)| Timing { num_units_in_tick: n, time_scale: s, fixed: f });
         prop_assert_eq!(sps.timing, timing);
         let fps = spec.timing.and_then(|(n, s, _)| (n > 0 && s > 0).then(|| f64::from(s) / (2.0 * f64::from(n))));

@@ -164,11 +164,7 @@ impl Vps {
         // layer_id_included_flag[ i ][ j ]; both factors are bounded above
         r.skip(num_layer_sets_minus1 as usize * (max_layer_id as usize + 1))?;
         let timing = if r.bit()? {
-            Some(Timing {
-                num_units_in_tick: r.u32(32)?,
-                time_scale: r.u32(32)?,
-                fixed: r.bit()?,
-            })
+            Some(Timing::read(&mut r)?)
         } else {
             None
         };

@@ -4,6 +4,7 @@
 use super::ptl::{MAX_SUB_LAYERS_MINUS1, ProfileTierLevel};
 use super::{Crop, Error, NAL_SPS, Result, Timing, nal_type};
 use crate::bits::BitReader;
+use crate::h264::{chroma_subsampling, read_vui_start};
 
 /// Largest `sps_seq_parameter_set_id` (§7.4.3.2.1).
 const MAX_SPS_ID: u32 = 15;
@@ -20,8 +21,6 @@ const MAX_LONG_TERM_REF_PICS: u32 = 32;
 /// Most pictures one short-term reference picture set may list: the spec
 /// bounds it by the DPB size (at most 16); we allow some slack.
 const MAX_DELTA_POCS: usize = 32;
-/// `aspect_ratio_idc` value that signals an explicit SAR (Table E-1).
-const EXTENDED_SAR: u8 = 255;
 
 /// A sequence parameter set, ITU-T H.265 §7.3.2.2.1, up to its VUI timing.
 ///
@@ -123,12 +122,7 @@ impl Sps {
         let pic_width_in_luma_samples = bounded(&mut r, "pic_width_in_luma_samples", MAX_DIMENSION)?;
         let pic_height_in_luma_samples = bounded(&mut r, "pic_height_in_luma_samples", MAX_DIMENSION)?;
         let conformance_window = if r.bit()? {
-            Crop {
-                left: r.ue()?,
-                right: r.ue()?,
-                top: r.ue()?,
-                bottom: r.ue()?,
-            }
+            Crop::read(&mut r)?
         } else {
             Crop::default()
         };
@@ -187,14 +181,8 @@ impl Sps {
         };
 
         // §7.4.3.2.1: SubWidthC and SubHeightC (Table 6-1) scale the window
-        let (sub_w, sub_h) = match chroma_format_idc {
-            1 => (2, 2),
-            2 => (2, 1),
-            _ => (1, 1),
-        };
-        let w = &conformance_window;
-        let cut = |a: u32, b: u32, unit: u64| unit * (u64::from(a) + u64::from(b));
-        let (cut_w, cut_h) = (cut(w.left, w.right, sub_w), cut(w.top, w.bottom, sub_h));
+        let (sub_w, sub_h) = chroma_subsampling(chroma_format_idc);
+        let (cut_w, cut_h) = conformance_window.cut(sub_w, sub_h);
         if cut_w >= u64::from(pic_width_in_luma_samples) || cut_h >= u64::from(pic_height_in_luma_samples) {
             return Err(Error::BadSps(format!(
                 "conformance window {cut_w}x{cut_h} leaves nothing of the \
@@ -270,14 +258,7 @@ pub(super) fn fps_of(timing: Option<Timing>) -> Option<f64> {
 
 /// Reads a `ue(v)` and checks it against the spec's upper bound.
 fn bounded(r: &mut BitReader<'_>, name: &str, max: u32) -> Result<u32> {
-    let at = r.position();
-    let v = r.ue()?;
-    if v > max {
-        return Err(Error::BadSps(format!(
-            "{name} {v} at rbsp bit {at} exceeds {max}"
-        )));
-    }
-    Ok(v)
+    r.ue_at_most(name, max, Error::BadSps)
 }
 
 /// Skips `scaling_list_data()` (§7.3.4).
@@ -375,32 +356,9 @@ fn read_explicit_ref_pic_set(r: &mut BitReader<'_>) -> Result<RefPicSet> {
 
 /// Parses `vui_parameters()` (§E.2.1) up to the timing information.
 fn parse_vui(r: &mut BitReader<'_>) -> Result<Vui> {
-    let mut vui = Vui::default();
-    if r.bit()? {
-        // aspect_ratio_info_present_flag
-        let idc = r.u8(8)?;
-        vui.sar = if idc == EXTENDED_SAR {
-            Some((r.bits(16)? as u16, r.bits(16)? as u16))
-        } else {
-            crate::h264::sar_from_idc(idc)
-        };
-    }
-    if r.bit()? {
-        r.skip(1)?; // overscan_appropriate_flag
-    }
-    if r.bit()? {
-        // video_signal_type_present_flag: video_format, video_full_range_flag
-        r.skip(4)?;
-        if r.bit()? {
-            r.skip(24)?; // colour_primaries, transfer_characteristics, matrix_coeffs
-        }
-    }
-    if r.bit()? {
-        r.ue()?; // chroma_sample_loc_type_top_field
-        r.ue()?; // chroma_sample_loc_type_bottom_field
-    }
+    let sar = read_vui_start(r)?;
     r.skip(1)?; // neutral_chroma_indication_flag
-    vui.field_seq = r.bit()?;
+    let field_seq = r.bit()?;
     r.skip(1)?; // frame_field_info_present_flag
     if r.bit()? {
         // default_display_window_flag
@@ -408,12 +366,10 @@ fn parse_vui(r: &mut BitReader<'_>) -> Result<Vui> {
             r.ue()?;
         }
     }
-    if r.bit()? {
-        vui.timing = Some(Timing {
-            num_units_in_tick: r.u32(32)?,
-            time_scale: r.u32(32)?,
-            fixed: r.bit()?,
-        });
-    }
-    Ok(vui)
+    let timing = if r.bit()? { Some(Timing::read(r)?) } else { None };
+    Ok(Vui {
+        sar,
+        field_seq,
+        timing,
+    })
 }

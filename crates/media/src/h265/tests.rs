@@ -1,18 +1,12 @@
 use super::*;
 use crate::bits::BitWriter;
+use crate::test_support::{crop, expected_sar, hex, sar, write_crop, write_sar};
 use proptest::prelude::*;
 
 /// VPS, SPS and PPS of libx265 320x240 at 25 fps (Main, level 2).
 const X265_VPS: &str = "40010c01ffff01600000030090000003000003003c959809";
 const X265_SPS: &str = "42010101600000030090000003000003003ca00a080f165959a4932bc05a020000030002000003003210";
 const X265_PPS: &str = "4401c172b46240";
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 #[test]
 fn parses_x265_sps() {
@@ -225,12 +219,7 @@ impl Spec {
         }
         w.ue(self.size.0);
         w.ue(self.size.1);
-        w.put(1, self.window.is_some().into());
-        if let Some(c) = self.window {
-            for v in [c.left, c.right, c.top, c.bottom] {
-                w.ue(v);
-            }
-        }
+        write_crop(&mut w, self.window);
         w.ue(self.depths.0);
         w.ue(self.depths.1);
         w.ue(self.poc_lsb_minus4);
@@ -295,14 +284,7 @@ impl Spec {
         w.put(1, self.mvp.into());
         w.put(1, self.smoothing.into());
         w.put(1, 1); // vui_parameters_present_flag
-        w.put(1, self.sar_idc.is_some().into());
-        if let Some((idc, sw, sh)) = self.sar_idc {
-            w.put(8, idc.into());
-            if idc == 255 {
-                w.put(16, sw.into());
-                w.put(16, sh.into());
-            }
-        }
+        write_sar(&mut w, self.sar_idc);
         w.put(1, 1); // overscan
         w.put(1, 1);
         w.put(1, 1); // video signal type, colour description
@@ -431,17 +413,6 @@ fn spec() -> impl Strategy<Value = Spec> {
         prop::option::of(any::<u8>().prop_map(|v| v & 31)),
         prop::option::of(any::<u8>()),
     );
-    let window = prop::option::of((0u32..4, 0u32..4, 0u32..4, 0u32..4).prop_map(
-        |(left, right, top, bottom)| Crop {
-            left,
-            right,
-            top,
-            bottom,
-        },
-    ));
-    let sar = prop::option::of(
-        (0u8..=17, any::<u16>(), any::<u16>()).prop_map(|(i, w, h)| (if i == 17 { 255 } else { i }, w, h)),
-    );
     let ptl = (
         0u8..4,
         any::<bool>(),
@@ -462,7 +433,7 @@ fn spec() -> impl Strategy<Value = Spec> {
         ),
         (
             (17u32..2000, 17u32..2000),
-            window,
+            crop(),
             (0u32..=8, 0u32..=8),
             0u32..=12,
             any::<bool>(),
@@ -479,7 +450,7 @@ fn spec() -> impl Strategy<Value = Spec> {
         (
             any::<bool>(),
             any::<bool>(),
-            sar,
+            sar(),
             any::<bool>(),
             any::<bool>(),
             prop::option::of(any::<(u32, u32, bool)>()),
@@ -576,8 +547,7 @@ proptest! {
         prop_assert_eq!(sps.num_long_term_ref_pics as usize, spec.long_term.as_ref().map_or(0, Vec::len));
         // these follow the reference picture sets: right only if every set was read exactly
         prop_assert_eq!((sps.temporal_mvp, sps.strong_intra_smoothing), (spec.mvp, spec.smoothing));
-        let sar = spec.sar_idc.and_then(|(idc, w, h)| if idc == 255 { Some((w, h)) } else { crate::h264::sar_from_idc(idc) });
-        prop_assert_eq!(sps.sar, sar);
+        prop_assert_eq!(sps.sar, expected_sar(spec.sar_idc));
         prop_assert_eq!(sps.field_seq, spec.field_seq);
         let timing = spec.timing.map(|(n, s, f)| Timing { num_units_in_tick: n, time_scale: s, fixed: f });
         prop_assert_eq!(sps.timing, timing);
