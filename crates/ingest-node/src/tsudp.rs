@@ -32,7 +32,11 @@ const RECV_BUFFER: usize = 4 << 20;
 
 /// Binds the socket (joining the group when configured).
 pub fn bind(config: &Config) -> io::Result<UdpSocket> {
-    let domain = if config.bind.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+    let domain = if config.bind.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
     let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     // several receivers of one multicast group may share the port
     socket.set_reuse_address(true)?;
