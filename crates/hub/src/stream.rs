@@ -121,6 +121,26 @@ impl LiveStream {
         self.buffer.read().stats()
     }
 
+    /// Bits per second of each track over the buffered window, by track id
+    /// (tracks with less than two frames in the window are left out).
+    pub fn track_bitrates(&self) -> std::collections::BTreeMap<u32, u64> {
+        // (bytes, first dts, last dts) per track
+        let mut spans: std::collections::BTreeMap<u32, (u64, media::Timestamp, media::Timestamp)> =
+            std::collections::BTreeMap::new();
+        for (_, f) in self.buffer.read().iter() {
+            let e = spans.entry(f.track).or_insert((0, f.dts, f.dts));
+            e.0 += f.data.len() as u64;
+            e.2 = f.dts;
+        }
+        spans
+            .into_iter()
+            .filter_map(|(id, (bytes, first, last))| {
+                let secs = last.as_secs_f64() - first.as_secs_f64();
+                (secs > 0.0).then(|| (id, (bytes as f64 * 8.0 / secs) as u64))
+            })
+            .collect()
+    }
+
     /// The last error an input or output reported for this stream.
     pub fn last_error(&self) -> Option<String> {
         self.last_error.read().clone()
