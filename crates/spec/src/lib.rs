@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::mod_module_files)]
 
+pub mod access;
 mod cidr;
 mod condition;
 pub mod name;
@@ -14,6 +15,7 @@ mod redact;
 mod schema;
 pub mod source;
 pub mod stream;
+pub mod streamid;
 mod time;
 
 pub use cidr::{Cidr, CidrError};

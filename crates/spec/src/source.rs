@@ -25,7 +25,7 @@ use crate::{Cidr, CidrError};
 mod file;
 mod net;
 pub mod srt;
-mod url;
+pub(crate) mod url;
 
 pub use file::{FileFormat, FileSource, SdpSource};
 pub use net::{HlsSource, RistMode, RistSource, RtmpSource, UdpSource};

@@ -143,34 +143,46 @@ pub(crate) fn percent_decode(
     text: &str,
     position: usize,
 ) -> Result<String, SourceError> {
+    decode(text).map_err(|e| match e {
+        DecodeError::Escape(i) => SourceError::PercentEscape {
+            scheme,
+            position: position + i,
+        },
+        DecodeError::NotUtf8 => SourceError::NotUtf8 {
+            scheme,
+            param: param.to_owned(),
+        },
+    })
+}
+
+/// Why [`decode`] failed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum DecodeError {
+    /// `%` at this byte offset is not followed by two hex digits.
+    Escape(usize),
+    /// The decoded bytes are not UTF-8.
+    NotUtf8,
+}
+
+/// Decodes `%XX` escapes (`+` stays a plus).
+pub(crate) fn decode(text: &str) -> Result<String, DecodeError> {
     let b = text.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-            match hex
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .filter(|_| b[i + 1] != b'+')
-            {
-                Some(byte) => out.push(byte),
-                None => {
-                    return Err(SourceError::PercentEscape {
-                        scheme,
-                        position: position + i,
-                    });
-                }
-            }
+            let hex = b
+                .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit));
+            let byte = hex.and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+            out.push(byte.ok_or(DecodeError::Escape(i))?);
             i += 3;
         } else {
             out.push(b[i]);
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| SourceError::NotUtf8 {
-        scheme,
-        param: param.to_owned(),
-    })
+    String::from_utf8(out).map_err(|_| DecodeError::NotUtf8)
 }
 
 /// Writes `value` percent-encoding everything but `A-Z a-z 0-9` and `-._~!$'()*+,;:@/?=[]`.
