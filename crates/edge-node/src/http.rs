@@ -32,6 +32,7 @@ async fn media_file(State(hub): State<Arc<Hub>>, Path(file): Path<String>) -> Re
     match ext {
         "ts" => {
             if stream.state() == hub::State::Offline {
+                stream.request();
                 return offline();
             }
             let body = Body::from_stream(crate::ts_out::stream(stream.subscribe()));

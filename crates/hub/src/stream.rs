@@ -45,6 +45,7 @@ pub struct LiveStream {
     state: RwLock<State>,
     last_error: RwLock<Option<String>>,
     closed: AtomicBool,
+    demand: tokio::sync::Notify,
     viewers: AtomicU64,
     bytes_in: AtomicU64,
 }
@@ -69,6 +70,7 @@ impl LiveStream {
             state: RwLock::new(State::Offline),
             last_error: RwLock::new(None),
             closed: AtomicBool::new(false),
+            demand: tokio::sync::Notify::new(),
             viewers: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
         }
@@ -149,6 +151,18 @@ impl LiveStream {
     /// Records an error for the stream's status.
     pub fn set_error(&self, error: impl Into<String>) {
         *self.last_error.write() = Some(error.into());
+    }
+
+    /// Asks an on-demand input to start: outputs call this when a viewer
+    /// wants a stream that is not live.
+    pub fn request(&self) {
+        self.demand.notify_one();
+    }
+
+    /// Waits until an output calls [`LiveStream::request`] (a request made
+    /// before the wait is not lost).
+    pub async fn requested(&self) {
+        self.demand.notified().await;
     }
 
     /// Subscribers right now.

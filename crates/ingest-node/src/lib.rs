@@ -5,8 +5,12 @@
 //! **Invariant:** ingest code never parses codecs itself (that is `media`'s
 //! job) and never depends on `edge-node`.
 //!
-//! Built so far: MPEG-TS over UDP, unicast and multicast ([`tsudp`]).
+//! Built so far: MPEG-TS over UDP, unicast and multicast ([`tsudp`]), files
+//! played in real time ([`file`]), and the [`supervisor`] that runs the input
+//! of each defined stream.
 
+pub mod file;
+pub mod supervisor;
 pub mod tsudp;
 
 /// Name of this role, as used in `nodes/{role}/{id}` keys.

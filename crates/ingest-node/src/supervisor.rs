@@ -1,0 +1,163 @@
+//! Runs the input of every defined stream whose source this node pulls or
+//! listens for, following spec changes: a new or changed source (re)starts
+//! its input, a removed stream stops it.
+//!
+//! Listening inputs (`tsudp://`) run as long as the stream is defined.
+//! Pulling inputs (files) run always when the spec says `alwaysOn`,
+//! restarting with backoff after failures; otherwise they start when a viewer
+//! asks for the stream ([`hub::LiveStream::request`]) and stop when nobody
+//! has watched for [`ON_DEMAND_IDLE`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hub::{Hub, LiveStream};
+use spec::{Source, StreamSpec};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// An on-demand input stops after this long without viewers.
+pub const ON_DEMAND_IDLE: Duration = Duration::from_secs(20);
+
+/// First and longest wait between attempts of an always-on input.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
+
+/// Follows `specs` until the sender is dropped, running inputs into `hub`.
+pub async fn run(mut specs: watch::Receiver<Arc<BTreeMap<String, StreamSpec>>>, hub: Arc<Hub>) {
+    let mut running: HashMap<String, (StreamSpec, JoinHandle<()>)> = HashMap::new();
+    loop {
+        let current = specs.borrow_and_update().clone();
+        running.retain(|name, (spec, task)| {
+            let keep = current.get(name) == Some(spec) && !task.is_finished();
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for (name, spec) in current.iter() {
+            if running.contains_key(name) {
+                continue;
+            }
+            let stream = hub.stream(name);
+            if let Some(task) = start(spec, stream) {
+                running.insert(name.clone(), (spec.clone(), task));
+            }
+        }
+        if specs.changed().await.is_err() {
+            break;
+        }
+    }
+    for (_, (_, task)) in running {
+        task.abort();
+    }
+}
+
+/// Starts the input task of a spec, if its source is one this node runs.
+fn start(spec: &StreamSpec, stream: Arc<LiveStream>) -> Option<JoinHandle<()>> {
+    let source = match spec.parsed_source() {
+        Ok(s) => s,
+        Err(e) => {
+            stream.set_error(e.to_string());
+            return None;
+        }
+    };
+    match source {
+        Source::Push(_) => None,
+        Source::TsUdp(udp) => {
+            let config = crate::tsudp::Config {
+                bind: SocketAddr::new(
+                    match udp.host {
+                        Some(IpAddr::V6(_)) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                        Some(IpAddr::V4(h)) if !h.is_multicast() => IpAddr::V4(h),
+                        _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    },
+                    udp.port,
+                ),
+                group: udp.host.filter(IpAddr::is_multicast),
+                iface: udp.iface.as_deref().and_then(|i| i.parse().ok()),
+            };
+            Some(tokio::spawn(async move {
+                let name = stream.name().to_owned();
+                let result = match crate::tsudp::bind(&config) {
+                    Ok(socket) => crate::tsudp::run(socket, stream.clone()).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    tracing::warn!(stream = %name, bind = %config.bind, %e, "ts/udp input failed");
+                    stream.set_error(format!("ts/udp input on {}: {e}", config.bind));
+                }
+            }))
+        }
+        Source::File(file) => {
+            let always_on = spec.always_on;
+            Some(tokio::spawn(run_file(file, always_on, stream)))
+        }
+        other => {
+            stream.set_error(format!("{} sources are not supported by this node yet", kind(&other)));
+            None
+        }
+    }
+}
+
+async fn run_file(file: spec::source::FileSource, always_on: bool, stream: Arc<LiveStream>) {
+    let mut backoff = BACKOFF.0;
+    loop {
+        if !always_on {
+            stream.requested().await;
+        }
+        let result = match crate::file::load(&file).await {
+            Ok(demuxed) => {
+                let play = crate::file::play(demuxed, file.looping, stream.clone());
+                if always_on { play.await } else { until_idle(play, &stream).await }
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => backoff = BACKOFF.0,
+            Err(e) => {
+                tracing::warn!(stream = stream.name(), %e, "file input failed");
+                stream.set_error(e);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF.1);
+            }
+        }
+    }
+}
+
+/// Runs `input` until it ends or the stream has had no viewers for [`ON_DEMAND_IDLE`].
+async fn until_idle(
+    input: impl Future<Output = Result<(), String>>,
+    stream: &LiveStream,
+) -> Result<(), String> {
+    let idle = async {
+        let mut unwatched = Duration::ZERO;
+        let tick = Duration::from_secs(1);
+        loop {
+            tokio::time::sleep(tick).await;
+            unwatched = if stream.viewers() == 0 { unwatched + tick } else { Duration::ZERO };
+            if unwatched >= ON_DEMAND_IDLE {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        r = input => r,
+        () = idle => Ok(()),
+    }
+}
+
+fn kind(source: &Source) -> &'static str {
+    match source {
+        Source::Push(_) => "push://",
+        Source::Srt(_) => "srt://",
+        Source::TsUdp(_) => "tsudp://",
+        Source::TsRtp(_) => "tsrtp://",
+        Source::Sdp(_) => "sdp:",
+        Source::Rtmp(_) => "rtmp://",
+        Source::Hls(_) => "hls",
+        Source::Rist(_) => "rist://",
+        Source::File(_) => "file",
+    }
+}
