@@ -244,7 +244,12 @@ fn srt_source() -> impl Strategy<Value = SrtSource> {
 }
 
 fn udp_source() -> impl Strategy<Value = UdpSource> {
-    (proptest::option::of(ip()), 1u16.., proptest::option::of(value()))
+    // An empty iface is refused by the parser.
+    (
+        proptest::option::of(ip()),
+        1u16..,
+        proptest::option::of(value().prop_filter("non-empty", |v| !v.is_empty())),
+    )
         .prop_map(|(host, port, iface)| UdpSource { host, port, iface })
 }
 
