@@ -393,7 +393,7 @@ mod tests {
         #[test]
         fn valid_round_trip(s in "[A-Za-z0-9_.-]{1,30}(\\+[A-Za-z0-9_.-]{1,30})?") {
             let n = StreamName::parse(&s).unwrap();
-            prop_assert_eq!(StreamName::parse(&n.to_string()).unwrap(), n.clone());
+            prop_assert_eq!(StreamName::parse(&format!("{n}")).unwrap(), n.clone());
             let p = StreamPattern::Exact(n.clone());
             prop_assert_eq!(StreamPattern::parse(&p.to_string()).unwrap(), p);
             let c = StreamPattern::ChildrenOf(n.base_name());

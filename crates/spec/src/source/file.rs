@@ -97,6 +97,16 @@ impl FileSource {
     }
 
     pub(crate) fn write(&self, f: &mut impl Write) -> fmt::Result {
+        // A path that would read as another source (`sdp:x.ts`, `srt://h:1/x.ts`,
+        // only reachable through `file://`) keeps its `file://`.
+        let (head, _) = self.path.split_once('?').unwrap_or((&self.path, ""));
+        let looks_like_url = self.path.starts_with("sdp:")
+            || head
+                .split_once("://")
+                .is_some_and(|(scheme, _)| super::is_scheme(scheme));
+        if looks_like_url {
+            f.write_str("file://")?;
+        }
         f.write_str(&self.path)?;
         if self.looping {
             f.write_str("?loop")?;

@@ -331,6 +331,10 @@ mod tests {
         assert_eq!(e, "srt: parameter passphrase: must be 10 to 79 characters, not 5");
         assert!(err("srt://:1?pbkeylen=8").contains("\"8\" is not 16, 24 or 32"));
         assert!(err("srt://:1?latency").contains("latency: needs a value"));
+        // An explicitly empty value is a value (found by fuzzing).
+        let empty = srt("srt://:1?foo=");
+        assert_eq!(Source::Srt(empty.clone()).to_string(), "srt://:1?foo=");
+        assert_eq!(srt(&Source::Srt(empty.clone()).to_string()), empty);
         assert!(err(&format!("srt://:1?streamid={}", "x".repeat(513))).contains("longer than 512"));
         assert!(err("srt://:1?latency=1&SRTO_LATENCY=2").contains("given twice"));
         assert!(err("srt://:1?x=1&X=2").contains("\"x\" given twice"));

@@ -87,6 +87,11 @@ fn sdp_and_files() {
     assert_eq!(ok("file:///v/a.mp4?loop"), f("/v/a.mp4", FileFormat::Mp4, true));
     assert_eq!(ok("/v/what?.mp4"), f("/v/what?.mp4", FileFormat::Mp4, false));
     assert_eq!(ok("/v/a.mp4?loop").to_string(), "/v/a.mp4?loop");
+    // Paths that would read as URLs keep their file:// prefix.
+    for s in ["file://srt://h:1/x.ts", "file://sdp:x.ts", "file://file://x.ts"] {
+        assert_eq!(ok(s).to_string(), s);
+        assert_eq!(ok(&ok(s).to_string()), ok(s));
+    }
     assert_eq!(
         err("/v/a.mkv"),
         "not a source URL nor a .ts, .flv, .mp4 or .aac file"
@@ -192,7 +197,7 @@ fn host() -> impl Strategy<Value = String> {
 }
 
 fn value() -> impl Strategy<Value = String> {
-    prop_oneof!["[a-z0-9]{1,8}", "\\PC{1,12}", "[#&%= ?+,:!]{1,6}"]
+    prop_oneof!["[a-z0-9]{0,8}", "\\PC{1,12}", "[#&%= ?+,:!]{1,6}"]
 }
 
 fn srt_source() -> impl Strategy<Value = SrtSource> {
@@ -239,7 +244,12 @@ fn srt_source() -> impl Strategy<Value = SrtSource> {
 }
 
 fn udp_source() -> impl Strategy<Value = UdpSource> {
-    (proptest::option::of(ip()), 1u16.., proptest::option::of(value()))
+    // An empty iface is refused by the parser.
+    (
+        proptest::option::of(ip()),
+        1u16..,
+        proptest::option::of(value().prop_filter("non-empty", |v| !v.is_empty())),
+    )
         .prop_map(|(host, port, iface)| UdpSource { host, port, iface })
 }
 

@@ -197,7 +197,7 @@ pub(crate) fn percent_encode(f: &mut impl Write, value: &str) -> fmt::Result {
     Ok(())
 }
 
-/// Writes `?k=v&k2=v2` (values percent-encoded; `k` alone for an empty value).
+/// Writes `?k=v&k2=v2` (values percent-encoded; `k=` for an empty value).
 pub(crate) fn write_query<'a>(
     f: &mut impl Write,
     params: impl IntoIterator<Item = (&'a str, &'a str)>,
@@ -208,7 +208,7 @@ pub(crate) fn write_query<'a>(
         if value == MASK {
             // Redacted output: keep the mask readable (decoding it is a no-op anyway).
             write!(f, "={MASK}")?;
-        } else if !value.is_empty() {
+        } else {
             f.write_char('=')?;
             percent_encode(f, value)?;
         }
