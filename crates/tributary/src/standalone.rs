@@ -1,44 +1,99 @@
-//! `tributary standalone`: every role in one process.
+//! `tributary standalone`: ingest and edge in one process, with the
+//! configuration file as the state store.
 //!
-//! So far this serves the HTTP port with the health endpoints and a status
-//! page; inputs and outputs are added to the same router as they land.
+//! Streams come from the `[streams]` section of the TOML configuration (which
+//! may live in its own file) and from the REST API; API changes are written
+//! back to the file holding `[streams]` unless it is read-only.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use axum::{Router, routing::get};
+use parking_lot::Mutex;
+use spec::StreamName;
+use spec::config::{Config as FileConfig, ConfigFile, LoadedConfig, Section};
 
-/// Configuration of the standalone server.
+/// Configuration of the standalone server (flags and environment override the file).
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Config {
-    /// Address of the HTTP port (media outputs, API, health).
-    #[arg(long, env = "TRIBUTARY_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
-    pub(crate) http_listen: SocketAddr,
+    /// The TOML configuration file; created with the first stream defined
+    /// through the API when it does not exist.
+    #[arg(long, env = "TRIBUTARY_CONFIG", default_value = "tributary.toml")]
+    pub(crate) config: PathBuf,
+    /// Address of the HTTP port (media outputs, API, health); overrides `[http] listen`.
+    #[arg(long, env = "TRIBUTARY_HTTP_LISTEN")]
+    pub(crate) http_listen: Option<SocketAddr>,
 }
 
-/// The HTTP router of the standalone server.
-pub(crate) fn router() -> Router {
+/// Reads a configuration file; a missing main file is an empty, writable one.
+fn read_config_file(path: &Path, main: &Path) -> std::io::Result<ConfigFile> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let writable = std::fs::metadata(path).is_ok_and(|m| !m.permissions().readonly());
+            Ok(ConfigFile { text, writable })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && path == main => {
+            Ok(ConfigFile { text: String::new(), writable: true })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes `text` to `path` through a temporary file, so a crash never leaves half a file.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The persistence callback: specs into the loaded configuration, then the
+/// file that holds `[streams]`.
+fn persist(loaded: Arc<Mutex<LoadedConfig>>) -> control::Persist {
+    Box::new(move |specs| {
+        let mut loaded = loaded.lock();
+        let mut streams = BTreeMap::new();
+        for (name, spec) in specs {
+            let name = StreamName::parse(name).map_err(|e| e.to_string())?;
+            streams.insert(name, spec.clone());
+        }
+        loaded.config.streams = streams;
+        let (path, text) = loaded.write_back(Section::Streams).map_err(|e| e.to_string())?;
+        write_atomically(&path, &text).map_err(|e| format!("{}: {e}", path.display()))
+    })
+}
+
+/// The HTTP router: health, REST API, media outputs.
+pub(crate) fn router(service: Arc<control::Service>) -> Router {
     Router::new()
         .route("/", get(|| async { "Tributary standalone server\n" }))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(|| async { "ok\n" }))
+        .merge(control::rest::router(service.clone()))
+        .merge(edge_node::http::router(service.hub().clone()))
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub(crate) fn run(config: Config) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting runtime")?;
+    let main = config.config.clone();
+    let loaded = FileConfig::load(&main, |p| read_config_file(p, &main))
+        .with_context(|| format!("loading {}", main.display()))?;
+    let http_listen = config.http_listen.unwrap_or(loaded.config.http.listen);
+    let specs = loaded.config.streams.iter().map(|(n, s)| (n.as_str().to_owned(), s.clone())).collect();
+    let loaded = Arc::new(Mutex::new(loaded));
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting runtime")?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.http_listen)
+        let hub = Arc::new(hub::Hub::default());
+        let service = Arc::new(control::Service::new(hub.clone(), specs, Some(persist(loaded)), "standalone"));
+        tokio::spawn(ingest_node::supervisor::run(service.watch(), hub));
+        let listener = tokio::net::TcpListener::bind(http_listen)
             .await
-            .with_context(|| format!("binding HTTP port {}", config.http_listen))?;
-        tracing::info!(addr = %listener.local_addr()?, "http listening");
-        axum::serve(listener, router())
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("serving HTTP")
+            .with_context(|| format!("binding HTTP port {http_listen}"))?;
+        tracing::info!(addr = %listener.local_addr()?, config = %main.display(), "http listening");
+        axum::serve(listener, router(service)).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")
     })
 }
 
