@@ -35,17 +35,21 @@
 
 pub mod amf0;
 mod chunk;
+mod encoder;
+mod event;
 pub mod handshake;
 pub mod message;
 mod name;
 mod session;
 
 pub use chunk::{
-    ChunkDecoder, ChunkEncoder, DEFAULT_CHUNK_SIZE, MAX_BUFFERED_BYTES, MAX_CHUNK_SIZE, MAX_CHUNK_STREAM_ID,
+    ChunkDecoder, DEFAULT_CHUNK_SIZE, MAX_BUFFERED_BYTES, MAX_CHUNK_SIZE, MAX_CHUNK_STREAM_ID,
     MAX_CHUNK_STREAMS, MAX_IN_FLIGHT, MAX_MESSAGE_SIZE, MIN_CHUNK_STREAM_ID, Message,
 };
+pub use encoder::ChunkEncoder;
+pub use event::{ServerConfig, SessionEvent};
 pub use name::{StreamPath, parse_stream_path};
-pub use session::{MAX_COMMAND_SIZE, MAX_STREAMS, ServerConfig, ServerSession, SessionEvent};
+pub use session::{MAX_COMMAND_SIZE, MAX_STREAMS, ServerSession};
 
 /// Errors of the RTMP layers. Every error of the chunk decoder and the
 /// session is fatal for the connection.

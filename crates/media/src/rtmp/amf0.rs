@@ -45,15 +45,15 @@ pub enum Value {
     /// A string (§2.4, §2.14); invalid UTF-8 is replaced.
     String(String),
     /// An anonymous object (§2.5): properties in order.
-    Object(Vec<(String, Value)>),
+    Object(Vec<(String, Self)>),
     /// `null` (§2.7).
     Null,
     /// `undefined` (§2.8).
     Undefined,
     /// An ECMA (associative) array (§2.10): properties in order.
-    EcmaArray(Vec<(String, Value)>),
+    EcmaArray(Vec<(String, Self)>),
     /// A strict array (§2.12).
-    StrictArray(Vec<Value>),
+    StrictArray(Vec<Self>),
     /// A date (§2.13): milliseconds since the epoch and a time zone (reserved, 0).
     Date {
         /// Milliseconds since 1970-01-01 UTC.

@@ -18,6 +18,7 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 
 use super::amf0::Value;
+use super::event::{ServerConfig, SessionEvent};
 use super::handshake::ServerHandshake;
 use super::message::{Command, Control, UserControl, type_id};
 use super::{
@@ -34,85 +35,6 @@ pub const MAX_STREAMS: usize = 8;
 const COMMAND_CSID: u32 = 3;
 /// Chunk stream of `onStatus` on a message stream.
 const STATUS_CSID: u32 = 5;
-
-/// Settings of a [`ServerSession`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerConfig {
-    /// Chunk size the server announces after `connect` and writes with
-    /// (default 4096; clamped to 1..=[`MAX_CHUNK_SIZE`]).
-    pub chunk_size: u32,
-    /// Window Acknowledgement Size sent to the client (default 2 500 000 bytes).
-    pub window_ack_size: u32,
-    /// Set Peer Bandwidth window sent to the client (default 2 500 000 bytes, limit type dynamic).
-    pub peer_bandwidth: u32,
-    /// Time field of S1 in milliseconds (the server's epoch; may be 0).
-    pub epoch: u32,
-    /// Seed of the random bytes of S1 (they need not be secret).
-    pub seed: u64,
-}
-
-/// What happened on the connection, in order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SessionEvent {
-    /// `connect` succeeded (answered automatically).
-    Connect {
-        /// The `app` of the command object, without any `?query`.
-        app: String,
-        /// The `tcUrl` of the command object.
-        tc_url: Option<String>,
-    },
-    /// The client wants to publish. Answer with [`ServerSession::accept_publish`]
-    /// or [`ServerSession::reject_publish`]; media flows only after accepting.
-    Publish {
-        /// Application (see [`StreamPath::app`]).
-        app: String,
-        /// Stream name (see [`StreamPath::stream_name`]).
-        stream_name: String,
-        /// The `key` query parameter, if any (a secret: do not log it).
-        key: Option<String>,
-        /// `live`, `record` or `append` (§7.2.2.6).
-        publishing_type: String,
-    },
-    /// The client wants to play; it was refused with `NetStream.Play.Failed`
-    /// (this server only ingests).
-    Play {
-        /// Application.
-        app: String,
-        /// Stream name.
-        stream_name: String,
-        /// The `key` query parameter, if any.
-        key: Option<String>,
-    },
-    /// `@setDataFrame` / `onMetaData` of the published stream.
-    Metadata(Metadata),
-    /// A video message of the published stream: an FLV video tag body.
-    Video {
-        /// Timestamp in milliseconds (32 bits, wrapping).
-        timestamp_ms: u32,
-        /// FLV video tag body (FLV 10.1 §E.4.3), for [`crate::flv::Demuxer::handle_video`].
-        body: Bytes,
-    },
-    /// An audio message of the published stream: an FLV audio tag body.
-    Audio {
-        /// Timestamp in milliseconds (32 bits, wrapping).
-        timestamp_ms: u32,
-        /// FLV audio tag body (FLV 10.1 §E.4.2), for [`crate::flv::Demuxer::handle_audio`].
-        body: Bytes,
-    },
-    /// Publishing ended (`FCUnpublish`, `closeStream`, `deleteStream`, end of
-    /// input or an error). Follows every [`SessionEvent::Publish`] that was not rejected.
-    Unpublish {
-        /// The stream name of the publish.
-        stream_name: String,
-    },
-    /// `deleteStream` for a message stream.
-    DeleteStream {
-        /// The message stream id.
-        stream_id: u32,
-    },
-    /// The session is over (end of input, or a fatal error from `handle_input`).
-    Closed,
-}
 
 /// Sans-IO RTMP server session for publishers.
 ///
@@ -150,20 +72,6 @@ struct Publish {
     stream_id: u32,
     path: StreamPath,
     accepted: bool,
-}
-
-// === impl ServerConfig ===
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            chunk_size: 4096,
-            window_ack_size: 2_500_000,
-            peer_bandwidth: 2_500_000,
-            epoch: 0,
-            seed: 0x5eed,
-        }
-    }
 }
 
 // === impl ServerSession ===
@@ -283,7 +191,7 @@ impl ServerSession {
 
     fn close(&mut self) {
         self.closed = true;
-        self.end_publish(None);
+        self.end_publish(None, false);
         self.events.push_back(SessionEvent::Closed);
     }
 
@@ -333,10 +241,11 @@ impl ServerSession {
 
     /// `@setDataFrame onMetaData` (or plain `onMetaData`); other data and bad AMF0 are ignored.
     fn handle_data(&mut self, stream_id: u32, body: &[u8]) {
-        if self.is_publishing(stream_id) {
-            if let Ok(Some(m)) = Metadata::parse(body) {
-                self.events.push_back(SessionEvent::Metadata(m));
-            }
+        if !self.is_publishing(stream_id) {
+            return;
+        }
+        if let Ok(Some(m)) = Metadata::parse(body) {
+            self.events.push_back(SessionEvent::Metadata(m));
         }
     }
 
@@ -420,25 +329,25 @@ impl ServerSession {
                 let desc = "playback over rtmp is not supported by this server";
                 self.send_status(stream_id, "error", "NetStream.Play.Failed", desc)
             }
+            // No answer to FCUnpublish and deleteStream: ffmpeg and librtmp
+            // close the socket right after sending them, and unread data makes
+            // their kernel answer with a reset, which can lose what they sent last.
             "FCUnpublish" => {
-                if self
-                    .publish
-                    .as_ref()
-                    .is_some_and(|p| p.path.stream_name == first_arg)
-                {
-                    self.end_publish(None);
+                let name = parse_stream_path(&app, None, first_arg).stream_name;
+                if self.publish.as_ref().is_some_and(|p| p.path.stream_name == name) {
+                    self.end_publish(None, false);
                 }
-                self.send_result(txn, vec![Value::Undefined])
+                Ok(())
             }
             "closeStream" => {
-                self.end_publish(Some(stream_id));
+                self.end_publish(Some(stream_id), true);
                 Ok(())
             }
             "deleteStream" => {
                 let id = cmd.args.first().and_then(Value::as_number).unwrap_or(-1.0);
                 if let Some(i) = self.streams.iter().position(|s| f64::from(*s) == id) {
                     let id = self.streams.swap_remove(i);
-                    self.end_publish(Some(id));
+                    self.end_publish(Some(id), false);
                     self.events
                         .push_back(SessionEvent::DeleteStream { stream_id: id });
                 }
@@ -514,17 +423,15 @@ impl ServerSession {
     }
 
     /// Ends the publish (on `stream_id`, or whichever): Unpublish event, and
-    /// `onStatus(NetStream.Unpublish.Success)` if it was accepted.
-    fn end_publish(&mut self, stream_id: Option<u32>) {
-        if !self
+    /// `onStatus(NetStream.Unpublish.Success)` if it was accepted and `notify`.
+    fn end_publish(&mut self, stream_id: Option<u32>, notify: bool) {
+        let Some(p) = self
             .publish
-            .as_ref()
-            .is_some_and(|p| stream_id.is_none_or(|s| s == p.stream_id))
-        {
+            .take_if(|p| stream_id.is_none_or(|s| s == p.stream_id))
+        else {
             return;
-        }
-        let Some(p) = self.publish.take() else { return };
-        if p.accepted && !self.closed {
+        };
+        if p.accepted && notify {
             let desc = format!("{} is now unpublished", p.path.stream_name);
             // a failure here only loses a courtesy message to a client that is leaving
             let _ = self.send_status(p.stream_id, "status", "NetStream.Unpublish.Success", &desc);
