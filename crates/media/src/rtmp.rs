@@ -21,6 +21,18 @@
 //! are, for [`crate::flv::Demuxer::handle_video`] /
 //! [`crate::flv::Demuxer::handle_audio`] to turn into tracks and frames.
 //!
+//! Limits (each a named constant): messages up to [`MAX_MESSAGE_SIZE`],
+//! chunk sizes 1..=[`MAX_CHUNK_SIZE`], [`MAX_CHUNK_STREAMS`] chunk streams,
+//! [`MAX_IN_FLIGHT`] incomplete messages holding at most
+//! [`MAX_BUFFERED_BYTES`], commands up to [`MAX_COMMAND_SIZE`], AMF0 nesting
+//! up to [`crate::flv::MAX_AMF_DEPTH`], [`MAX_STREAMS`] message streams per
+//! connection. Going over a limit is an error, never a large allocation.
+//!
+//! Not supported: the digest handshake and RTMPE/RTMPS (TLS is the caller's
+//! business), playing (refused with `NetStream.Play.Failed`), AMF3 values
+//! (AMF3 command and data messages are read when they carry AMF0 after the
+//! format byte 0, as clients send them), shared objects.
+//!
 //! ```
 //! use media::rtmp::{ServerConfig, ServerSession};
 //! let mut session = ServerSession::new(ServerConfig::default());

@@ -757,3 +757,40 @@ fn aggregate_messages() {
         ]
     );
 }
+
+#[test]
+fn byte_by_byte_input() {
+    // the whole client side of a publish, fed one byte at a time
+    let mut wire = client_handshake();
+    let mut enc = ChunkEncoder::new();
+    let obj = Value::object([
+        ("app", Value::string("live")),
+        ("tcUrl", Value::string("rtmp://h/live")),
+    ]);
+    let cmds = [
+        (Command::new("connect", 1.0, obj, vec![]), 0),
+        (Command::new("createStream", 2.0, Value::Null, vec![]), 0),
+        (
+            Command::new("publish", 3.0, Value::Null, vec![Value::string("cam1?key=k")]),
+            1,
+        ),
+    ];
+    for (c, stream) in cmds {
+        enc.encode(&c.to_message(3, stream), &mut wire).unwrap();
+    }
+    let mut s = ServerSession::new(ServerConfig::default());
+    let mut out = 0;
+    for b in &wire {
+        s.handle_input(std::slice::from_ref(b)).unwrap();
+        while let Some(o) = s.poll_output() {
+            out += o.len();
+        }
+    }
+    let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+    assert_eq!(events.len(), 2);
+    assert!(
+        matches!(&events[1], SessionEvent::Publish { stream_name, key: Some(k), .. }
+        if stream_name == "cam1" && k == "k")
+    );
+    assert!(out > 1 + 2 * HANDSHAKE_SIZE);
+}
