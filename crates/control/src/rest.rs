@@ -51,7 +51,9 @@ async fn put(
 }
 
 async fn delete(State(s): State<Arc<Service>>, Path(name): Path<String>) -> Response {
-    s.delete_stream(&name).map(|()| StatusCode::NO_CONTENT).into_response_or_error()
+    s.delete_stream(&name)
+        .map(|()| StatusCode::NO_CONTENT)
+        .into_response_or_error()
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -101,7 +103,10 @@ mod tests {
         let r = app.clone().oneshot(req).await.unwrap();
         let status = r.status();
         let bytes = r.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     #[tokio::test]
@@ -113,9 +118,20 @@ mod tests {
             Ok(())
         });
         let hub = Arc::new(hub::Hub::default());
-        let app = router(Arc::new(Service::new(hub.clone(), Default::default(), Some(persist), "node-1")));
+        let app = router(Arc::new(Service::new(
+            hub.clone(),
+            Default::default(),
+            Some(persist),
+            "node-1",
+        )));
 
-        let (s, v) = call(&app, "PUT", "/api/v1/streams/cam1", r#"{"source":"push://","alwaysOn":false}"#).await;
+        let (s, v) = call(
+            &app,
+            "PUT",
+            "/api/v1/streams/cam1",
+            r#"{"source":"push://","alwaysOn":false}"#,
+        )
+        .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         assert_eq!(v["name"], "cam1");
         assert_eq!(v["spec"]["source"], "push://");
@@ -150,7 +166,10 @@ mod tests {
             let (s, v) = call(&app, "PUT", uri, body).await;
             assert_eq!(s, StatusCode::BAD_REQUEST, "{uri} {body}: {v}");
             let msg = v["error"].as_str().unwrap_or_default().to_owned();
-            assert!(msg.to_lowercase().contains(&expect.to_lowercase()), "{uri} {body}: {msg}");
+            assert!(
+                msg.to_lowercase().contains(&expect.to_lowercase()),
+                "{uri} {body}: {msg}"
+            );
         }
     }
 }

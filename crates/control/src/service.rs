@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hub::Hub;
-use spec::{Source, StreamName, StreamSpec, StreamState, StreamStatus, TrackStatus};
+use spec::{StreamName, StreamSpec, StreamState, StreamStatus, TrackStatus};
 use tokio::sync::watch;
 
 /// The desired streams by name.
@@ -51,11 +51,21 @@ pub struct Service {
 impl Service {
     /// A service over `hub` starting with `specs` (already validated, e.g.
     /// from the configuration file). `persist` is called after every change.
-    pub fn new(hub: Arc<Hub>, specs: BTreeMap<String, StreamSpec>, persist: Option<Persist>, node: &str) -> Self {
+    pub fn new(
+        hub: Arc<Hub>,
+        specs: BTreeMap<String, StreamSpec>,
+        persist: Option<Persist>,
+        node: &str,
+    ) -> Self {
         for name in specs.keys() {
             hub.stream(name);
         }
-        Self { hub, specs: watch::channel(Arc::new(specs)).0, persist, node: node.to_owned() }
+        Self {
+            hub,
+            specs: watch::channel(Arc::new(specs)).0,
+            persist,
+            node: node.to_owned(),
+        }
     }
 
     /// The hub the streams live in.
@@ -66,15 +76,6 @@ impl Service {
     /// Follows the desired specs (inputs start and stop on changes).
     pub fn watch(&self) -> watch::Receiver<Specs> {
         self.specs.subscribe()
-    }
-
-    /// The spec of `name` and its parsed source, following wildcard children
-    /// (`BASE+ANYTHING` uses `BASE`'s spec).
-    pub fn resolve(&self, name: &StreamName) -> Option<(StreamSpec, Source)> {
-        let specs = self.specs.borrow();
-        let spec = specs.get(name.as_str()).or_else(|| specs.get(name.base()))?.clone();
-        let source = spec.parsed_source().ok()?;
-        Some((spec, source))
     }
 
     /// Creates or replaces a stream.
@@ -110,9 +111,18 @@ impl Service {
 
     /// One stream with its status.
     pub fn get_stream(&self, name: &str) -> Result<StreamView, ApiError> {
-        let spec = self.specs.borrow().get(name).cloned().ok_or_else(|| ApiError::NotFound(name.to_owned()))?;
+        let spec = self
+            .specs
+            .borrow()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound(name.to_owned()))?;
         let status = self.status(name, &spec);
-        Ok(StreamView { name: name.to_owned(), spec, status })
+        Ok(StreamView {
+            name: name.to_owned(),
+            spec,
+            status,
+        })
     }
 
     /// Every stream with its status, by name.
@@ -120,7 +130,11 @@ impl Service {
         let specs = self.specs.borrow().clone();
         specs
             .iter()
-            .map(|(name, spec)| StreamView { name: name.clone(), spec: spec.clone(), status: self.status(name, spec) })
+            .map(|(name, spec)| StreamView {
+                name: name.clone(),
+                spec: spec.clone(),
+                status: self.status(name, spec),
+            })
             .collect()
     }
 
@@ -151,14 +165,23 @@ impl Service {
         status.viewers = stream.viewers();
         if status.state == StreamState::Live {
             let rates = stream.track_bitrates();
-            status.tracks = stream.tracks().iter().map(|t| track_status(t, rates.get(&t.id).copied())).collect();
+            status.tracks = stream
+                .tracks()
+                .iter()
+                .map(|t| track_status(t, rates.get(&t.id).copied()))
+                .collect();
         }
         status
     }
 }
 
 fn track_status(t: &media::Track, bitrate: Option<u64>) -> TrackStatus {
-    let mut s = TrackStatus { id: t.id, codec: t.codec.to_string(), bitrate, ..TrackStatus::default() };
+    let mut s = TrackStatus {
+        id: t.id,
+        codec: t.codec.to_string(),
+        bitrate,
+        ..TrackStatus::default()
+    };
     if let Some(v) = &t.video {
         s.width = Some(v.width);
         s.height = Some(v.height);

@@ -8,6 +8,16 @@ use media::ts::Muxer;
 /// How long an output waits for a publisher to come back before ending.
 const OFFLINE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The tracks that can be muxed now: a track whose decoder configuration is
+/// not known yet (an AAC track before its first frame, say) is left out until
+/// the stream announces it complete.
+fn muxable(tracks: Vec<media::Track>) -> Vec<media::Track> {
+    tracks
+        .into_iter()
+        .filter(|t| !t.init.is_empty() || !(t.codec.is_video() || t.codec.is_audio()))
+        .collect()
+}
+
 /// The MPEG-TS bytes of a live stream from the subscriber's position on,
 /// one chunk per frame. Ends when the stream is removed or stays offline.
 pub(crate) fn stream(sub: Subscriber) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
@@ -20,7 +30,7 @@ pub(crate) fn stream(sub: Subscriber) -> impl Stream<Item = Result<Bytes, std::i
                 Err(_) => continue,
             };
             match event {
-                Event::Tracks(tracks) => match Muxer::new(&tracks) {
+                Event::Tracks(tracks) => match Muxer::new(&muxable(tracks)) {
                     Ok(m) => muxer = Some(m),
                     Err(e) => {
                         tracing::warn!(stream = sub.stream().name(), %e, "cannot mux these tracks as mpeg-ts");

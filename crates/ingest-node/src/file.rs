@@ -14,11 +14,19 @@ pub const MAX_FILE_SIZE: u64 = 2 << 30;
 
 /// Reads and demuxes the whole file.
 pub async fn load(source: &FileSource) -> Result<Demuxed, String> {
-    let size = tokio::fs::metadata(&source.path).await.map_err(|e| format!("{}: {e}", source.path))?.len();
+    let size = tokio::fs::metadata(&source.path)
+        .await
+        .map_err(|e| format!("{}: {e}", source.path))?
+        .len();
     if size > MAX_FILE_SIZE {
-        return Err(format!("{}: {size} bytes is more than the {MAX_FILE_SIZE} bytes a file source may have", source.path));
+        return Err(format!(
+            "{}: {size} bytes is more than the {MAX_FILE_SIZE} bytes a file source may have",
+            source.path
+        ));
     }
-    let data = tokio::fs::read(&source.path).await.map_err(|e| format!("{}: {e}", source.path))?;
+    let data = tokio::fs::read(&source.path)
+        .await
+        .map_err(|e| format!("{}: {e}", source.path))?;
     let format = match source.format {
         FileFormat::Ts => Format::Ts,
         FileFormat::Flv => Format::Flv,
@@ -41,8 +49,16 @@ pub async fn play(file: Demuxed, looping: bool, stream: Arc<LiveStream>) -> Resu
     }
     let publisher = stream.publish().map_err(|e| e.to_string())?;
     publisher.set_tracks(file.tracks.clone());
-    let first = file.frames.iter().map(|f| f.dts.as_secs_f64()).fold(f64::INFINITY, f64::min);
-    let last = file.frames.iter().map(|f| f.dts.as_secs_f64()).fold(f64::NEG_INFINITY, f64::max);
+    let first = file
+        .frames
+        .iter()
+        .map(|f| f.dts.as_secs_f64())
+        .fold(f64::INFINITY, f64::min);
+    let last = file
+        .frames
+        .iter()
+        .map(|f| f.dts.as_secs_f64())
+        .fold(f64::NEG_INFINITY, f64::max);
     // one loop lasts the span of the file plus one typical frame gap
     let period = (last - first) + period_tail(&file.frames);
     let start = tokio::time::Instant::now();
@@ -67,14 +83,25 @@ fn shifted(frame: &Frame, secs: f64) -> Frame {
         return frame.clone();
     }
     let shift = |t: Timestamp| t.add_ticks((secs * f64::from(t.timescale())).round() as i64);
-    Frame { dts: shift(frame.dts), pts: shift(frame.pts), ..frame.clone() }
+    Frame {
+        dts: shift(frame.dts),
+        pts: shift(frame.pts),
+        ..frame.clone()
+    }
 }
 
 /// The gap after the last frame: the smallest positive dts step of its track.
 fn period_tail(frames: &[Frame]) -> f64 {
     let Some(last) = frames.last() else { return 0.0 };
-    let times: Vec<f64> =
-        frames.iter().filter(|f| f.track == last.track).map(|f| f.dts.as_secs_f64()).collect();
-    let step = times.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0.0).fold(f64::INFINITY, f64::min);
+    let times: Vec<f64> = frames
+        .iter()
+        .filter(|f| f.track == last.track)
+        .map(|f| f.dts.as_secs_f64())
+        .collect();
+    let step = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0.0)
+        .fold(f64::INFINITY, f64::min);
     if step.is_finite() { step } else { 0.0 }
 }

@@ -95,7 +95,10 @@ fn start(spec: &StreamSpec, stream: Arc<LiveStream>) -> Option<JoinHandle<()>> {
             Some(tokio::spawn(run_file(file, always_on, stream)))
         }
         other => {
-            stream.set_error(format!("{} sources are not supported by this node yet", kind(&other)));
+            stream.set_error(format!(
+                "{} sources are not supported by this node yet",
+                kind(&other)
+            ));
             None
         }
     }
@@ -110,7 +113,11 @@ async fn run_file(file: spec::source::FileSource, always_on: bool, stream: Arc<L
         let result = match crate::file::load(&file).await {
             Ok(demuxed) => {
                 let play = crate::file::play(demuxed, file.looping, stream.clone());
-                if always_on { play.await } else { until_idle(play, &stream).await }
+                if always_on {
+                    play.await
+                } else {
+                    until_idle(play, &stream).await
+                }
             }
             Err(e) => Err(e),
         };
@@ -136,7 +143,11 @@ async fn until_idle(
         let tick = Duration::from_secs(1);
         loop {
             tokio::time::sleep(tick).await;
-            unwatched = if stream.viewers() == 0 { unwatched + tick } else { Duration::ZERO };
+            unwatched = if stream.viewers() == 0 {
+                unwatched + tick
+            } else {
+                Duration::ZERO
+            };
             if unwatched >= ON_DEMAND_IDLE {
                 return;
             }

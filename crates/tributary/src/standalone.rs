@@ -26,6 +26,9 @@ pub(crate) struct Config {
     /// Address of the HTTP port (media outputs, API, health); overrides `[http] listen`.
     #[arg(long, env = "TRIBUTARY_HTTP_LISTEN")]
     pub(crate) http_listen: Option<SocketAddr>,
+    /// Address of the RTMP port; overrides `[rtmp] listen`.
+    #[arg(long, env = "TRIBUTARY_RTMP_LISTEN")]
+    pub(crate) rtmp_listen: Option<SocketAddr>,
 }
 
 /// Reads a configuration file; a missing main file is an empty, writable one.
@@ -35,9 +38,10 @@ fn read_config_file(path: &Path, main: &Path) -> std::io::Result<ConfigFile> {
             let writable = std::fs::metadata(path).is_ok_and(|m| !m.permissions().readonly());
             Ok(ConfigFile { text, writable })
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && path == main => {
-            Ok(ConfigFile { text: String::new(), writable: true })
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && path == main => Ok(ConfigFile {
+            text: String::new(),
+            writable: true,
+        }),
         Err(e) => Err(e),
     }
 }
@@ -81,19 +85,46 @@ pub(crate) fn run(config: Config) -> anyhow::Result<()> {
     let loaded = FileConfig::load(&main, |p| read_config_file(p, &main))
         .with_context(|| format!("loading {}", main.display()))?;
     let http_listen = config.http_listen.unwrap_or(loaded.config.http.listen);
-    let specs = loaded.config.streams.iter().map(|(n, s)| (n.as_str().to_owned(), s.clone())).collect();
+    let rtmp_listen = config.rtmp_listen.unwrap_or(loaded.config.rtmp.listen);
+    let specs = loaded
+        .config
+        .streams
+        .iter()
+        .map(|(n, s)| (n.as_str().to_owned(), s.clone()))
+        .collect();
     let loaded = Arc::new(Mutex::new(loaded));
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting runtime")?;
     rt.block_on(async move {
         let hub = Arc::new(hub::Hub::default());
-        let service = Arc::new(control::Service::new(hub.clone(), specs, Some(persist(loaded)), "standalone"));
-        tokio::spawn(ingest_node::supervisor::run(service.watch(), hub));
+        let service = Arc::new(control::Service::new(
+            hub.clone(),
+            specs,
+            Some(persist(loaded)),
+            "standalone",
+        ));
+        tokio::spawn(ingest_node::supervisor::run(service.watch(), hub.clone()));
+        let rtmp = tokio::net::TcpListener::bind(rtmp_listen)
+            .await
+            .with_context(|| format!("binding RTMP port {rtmp_listen}"))?;
+        tracing::info!(addr = %rtmp.local_addr()?, "rtmp listening");
+        let admission = ingest_node::admission::Admission::new(service.watch());
+        tokio::spawn(async move {
+            if let Err(e) = ingest_node::rtmp::serve(rtmp, hub, admission).await {
+                tracing::error!(%e, "rtmp listener failed");
+            }
+        });
         let listener = tokio::net::TcpListener::bind(http_listen)
             .await
             .with_context(|| format!("binding HTTP port {http_listen}"))?;
         tracing::info!(addr = %listener.local_addr()?, config = %main.display(), "http listening");
-        axum::serve(listener, router(service)).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")
+        axum::serve(listener, router(service))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving HTTP")
     })
 }
 

@@ -1,0 +1,327 @@
+//! `tributary standalone` as a user runs it: a config file, ffmpeg pushing
+//! RTMP and TS/UDP, the REST API reporting the stream, ffprobe reading
+//! `/NAME.ts`; refusals; streams created through the API surviving a restart.
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use testkit::{TempDir, have_ffmpeg};
+
+/// A free local TCP port (bound and released).
+fn free_tcp() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn free_udp() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The server under test; killed on drop.
+struct Server {
+    child: Child,
+    http: SocketAddr,
+    rtmp: SocketAddr,
+}
+
+impl Server {
+    fn start(config: &Path) -> Self {
+        let http: SocketAddr = format!("127.0.0.1:{}", free_tcp()).parse().unwrap();
+        let rtmp: SocketAddr = format!("127.0.0.1:{}", free_tcp()).parse().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_tributary"))
+            .args(["standalone", "--config"])
+            .arg(config)
+            .args([
+                "--http-listen",
+                &http.to_string(),
+                "--rtmp-listen",
+                &rtmp.to_string(),
+            ])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Self { child, http, rtmp };
+        wait_for(10, "the server to answer /healthz", || {
+            server.get("/healthz").is_some_and(|(s, _)| s == 200)
+        });
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    /// (status, body) of a GET, or None when the server does not answer.
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        request("GET", &self.url(path), None)
+    }
+
+    fn put(&self, path: &str, body: &str) -> (u16, String) {
+        request("PUT", &self.url(path), Some(body)).expect("server answers")
+    }
+
+    fn stream(&self, name: &str) -> serde_json::Value {
+        let (status, body) = self
+            .get(&format!("/api/v1/streams/{name}"))
+            .expect("server answers");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn request(method: &str, url: &str, body: Option<&str>) -> Option<(u16, String)> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    let response = match (method, body) {
+        ("PUT", Some(b)) => agent.put(url).header("content-type", "application/json").send(b),
+        _ => agent.get(url).call(),
+    };
+    let mut response = response.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.body_mut().read_to_string().unwrap_or_default()))
+}
+
+#[expect(clippy::disallowed_methods, reason = "a synchronous test thread polling a child process")]
+fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// ffmpeg sending H.264+AAC test media for `secs` seconds to `url` as `format`.
+fn push(url: &str, format: &str, secs: u32) -> Child {
+    Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            testkit::TESTSRC,
+            "-f",
+            "lavfi",
+            "-i",
+            testkit::SINE,
+        ])
+        .args([
+            "-t",
+            &secs.to_string(),
+            "-c:v",
+            "libx264",
+            "-g",
+            "25",
+            "-c:a",
+            "aac",
+            "-f",
+            format,
+            url,
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn assert_live_h264_aac(server: &Server, name: &str) {
+    wait_for(10, "the stream to be live with both tracks described", || {
+        let s = server.stream(name);
+        s["status"]["state"] == "live"
+            && s["status"]["tracks"].as_array().is_some_and(|t| {
+                t.len() == 2 && t.iter().all(|t| t["width"].is_u64() || t["sampleRate"].is_u64())
+            })
+    });
+    let status = server.stream(name)["status"].clone();
+    let tracks = status["tracks"].as_array().unwrap();
+    let video = tracks.iter().find(|t| t["codec"] == "h264").expect("h264 track");
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+    let audio = tracks.iter().find(|t| t["codec"] == "aac").expect("aac track");
+    assert_eq!(
+        (audio["sampleRate"].as_u64(), audio["channels"].as_u64()),
+        (Some(48000), Some(1))
+    );
+
+    // ffprobe reads the same tracks over HTTP
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_streams",
+            "-of",
+            "json",
+            "-rw_timeout",
+            "5000000",
+        ])
+        .arg(server.url(&format!("/{name}.ts")))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let probe: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let streams = probe["streams"].as_array().unwrap();
+    let v = streams
+        .iter()
+        .find(|s| s["codec_name"] == "h264")
+        .expect("ffprobe sees h264");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+    assert!(
+        streams.iter().any(|s| s["codec_name"] == "aac"),
+        "ffprobe sees aac"
+    );
+}
+
+#[test]
+fn rtmp_push_goes_live_and_plays_as_ts() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = TempDir::new("standalone-rtmp");
+    let config = dir.path("tributary.toml");
+    std::fs::write(
+        &config,
+        "[streams.cam]\nsource = \"push://\"\npublishKey = \"secret-key\"\n\n[streams.other]\nsource = \"push://\"\n",
+    )
+    .unwrap();
+    let server = Server::start(&config);
+    assert_eq!(server.stream("cam")["status"]["state"], "waiting");
+
+    let mut ffmpeg = push(
+        &format!("rtmp://{}/live/cam?key=secret-key", server.rtmp),
+        "flv",
+        30,
+    );
+    assert_live_h264_aac(&server, "cam");
+
+    // refusals: wrong key, undefined stream; the live stream is unaffected
+    for (url, why) in [
+        (
+            format!("rtmp://{}/live/cam?key=guessed-123", server.rtmp),
+            "wrong key",
+        ),
+        (format!("rtmp://{}/live/nope", server.rtmp), "undefined stream"),
+    ] {
+        let status = push(&url, "flv", 2).wait().unwrap();
+        assert!(!status.success(), "{why}: ffmpeg should have been refused");
+    }
+    assert_eq!(server.stream("cam")["status"]["state"], "live");
+    let last_error = server.stream("cam")["status"]["lastError"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        last_error.contains("refused"),
+        "lastError tells of the refusal: {last_error:?}"
+    );
+    assert!(
+        !last_error.contains("guessed-123"),
+        "the key is never shown: {last_error:?}"
+    );
+
+    // killing the publisher: offline (waiting for a new one) within 5 s
+    ffmpeg.kill().unwrap();
+    let _ = ffmpeg.wait();
+    let killed = Instant::now();
+    wait_for(5, "the stream to go offline", || {
+        server.stream("cam")["status"]["state"] != "live"
+    });
+    assert!(killed.elapsed() < Duration::from_secs(5));
+
+    // re-publishing resumes
+    let mut again = push(
+        &format!("rtmp://{}/live/cam?key=secret-key", server.rtmp),
+        "flv",
+        30,
+    );
+    assert_live_h264_aac(&server, "cam");
+    again.kill().unwrap();
+    let _ = again.wait();
+}
+
+#[test]
+fn api_streams_survive_a_restart_and_tsudp_goes_live() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = TempDir::new("standalone-api");
+    let config = dir.path("tributary.toml");
+    let port = free_udp();
+    {
+        let server = Server::start(&config);
+        let (status, body) = server.put(
+            "/api/v1/streams/udp1",
+            &format!(r#"{{"source":"tsudp://127.0.0.1:{port}"}}"#),
+        );
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = server.put("/api/v1/streams/bad", r#"{"source":"nope://x"}"#);
+        assert_eq!(status, 400, "{body}");
+    }
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        written.contains("udp1"),
+        "the config file holds the stream: {written}"
+    );
+
+    let server = Server::start(&config);
+    assert_eq!(
+        server.stream("udp1")["spec"]["source"],
+        format!("tsudp://127.0.0.1:{port}")
+    );
+    let mut ffmpeg = push(&format!("udp://127.0.0.1:{port}?pkt_size=1316"), "mpegts", 30);
+    assert_live_h264_aac(&server, "udp1");
+    ffmpeg.kill().unwrap();
+    let _ = ffmpeg.wait();
+}
+
+#[test]
+fn read_only_config_is_never_written() {
+    let dir = TempDir::new("standalone-ro");
+    let config = dir.path("tributary.toml");
+    std::fs::write(&config, "[streams.a]\nsource = \"push://\"\n").unwrap();
+    let mut perms = std::fs::metadata(&config).unwrap().permissions();
+    perms.set_readonly(true);
+    std::fs::set_permissions(&config, perms).unwrap();
+    let server = Server::start(&config);
+    let (status, body) = server.put("/api/v1/streams/b", r#"{"source":"push://"}"#);
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("read-only") || body.contains("read only"), "{body}");
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        "[streams.a]\nsource = \"push://\"\n"
+    );
+    assert_eq!(
+        server.get("/api/v1/streams/b").unwrap().0,
+        404,
+        "a refused change is not applied"
+    );
+}
