@@ -27,9 +27,9 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit:
+	$(CARGO) test --workspace --doc
 	if command -v cargo-nextest >/dev/null; then $(CARGO) nextest run --workspace --no-fail-fast; \
 	else $(CARGO) test --workspace --no-fail-fast; fi
-	$(CARGO) test --workspace --doc
 
 ## Throughput and fan-out figures (criterion).
 bench:
