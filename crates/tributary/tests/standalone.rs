@@ -101,7 +101,10 @@ fn request(method: &str, url: &str, body: Option<&str>) -> Option<(u16, String)>
     Some((status, response.body_mut().read_to_string().unwrap_or_default()))
 }
 
-#[expect(clippy::disallowed_methods, reason = "a synchronous test thread polling a child process")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a synchronous test thread polling a child process"
+)]
 fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !cond() {
@@ -145,7 +148,7 @@ fn push(url: &str, format: &str, secs: u32) -> Child {
         .unwrap()
 }
 
-fn assert_live_h264_aac(server: &Server, name: &str) {
+fn assert_live_h264_aac(server: &Server, name: &str, channels: u64) {
     wait_for(10, "the stream to be live with both tracks described", || {
         let s = server.stream(name);
         s["status"]["state"] == "live"
@@ -163,7 +166,7 @@ fn assert_live_h264_aac(server: &Server, name: &str) {
     let audio = tracks.iter().find(|t| t["codec"] == "aac").expect("aac track");
     assert_eq!(
         (audio["sampleRate"].as_u64(), audio["channels"].as_u64()),
-        (Some(48000), Some(1))
+        (Some(48000), Some(channels))
     );
 
     // ffprobe reads the same tracks over HTTP
@@ -221,7 +224,7 @@ fn rtmp_push_goes_live_and_plays_as_ts() {
         "flv",
         30,
     );
-    assert_live_h264_aac(&server, "cam");
+    assert_live_h264_aac(&server, "cam", 1);
 
     // refusals: wrong key, undefined stream; the live stream is unaffected
     for (url, why) in [
@@ -263,7 +266,7 @@ fn rtmp_push_goes_live_and_plays_as_ts() {
         "flv",
         30,
     );
-    assert_live_h264_aac(&server, "cam");
+    assert_live_h264_aac(&server, "cam", 1);
     again.kill().unwrap();
     let _ = again.wait();
 }
@@ -298,7 +301,7 @@ fn api_streams_survive_a_restart_and_tsudp_goes_live() {
         format!("tsudp://127.0.0.1:{port}")
     );
     let mut ffmpeg = push(&format!("udp://127.0.0.1:{port}?pkt_size=1316"), "mpegts", 30);
-    assert_live_h264_aac(&server, "udp1");
+    assert_live_h264_aac(&server, "udp1", 1);
     ffmpeg.kill().unwrap();
     let _ = ffmpeg.wait();
 }
@@ -324,4 +327,86 @@ fn read_only_config_is_never_written() {
         404,
         "a refused change is not applied"
     );
+}
+
+#[test]
+fn vod_file_starts_on_request_and_plays_as_ts() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = TempDir::new("standalone-vod");
+    let media = dir.path("clip.mp4");
+    testkit::generate(&media, testkit::Video::H264);
+    let config = dir.path("tributary.toml");
+    std::fs::write(
+        &config,
+        format!("[streams.clip]\nsource = \"{}?loop\"\n", media.display()),
+    )
+    .unwrap();
+    let server = Server::start(&config);
+    assert_eq!(
+        server.stream("clip")["status"]["state"],
+        "offline",
+        "on demand: nothing runs before a viewer"
+    );
+    // the first request finds it offline and starts it
+    assert_eq!(server.get("/clip.ts").unwrap().0, 503);
+    // ffprobe on the looping file: the same tracks as the file
+    assert_live_h264_aac(&server, "clip", 2);
+}
+
+#[test]
+fn garbage_on_every_port_leaves_streams_alone() {
+    if !have_ffmpeg() {
+        return;
+    }
+    use std::io::Write;
+    let dir = TempDir::new("standalone-garbage");
+    let config = dir.path("tributary.toml");
+    let udp = free_udp();
+    std::fs::write(
+        &config,
+        format!("[streams.cam]\nsource = \"push://\"\n\n[streams.u]\nsource = \"tsudp://127.0.0.1:{udp}\"\n"),
+    )
+    .unwrap();
+    let server = Server::start(&config);
+    let mut ffmpeg = push(&format!("rtmp://{}/live/cam", server.rtmp), "flv", 30);
+    assert_live_h264_aac(&server, "cam", 1);
+
+    // xorshift noise, deterministic
+    let mut x = 0x2545_f491_u32;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect()
+    };
+    for round in 0..20 {
+        // raw garbage, and garbage after a valid-looking RTMP C0 byte
+        let mut tcp = std::net::TcpStream::connect(server.rtmp).unwrap();
+        let mut bytes = noise(4096);
+        if round % 2 == 0 {
+            bytes[0] = 3;
+        }
+        let _ = tcp.write_all(&bytes);
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let _ = sock.send_to(&noise(1316), ("127.0.0.1", udp));
+        let _ = server.get(&format!(
+            "/{}.ts",
+            String::from_utf8_lossy(&noise(8)).replace(['/', '?', '#'], "")
+        ));
+    }
+    assert_eq!(server.get("/healthz").unwrap().0, 200);
+    assert_eq!(
+        server.stream("cam")["status"]["state"],
+        "live",
+        "the live stream is unaffected"
+    );
+    assert_live_h264_aac(&server, "cam", 1);
+    ffmpeg.kill().unwrap();
+    let _ = ffmpeg.wait();
 }
