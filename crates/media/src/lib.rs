@@ -35,6 +35,7 @@ pub mod fmp4;
 mod frame;
 pub mod h264;
 pub mod h265;
+pub mod hls;
 pub mod mp4;
 pub mod nal;
 pub mod rtmp;
