@@ -10,7 +10,7 @@
 //! Built so far: `GET /NAME.ts` (endless MPEG-TS over HTTP, see [`http`]).
 
 pub mod http;
-mod ts_out;
+pub mod ts_out;
 
 /// Name of this role, as used in `nodes/{role}/{id}` keys.
 pub const ROLE: &str = "edge";
