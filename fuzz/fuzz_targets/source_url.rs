@@ -27,11 +27,9 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(StreamPattern::parse(&p.to_string()), Ok(p));
     }
     if let Ok(req) = StreamIdRequest::parse(s) {
-        // Keys never leak into Debug output.
-        if let Some(k) = &req.key
-            && k.expose().len() > 12
-        {
-            assert!(!format!("{req:?}").contains(k.expose().as_str()));
+        // The key never leaks into Debug output.
+        if req.key.is_some() {
+            assert_eq!(format!("{:?}", req.key), "Some(<redacted>)");
         }
     }
     let _ = parse_rtmp_publish(s);
@@ -42,7 +40,9 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(Time::parse(&t.to_string()), Ok(t));
     }
     if let Ok(config) = Config::parse(s) {
-        let written = config.to_toml_for(Section::Streams).expect("a parsed config renders");
+        let written = config
+            .to_toml_for(Section::Streams)
+            .expect("a parsed config renders");
         assert_eq!(Config::parse(&written).as_ref(), Ok(&config), "{written}");
     }
 });
