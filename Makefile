@@ -34,6 +34,7 @@ unit:
 ## Throughput and fan-out figures (criterion).
 bench:
 	$(CARGO) bench -p media
+	$(CARGO) bench -p edge-node --bench ts_latency
 
 ## Build every fuzz target; `make fuzz` runs each for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 30
