@@ -9,6 +9,7 @@
 //! - **Session level**: `v=0` must come first; `o=` and `s=` are required.
 //!   `i=`, `c=`, `b=`, `t=` and `a=` are kept; `u=`, `e=`, `p=`, `k=`, `r=`,
 //!   `z=` and unknown types are ignored (§5: "unknown types... ignored").
+//!   A missing `t=` reads as `t=0 0`.
 //! - **Media level** (§5.14): each `m=` line starts a [`MediaDescription`];
 //!   `a=rtpmap` (§6.6), `a=fmtp` (§6.15), `a=control` (RFC 7826 §22.15) and
 //!   the direction attributes (§6.7) get their own fields, every other
@@ -152,7 +153,8 @@ pub struct SessionDescription {
     pub connection: Option<Connection>,
     /// Session-level `b=` lines (§5.8).
     pub bandwidths: Vec<Bandwidth>,
-    /// `t=` lines (§5.9); written as `t=0 0` when empty.
+    /// `t=` lines (§5.9); written as `t=0 0` when empty, and parsed as
+    /// `t=0 0` when absent.
     pub times: Vec<Timing>,
     /// Session-level `a=control` (RFC 7826 §22.15).
     pub control: Option<String>,

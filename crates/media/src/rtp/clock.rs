@@ -33,7 +33,10 @@ pub struct TimestampUnwrapper {
 /// the `(k - D)`-th smallest presentation time; that value is final by then
 /// and is frame `k`'s decode time. It is never above the frame's
 /// presentation time and never decreases. The first `D` frames get
-/// `first_pts - (D - k) * frame_duration`. Nothing is delayed.
+/// `first_pts - (2D - k) * frame_duration`: twice the depth, because the
+/// first frame may be an anchor whose leading B-frames (up to `D` frames
+/// earlier) follow it, as when a receiver joins mid-stream. Nothing is
+/// delayed.
 ///
 /// A stream reordering deeper than `D` gets its decode times clamped to
 /// stay strictly increasing, which can put them above the presentation time.
@@ -43,7 +46,7 @@ pub struct TimestampUnwrapper {
 /// // I0 P3 B1 B2 in decode order, one frame = 10 ticks
 /// let mut d = DtsEstimator::new(1, 10);
 /// let dts: Vec<i64> = [0, 30, 10, 20].into_iter().map(|pts| d.dts(pts)).collect();
-/// assert_eq!(dts, [-10, 0, 10, 20]);
+/// assert_eq!(dts, [-20, 0, 10, 20]);
 /// ```
 #[derive(Debug, Clone)]
 pub struct DtsEstimator {
@@ -108,7 +111,7 @@ impl DtsEstimator {
             self.held.pop().map_or(pts, |Reverse(p)| p)
         } else {
             let first = *self.first_pts.get_or_insert(pts);
-            let ahead = self.depth.saturating_sub(self.count) as i64;
+            let ahead = (2 * self.depth).saturating_sub(self.count) as i64;
             first.saturating_sub(ahead.saturating_mul(self.frame_duration))
         };
         self.count = self.count.saturating_add(1);

@@ -56,6 +56,8 @@ pub enum Reordered<T> {
 /// most `window` items are held), or until [`Reorderer::skip_gap`] gives up
 /// on it (the caller's timer); then it is reported as [`Reordered::Lost`].
 /// A window of 0 releases everything at once and reports gaps immediately.
+/// The first item pushed starts the sequence: items before it that arrive
+/// later are late, as in RFC 3550 §A.1.
 ///
 /// ```
 /// use media::rtp::{Reordered, Reorderer};

@@ -40,6 +40,9 @@ pub(super) fn parse(text: &str) -> Result<SessionDescription> {
         if raw.is_empty() {
             continue;
         }
+        if raw.contains('\r') {
+            return Err(syntax(line, "carriage return inside a line"));
+        }
         let (kind, value) = split_type(raw, line)?;
         if !seen_version {
             if kind != 'v' {
@@ -105,6 +108,9 @@ pub(super) fn parse(text: &str) -> Result<SessionDescription> {
     }
     if !seen_name {
         return Err(Error::Missing("s="));
+    }
+    if sd.times.is_empty() {
+        sd.times.push(Timing::default()); // as if `t=0 0`
     }
     Ok(sd)
 }

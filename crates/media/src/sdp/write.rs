@@ -156,9 +156,10 @@ impl Display for MediaDescription {
             write!(f, "a=fmtp:{pt} ")?;
             for (i, (k, v)) in fmtp.params.iter().enumerate() {
                 if i > 0 {
-                    f.write_str("; ")?;
+                    // no space after the separator, so a written line is never longer than the parsed one
+                    f.write_str(";")?;
                 }
-                if v.is_empty() {
+                if v.is_empty() && !k.is_empty() {
                     write!(f, "{}", Clean(k))?;
                 } else {
                     write!(f, "{}={}", Clean(k), Clean(v))?;
