@@ -30,7 +30,14 @@ fuzz_target!(|data: &[u8]| {
     let configs = Source::from_session(&sd).expect("the fixed SDP has tracks");
     let window = data.first().map_or(0, |b| usize::from(b % 32));
     for config in &configs {
-        let mut receiver = Receiver::new(config, 1, ReceiverOptions { reorder_window: window, reorder_depth: None });
+        let mut receiver = Receiver::new(
+            config,
+            1,
+            ReceiverOptions {
+                reorder_window: window,
+                reorder_depth: None,
+            },
+        );
         for c in &chunks {
             receiver.handle_datagram(c);
         }

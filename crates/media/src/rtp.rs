@@ -60,7 +60,9 @@ pub use h264::{H264Depacketizer, H264Packetizer};
 pub use h265::{H265Depacketizer, H265Packetizer};
 pub use packet::{Extension, MAX_CSRC, Packet, Sequencer};
 pub use raw::{OpusPacketizer, RawDepacketizer};
-pub use receiver::{DEFAULT_REORDER_DEPTH, DEFAULT_REORDER_WINDOW, Event, Receiver, ReceiverOptions, Warning};
+pub use receiver::{
+    DEFAULT_REORDER_DEPTH, DEFAULT_REORDER_WINDOW, Event, Receiver, ReceiverOptions, Warning,
+};
 pub use reorder::{MAX_REORDER_WINDOW, Reordered, Reorderer};
 
 /// RTP version number carried in every packet (RFC 3550 §5.1).

@@ -23,6 +23,9 @@
 //! lines in the order of §5; parsing the written text gives back the same
 //! value.
 //!
+//! [`media_for_track`] builds the media description that sends a track
+//! (for RTP output).
+//!
 //! # RTP sources
 //! [`Source::from_session`] turns each media description into an
 //! [`RtpTrackConfig`]: where to listen, the payload type and codec, and the
@@ -46,10 +49,12 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 pub mod base64;
+mod describe;
 mod parse;
 pub mod source;
 mod write;
 
+pub use describe::{VIDEO_CLOCK_RATE, media_for_track};
 pub use source::{RtpTrackConfig, Source};
 
 /// Largest SDP accepted (64 KiB).

@@ -5,7 +5,10 @@ use std::collections::VecDeque;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{AccessUnit, Error, MAX_PAYLOAD_SIZE, MAX_AUS_PER_PACKET, MAX_FRAME_SIZE, MIN_PAYLOAD_SIZE, Packet, Result, Sequencer};
+use super::{
+    AccessUnit, Error, MAX_AUS_PER_PACKET, MAX_FRAME_SIZE, MAX_PAYLOAD_SIZE, MIN_PAYLOAD_SIZE, Packet,
+    Result, Sequencer,
+};
 use crate::bits::BitReader;
 
 /// Widest AU-header field accepted, in bits.
@@ -208,7 +211,11 @@ impl AacDepacketizer {
                         0 => h.constant_size.unwrap_or(0),
                         n => field(&mut r, n)?,
                     };
-                    let index_bits = if aus.is_empty() { h.index_length } else { h.index_delta_length };
+                    let index_bits = if aus.is_empty() {
+                        h.index_length
+                    } else {
+                        h.index_delta_length
+                    };
                     let index = field(&mut r, index_bits)?;
                     for delta in [h.cts_delta_length, h.dts_delta_length] {
                         if delta > 0 && r.bit()? {
@@ -244,7 +251,9 @@ impl AacDepacketizer {
         let body = p.payload.slice(pos.min(data.len())..);
         if !h.has_au_headers() {
             let size = h.constant_size.map_or(body.len(), |s| s as usize).max(1);
-            aus = (0..body.len().div_ceil(size).min(MAX_AUS_PER_PACKET)).map(|_| (size, 0)).collect();
+            aus = (0..body.len().div_ceil(size).min(MAX_AUS_PER_PACKET))
+                .map(|_| (size, 0))
+                .collect();
         }
         if self.fragment.is_some() {
             return self.continue_fragment(p, &body, aus.first().map(|a| a.0));
@@ -296,7 +305,11 @@ impl AacDepacketizer {
         }
         let mut data = BytesMut::with_capacity(size);
         data.put_slice(body);
-        self.fragment = Some(Fragment { timestamp, size, data });
+        self.fragment = Some(Fragment {
+            timestamp,
+            size,
+            data,
+        });
         Ok(())
     }
 

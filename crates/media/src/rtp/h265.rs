@@ -125,7 +125,11 @@ impl H265Depacketizer {
             t => {
                 return Err(Error::Unsupported {
                     seq,
-                    what: if t == 50 { "paci packet type" } else { "nal unit type" },
+                    what: if t == 50 {
+                        "paci packet type"
+                    } else {
+                        "nal unit type"
+                    },
                     value: u32::from(t),
                 });
             }
@@ -147,7 +151,10 @@ impl H265Depacketizer {
         if is_irap(t) {
             self.asm.mark_keyframe();
         } else if matches!(t, NAL_VPS | NAL_SPS | NAL_PPS) && self.store(t, nal) {
-            let [vps, sps, pps] = self.sets.each_ref().map(|m| m.values().map(|u| &u[..]).collect::<Vec<_>>());
+            let [vps, sps, pps] = self
+                .sets
+                .each_ref()
+                .map(|m| m.values().map(|u| &u[..]).collect::<Vec<_>>());
             if let Ok(config) = HevcConfig::from_parameter_sets(&vps, &sps, &pps) {
                 let config = config.encode();
                 self.config = Some(config.clone());
@@ -160,7 +167,9 @@ impl H265Depacketizer {
     fn store(&mut self, t: u8, nal: Bytes) -> bool {
         let id = match t {
             NAL_VPS => nal.get(2).map(|b| u32::from(b >> 4)),
-            NAL_SPS => crate::h265::Sps::parse(&nal).ok().map(|s| s.sps_seq_parameter_set_id),
+            NAL_SPS => crate::h265::Sps::parse(&nal)
+                .ok()
+                .map(|s| s.sps_seq_parameter_set_id),
             _ => {
                 let rbsp = crate::nal::unescape_rbsp(nal.get(2..).unwrap_or_default());
                 crate::bits::BitReader::new(&rbsp).ue().ok()

@@ -229,7 +229,11 @@ impl NalSyntax {
             }
             Self::H265 => {
                 let f = units.iter().fold(0, |a, u| a | (u[0] & 0x80));
-                let layer = units.iter().map(|u| ((u[0] & 1) << 5) | (u[1] >> 3)).min().unwrap_or(0);
+                let layer = units
+                    .iter()
+                    .map(|u| ((u[0] & 1) << 5) | (u[1] >> 3))
+                    .min()
+                    .unwrap_or(0);
                 let tid = units.iter().map(|u| u[1] & 7).min().unwrap_or(0);
                 vec![f | (48 << 1) | (layer >> 5), ((layer & 0x1f) << 3) | tid]
             }
@@ -261,11 +265,16 @@ pub(super) fn packetize_nals(
     for unit in crate::nal::iter_length_prefixed(au, LENGTH_SIZE) {
         let unit = unit.map_err(|e| Error::BadInput(e.to_string()))?;
         if unit.len() < header_len {
-            return Err(Error::BadInput(format!("nal unit of {} bytes has no header", unit.len())));
+            return Err(Error::BadInput(format!(
+                "nal unit of {} bytes has no header",
+                unit.len()
+            )));
         }
         let t = syntax.nal_type(unit);
         if syntax.is_reserved(t) {
-            return Err(Error::BadInput(format!("nal unit type {t} is reserved for rtp packet types")));
+            return Err(Error::BadInput(format!(
+                "nal unit type {t} is reserved for rtp packet types"
+            )));
         }
         nals.push(unit);
     }

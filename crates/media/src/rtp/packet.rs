@@ -68,7 +68,14 @@ pub struct Sequencer {
 
 impl Packet {
     /// A packet with no CSRC, extension or padding.
-    pub fn new(payload_type: u8, sequence: u16, timestamp: u32, ssrc: u32, marker: bool, payload: Bytes) -> Self {
+    pub fn new(
+        payload_type: u8,
+        sequence: u16,
+        timestamp: u32,
+        ssrc: u32,
+        marker: bool,
+        payload: Bytes,
+    ) -> Self {
         Self {
             marker,
             payload_type,
@@ -182,9 +189,11 @@ impl Packet {
         let bad_extension = self
             .extension
             .as_ref()
-            .is_some_and(|e| e.data.len() % 4 != 0 || e.data.len() / 4 > usize::from(u16::MAX));
+            .is_some_and(|e| !e.data.len().is_multiple_of(4) || e.data.len() / 4 > usize::from(u16::MAX));
         if bad_extension {
-            return Err(Error::Unwritable("header extension is not 0 to 65535 whole words"));
+            return Err(Error::Unwritable(
+                "header extension is not 0 to 65535 whole words",
+            ));
         }
         let mut b0 = (VERSION << 6) | self.csrc.len() as u8;
         if self.padding > 0 {

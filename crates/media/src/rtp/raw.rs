@@ -76,6 +76,8 @@ impl OpusPacketizer {
                 self.max_payload
             )));
         }
-        Ok(self.sequencer.packet(timestamp, false, Bytes::copy_from_slice(frame)))
+        Ok(self
+            .sequencer
+            .packet(timestamp, false, Bytes::copy_from_slice(frame)))
     }
 }

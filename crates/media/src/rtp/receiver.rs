@@ -195,7 +195,10 @@ impl Receiver {
             None => self.ssrc = Some(packet.ssrc),
             Some(from) if from != packet.ssrc => {
                 self.finish();
-                self.warn(Warning::SsrcChanged { from, to: packet.ssrc });
+                self.warn(Warning::SsrcChanged {
+                    from,
+                    to: packet.ssrc,
+                });
                 self.ssrc = Some(packet.ssrc);
                 self.restart_clock();
             }
@@ -305,7 +308,12 @@ impl Receiver {
             .options
             .reorder_depth
             .unwrap_or(if baseline { 0 } else { DEFAULT_REORDER_DEPTH });
-        let fps = self.track.video.as_ref().and_then(|v| v.fps).filter(|f| *f >= 1.0);
+        let fps = self
+            .track
+            .video
+            .as_ref()
+            .and_then(|v| v.fps)
+            .filter(|f| *f >= 1.0);
         let duration = f64::from(self.track.timescale) / fps.unwrap_or(25.0);
         DtsEstimator::new(depth, duration.round() as i64)
     }

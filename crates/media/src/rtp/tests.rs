@@ -31,7 +31,10 @@ fn parses_a_header_with_csrc_extension_and_padding() {
     ];
     let p = Packet::parse(&wire).unwrap();
     assert!(p.marker);
-    assert_eq!((p.payload_type, p.sequence, p.timestamp, p.ssrc), (96, 0x1234, 1000, 0xdead_beef));
+    assert_eq!(
+        (p.payload_type, p.sequence, p.timestamp, p.ssrc),
+        (96, 0x1234, 1000, 0xdead_beef)
+    );
     assert_eq!(p.csrc, [7]);
     assert_eq!(p.extension.as_ref().unwrap().profile, 0xbede);
     assert_eq!(&p.extension.as_ref().unwrap().data[..], &[1, 2, 3, 4]);
@@ -57,12 +60,21 @@ fn packet_errors_name_the_field_and_offset() {
     csrc.extend([0; 4]);
     assert!(matches!(
         Packet::parse(&csrc),
-        Err(Error::Truncated { what: "csrc list", offset: 12, needed: 8, .. })
+        Err(Error::Truncated {
+            what: "csrc list",
+            offset: 12,
+            needed: 8,
+            ..
+        })
     ));
     let ext = [0x90, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0];
     assert!(matches!(
         Packet::parse(&ext),
-        Err(Error::Truncated { what: "header extension data", offset: 16, .. })
+        Err(Error::Truncated {
+            what: "header extension data",
+            offset: 16,
+            ..
+        })
     ));
     let pad = [0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 5];
     assert_eq!(
@@ -74,14 +86,20 @@ fn packet_errors_name_the_field_and_offset() {
         })
     );
     let zero_pad = [0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-    assert!(matches!(Packet::parse(&zero_pad), Err(Error::BadPadding { count: 0, .. })));
+    assert!(matches!(
+        Packet::parse(&zero_pad),
+        Err(Error::BadPadding { count: 0, .. })
+    ));
 }
 
 #[test]
 fn unwritable_packets_are_refused() {
     let mut p = packet(1, 2, false, b"x");
     p.csrc = vec![0; 16];
-    assert_eq!(p.to_bytes(), Err(Error::Unwritable("more than 15 csrc identifiers")));
+    assert_eq!(
+        p.to_bytes(),
+        Err(Error::Unwritable("more than 15 csrc identifiers"))
+    );
     p.csrc.clear();
     p.extension = Some(Extension {
         profile: 1,
@@ -101,24 +119,29 @@ fn arb_packet() -> impl Strategy<Value = Packet> {
         any::<u32>(),
         any::<u32>(),
         proptest::collection::vec(any::<u32>(), 0..=15),
-        proptest::option::of((any::<u16>(), proptest::collection::vec(any::<u8>(), 0..4).prop_map(|w| w.len()))),
+        proptest::option::of((
+            any::<u16>(),
+            proptest::collection::vec(any::<u8>(), 0..4).prop_map(|w| w.len()),
+        )),
         any::<u8>(),
         proptest::collection::vec(any::<u8>(), 0..64),
     )
-        .prop_map(|(marker, pt, seq, ts, ssrc, csrc, ext, padding, payload)| Packet {
-            marker,
-            payload_type: pt,
-            sequence: seq,
-            timestamp: ts,
-            ssrc,
-            csrc,
-            extension: ext.map(|(profile, words)| Extension {
-                profile,
-                data: Bytes::from(vec![0x5a; 4 * words]),
-            }),
-            padding,
-            payload: Bytes::from(payload),
-        })
+        .prop_map(
+            |(marker, pt, seq, ts, ssrc, csrc, ext, padding, payload)| Packet {
+                marker,
+                payload_type: pt,
+                sequence: seq,
+                timestamp: ts,
+                ssrc,
+                csrc,
+                extension: ext.map(|(profile, words)| Extension {
+                    profile,
+                    data: Bytes::from(vec![0x5a; 4 * words]),
+                }),
+                padding,
+                payload: Bytes::from(payload),
+            },
+        )
 }
 
 // --- reordering and clocks ---
@@ -171,7 +194,11 @@ fn reorderer_restarts_after_two_consecutive_far_packets() {
     r.push(101, 'b');
     assert_eq!(
         reordered(&mut r),
-        [Reordered::Packet('a'), Reordered::Jump { seq: 40_000 }, Reordered::Packet('b')]
+        [
+            Reordered::Packet('a'),
+            Reordered::Jump { seq: 40_000 },
+            Reordered::Packet('b')
+        ]
     );
     r.push(30_000, 'c');
     r.push(30_001, 'd');
@@ -309,8 +336,8 @@ proptest! {
 // --- H.264 ---
 
 const SPS: &[u8] = &[
-    0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00,
-    0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60,
+    0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00,
+    0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60,
 ];
 const PPS: &[u8] = &[0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0];
 
@@ -323,8 +350,8 @@ fn h264_single_stap_a_and_fu_a() {
         stap.extend(u);
     }
     let packets = [
-        packet(1, 3000, false, &[0x09, 0xf0]),   // AUD
-        packet(2, 3000, false, &stap),           // SPS + PPS
+        packet(1, 3000, false, &[0x09, 0xf0]),       // AUD
+        packet(2, 3000, false, &stap),               // SPS + PPS
         packet(3, 3000, false, &[0x7c, 0x85, 1, 2]), // FU-A start, IDR
         packet(4, 3000, false, &[0x7c, 0x05, 3]),
         packet(5, 3000, true, &[0x7c, 0x45, 4]), // end
@@ -334,7 +361,10 @@ fn h264_single_stap_a_and_fu_a() {
     let aus = drain(&mut d);
     assert_eq!(aus.len(), 2);
     let idr = [0x65, 1, 2, 3, 4];
-    assert_eq!(aus[0].data, join_length_prefixed([&[0x09, 0xf0][..], SPS, PPS, &idr]));
+    assert_eq!(
+        aus[0].data,
+        join_length_prefixed([&[0x09, 0xf0][..], SPS, PPS, &idr])
+    );
     assert!(aus[0].keyframe);
     assert_eq!(aus[0].timestamp, 3000);
     let config = aus[0].config.as_ref().expect("in-band parameter sets");
@@ -393,19 +423,34 @@ fn h264_bad_payloads_are_errors() {
     assert!(matches!(err(&mut d, &[]), Error::BadPayload { offset: 0, .. }));
     assert!(matches!(
         err(&mut d, &[24, 0, 5, 1]),
-        Error::BadPayload { offset: 1, reason: "stap-a unit size is zero or past the payload", .. }
+        Error::BadPayload {
+            offset: 1,
+            reason: "stap-a unit size is zero or past the payload",
+            ..
+        }
     ));
-    assert!(matches!(err(&mut d, &[26, 0]), Error::Unsupported { value: 26, .. }));
-    assert!(matches!(err(&mut d, &[0x1f]), Error::Unsupported { value: 31, .. }));
+    assert!(matches!(
+        err(&mut d, &[26, 0]),
+        Error::Unsupported { value: 26, .. }
+    ));
+    assert!(matches!(
+        err(&mut d, &[0x1f]),
+        Error::Unsupported { value: 31, .. }
+    ));
     assert!(matches!(
         err(&mut d, &[0x7c, 0x05, 1]),
-        Error::FragmentDropped { reason: "a continuation fragment without its start", .. }
+        Error::FragmentDropped {
+            reason: "a continuation fragment without its start",
+            ..
+        }
     ));
 }
 
 #[test]
 fn h264_same_parameter_sets_as_the_sdp_are_no_change() {
-    let init = crate::h264::AvcConfig::from_parameter_sets(&[SPS], &[PPS]).unwrap().encode();
+    let init = crate::h264::AvcConfig::from_parameter_sets(&[SPS], &[PPS])
+        .unwrap()
+        .encode();
     let mut d = H264Depacketizer::new(&init);
     let mut stap = vec![24];
     for u in [SPS, PPS] {
@@ -432,7 +477,12 @@ fn arb_nal_units(types: std::ops::Range<u8>, header: usize) -> impl Strategy<Val
     )
 }
 
-fn round_trip(format: PayloadFormat, units: &[Vec<u8>], max_payload: usize, aggregate: bool) -> Result<(), TestCaseError> {
+fn round_trip(
+    format: PayloadFormat,
+    units: &[Vec<u8>],
+    max_payload: usize,
+    aggregate: bool,
+) -> Result<(), TestCaseError> {
     let au = join_length_prefixed(units.iter().map(|u| &u[..]));
     let seq = Sequencer::new(1, 96, 65_530);
     let packets = match format {
@@ -539,7 +589,11 @@ fn h265_aggregation_header_takes_the_lowest_layer_and_tid() {
 
 #[test]
 fn aac_hbr_several_aus_per_packet() {
-    let mut d = Depacketizer::new(&PayloadFormat::Aac(AuHeaderConfig::AAC_HBR), &[0x11, 0x90], 48_000);
+    let mut d = Depacketizer::new(
+        &PayloadFormat::Aac(AuHeaderConfig::AAC_HBR),
+        &[0x11, 0x90],
+        48_000,
+    );
     // AU-headers-length 32 bits; sizes 3 and 2, index 0 and delta 0
     let payload = [0, 32, 0, 3 << 3, 0, 2 << 3, 1, 2, 3, 4, 5];
     d.push(&packet(1, u32::MAX - 100, true, &payload)).unwrap();
@@ -571,14 +625,21 @@ fn aac_fragments_reassemble_and_a_lost_one_drops_the_au() {
         packet(seq, 500, marker, &p)
     };
     let mut d = AacDepacketizer::new(AuHeaderConfig::AAC_HBR, 1024);
-    for p in [frag(1, false, &[1, 2]), frag(2, false, &[3, 4]), frag(3, true, &[5, 6])] {
+    for p in [
+        frag(1, false, &[1, 2]),
+        frag(2, false, &[3, 4]),
+        frag(3, true, &[5, 6]),
+    ] {
         d.push(&p).unwrap();
     }
     let au = d.poll().unwrap();
     assert_eq!((&au.data[..], au.timestamp), (&[1, 2, 3, 4, 5, 6][..], 500));
     // lose the middle fragment
     d.push(&frag(4, false, &[1, 2])).unwrap();
-    assert!(matches!(d.push(&frag(6, true, &[5, 6])), Err(Error::FragmentDropped { seq: 6, .. })));
+    assert!(matches!(
+        d.push(&frag(6, true, &[5, 6])),
+        Err(Error::FragmentDropped { seq: 6, .. })
+    ));
     assert_eq!(d.poll(), None);
     // a final packet that is too short
     let mut short = hdr(6).to_vec();
@@ -589,14 +650,24 @@ fn aac_fragments_reassemble_and_a_lost_one_drops_the_au() {
 #[test]
 fn aac_header_errors_name_the_offset() {
     let mut d = AacDepacketizer::new(AuHeaderConfig::AAC_HBR, 1024);
-    assert!(matches!(d.push(&packet(1, 0, true, &[0])), Err(Error::BadPayload { offset: 0, .. })));
+    assert!(matches!(
+        d.push(&packet(1, 0, true, &[0])),
+        Err(Error::BadPayload { offset: 0, .. })
+    ));
     assert!(matches!(
         d.push(&packet(2, 0, true, &[0, 32, 0])),
-        Err(Error::BadPayload { offset: 2, reason: "au header section past the payload", .. })
+        Err(Error::BadPayload {
+            offset: 2,
+            reason: "au header section past the payload",
+            ..
+        })
     ));
     assert!(matches!(
         d.push(&packet(3, 0, true, &[0, 32, 0, 8, 0, 8, 1])),
-        Err(Error::BadPayload { reason: "au size past the payload", .. })
+        Err(Error::BadPayload {
+            reason: "au size past the payload",
+            ..
+        })
     ));
 }
 
@@ -684,14 +755,20 @@ fn receiver_reorders_and_reports_the_track_before_its_first_frame() {
         .iter()
         .filter_map(|e| if let Event::Frame(f) = e { Some(f) } else { None })
         .collect();
-    assert_eq!(frames.iter().map(|f| f.pts.ticks()).collect::<Vec<_>>(), [0, 3600, -9750]);
+    assert_eq!(
+        frames.iter().map(|f| f.pts.ticks()).collect::<Vec<_>>(),
+        [0, 3600, -9750]
+    );
     assert!(frames[0].keyframe);
     let warnings: Vec<&Warning> = ev
         .iter()
         .filter_map(|e| if let Event::Warning(w) = e { Some(w) } else { None })
         .collect();
     assert!(matches!(warnings[0], Warning::BadPacket(Error::Truncated { .. })));
-    assert!(matches!(warnings[1], Warning::PayloadType { payload_type: 97, .. }));
+    assert!(matches!(
+        warnings[1],
+        Warning::PayloadType { payload_type: 97, .. }
+    ));
 }
 
 #[test]
@@ -711,8 +788,17 @@ fn receiver_continues_the_timeline_after_an_ssrc_change() {
     let ev = events(&mut r);
     let pts: Vec<i64> = ev
         .iter()
-        .filter_map(|e| if let Event::Frame(f) = e { Some(f.pts.ticks()) } else { None })
+        .filter_map(|e| {
+            if let Event::Frame(f) = e {
+                Some(f.pts.ticks())
+            } else {
+                None
+            }
+        })
         .collect();
     assert_eq!(pts, [0, 960, 1920]);
-    assert!(ev.iter().any(|e| matches!(e, Event::Warning(Warning::SsrcChanged { to: 42, .. }))));
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::Warning(Warning::SsrcChanged { to: 42, .. })))
+    );
 }

@@ -45,7 +45,7 @@ fn value(byte: u8) -> Option<u8> {
 pub fn decode(input: &[u8]) -> Result<Vec<u8>, Error> {
     let data_len = input.iter().rposition(|&b| b != b'=').map_or(0, |p| p + 1);
     let padding = input.len() - data_len;
-    if padding > 2 || (padding > 0 && input.len() % 4 != 0) {
+    if padding > 2 || (padding > 0 && !input.len().is_multiple_of(4)) {
         return Err(Error::BadPadding { offset: data_len });
     }
     let mut out = Vec::with_capacity(data_len / 4 * 3 + 3);
@@ -66,9 +66,7 @@ pub fn decode(input: &[u8]) -> Result<Vec<u8>, Error> {
         }
     }
     if data_len % 4 == 1 {
-        return Err(Error::Truncated {
-            offset: data_len - 1,
-        });
+        return Err(Error::Truncated { offset: data_len - 1 });
     }
     Ok(out)
 }
@@ -133,7 +131,10 @@ mod tests {
     fn errors_name_the_offset() {
         assert_eq!(
             decode(b"Zm9v*g=="),
-            Err(Error::BadCharacter { offset: 4, byte: b'*' })
+            Err(Error::BadCharacter {
+                offset: 4,
+                byte: b'*'
+            })
         );
         assert_eq!(decode(b"Zm9vY"), Err(Error::Truncated { offset: 4 }));
         assert_eq!(decode(b"Zg=a"), Err(Error::BadPadding { offset: 2 }));

@@ -149,7 +149,15 @@ fn number<T: std::str::FromStr>(text: &str, line: usize, field: &'static str) ->
 
 fn parse_origin(value: &str, line: usize) -> Result<Origin> {
     let fields: Vec<&str> = value.split_ascii_whitespace().collect();
-    let [username, session_id, session_version, net_type, addr_type, address] = fields[..] else {
+    let [
+        username,
+        session_id,
+        session_version,
+        net_type,
+        addr_type,
+        address,
+    ] = fields[..]
+    else {
         return Err(syntax(line, "o= needs 6 fields"));
     };
     if net_type != "IN" {

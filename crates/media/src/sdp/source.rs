@@ -103,7 +103,8 @@ impl Source {
             if map.clock_rate == 0 {
                 return Err(fail(format!("payload type {pt} has clock rate 0")));
             }
-            let (codec, format, init) = decoder_config(&map, &fmtp).map_err(|r| fail(format!("payload type {pt}: {r}")))?;
+            let (codec, format, init) =
+                decoder_config(&map, &fmtp).map_err(|r| fail(format!("payload type {pt}: {r}")))?;
             out.push(RtpTrackConfig {
                 media: index,
                 kind: m.kind.clone(),
@@ -176,10 +177,18 @@ fn choose_payload_type(m: &MediaDescription) -> Result<(u8, RtpMap), String> {
     let known: Vec<(u8, RtpMap)> = m
         .payload_types()
         .into_iter()
-        .filter_map(|pt| m.rtpmap.get(&pt).cloned().or_else(|| static_rtpmap(pt)).map(|r| (pt, r)))
+        .filter_map(|pt| {
+            m.rtpmap
+                .get(&pt)
+                .cloned()
+                .or_else(|| static_rtpmap(pt))
+                .map(|r| (pt, r))
+        })
         .collect();
     let supported = |r: &RtpMap| {
-        ["h264", "h265", "opus"].iter().any(|n| r.encoding.eq_ignore_ascii_case(n))
+        ["h264", "h265", "opus"]
+            .iter()
+            .any(|n| r.encoding.eq_ignore_ascii_case(n))
             || r.encoding.eq_ignore_ascii_case("mpeg4-generic")
     };
     known
@@ -225,8 +234,16 @@ fn decoder_config(map: &RtpMap, fmtp: &Fmtp) -> Result<(Codec, PayloadFormat, By
                 return Err("interleaved packetization-mode 2 is not supported".into());
             }
             let units = sprop(fmtp, "sprop-parameter-sets")?;
-            let sps: Vec<&[u8]> = units.iter().filter(|u| crate::h264::nal_type(u) == 7).map(|u| &u[..]).collect();
-            let pps: Vec<&[u8]> = units.iter().filter(|u| crate::h264::nal_type(u) == 8).map(|u| &u[..]).collect();
+            let sps: Vec<&[u8]> = units
+                .iter()
+                .filter(|u| crate::h264::nal_type(u) == 7)
+                .map(|u| &u[..])
+                .collect();
+            let pps: Vec<&[u8]> = units
+                .iter()
+                .filter(|u| crate::h264::nal_type(u) == 8)
+                .map(|u| &u[..])
+                .collect();
             let init = if sps.is_empty() || pps.is_empty() {
                 Bytes::new()
             } else {
@@ -239,7 +256,9 @@ fn decoder_config(map: &RtpMap, fmtp: &Fmtp) -> Result<(Codec, PayloadFormat, By
         "h265" => {
             let don_diff = fmtp.get("sprop-max-don-diff").unwrap_or("0");
             if don_diff.trim() != "0" {
-                return Err(format!("sprop-max-don-diff {don_diff} (decoding order numbers) is not supported"));
+                return Err(format!(
+                    "sprop-max-don-diff {don_diff} (decoding order numbers) is not supported"
+                ));
             }
             let vps = sprop(fmtp, "sprop-vps")?;
             let sps = sprop(fmtp, "sprop-sps")?;
@@ -315,7 +334,11 @@ fn aac_headers(fmtp: &Fmtp) -> Result<Option<AuHeaderConfig>, String> {
     };
     let number = |key: &str| -> Result<Option<u32>, String> {
         fmtp.get(key)
-            .map(|v| v.trim().parse::<u32>().map_err(|_| format!("{key}={v} is not a number")))
+            .map(|v| {
+                v.trim()
+                    .parse::<u32>()
+                    .map_err(|_| format!("{key}={v} is not a number"))
+            })
             .transpose()
     };
     h.size_length = bits("sizelength", h.size_length)?;
@@ -334,7 +357,7 @@ fn aac_headers(fmtp: &Fmtp) -> Result<Option<AuHeaderConfig>, String> {
 /// Hex digits to bytes.
 fn hex(text: &str) -> Option<Vec<u8>> {
     let text = text.trim().as_bytes();
-    if text.is_empty() || text.len() % 2 != 0 {
+    if text.is_empty() || !text.len().is_multiple_of(2) {
         return None;
     }
     text.chunks(2)

@@ -32,13 +32,19 @@ fn parses_ffmpeg_h264() {
     assert_eq!(sd.origin.address, Address::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
     assert_eq!(sd.attributes[0].name, "tool");
     let m = &sd.media[0];
-    assert_eq!((m.kind.clone(), m.port, m.proto.as_str()), (MediaKind::Video, 45000, "RTP/AVP"));
+    assert_eq!(
+        (m.kind.clone(), m.port, m.proto.as_str()),
+        (MediaKind::Video, 45000, "RTP/AVP")
+    );
     assert_eq!(m.payload_types(), [96]);
     assert_eq!(m.rtpmap[&96].encoding, "H264");
     assert_eq!(m.fmtp[&96].get("Packetization-Mode"), Some("1"));
     let tracks = Source::from_session(&sd).unwrap();
     let t = &tracks[0];
-    assert_eq!((t.codec.clone(), t.clock_rate, t.payload_type, t.port), (Codec::H264, 90_000, 96, 45000));
+    assert_eq!(
+        (t.codec.clone(), t.clock_rate, t.payload_type, t.port),
+        (Codec::H264, 90_000, 96, 45000)
+    );
     let config = crate::h264::AvcConfig::parse(&t.init).unwrap();
     assert_eq!((config.profile, config.level), (0x64, 0x0d));
     let info = t.track(1).video.unwrap();
@@ -59,7 +65,13 @@ fn parses_ffmpeg_h265_with_bare_lf() {
 #[test]
 fn parses_ffmpeg_aac() {
     let sd = SessionDescription::parse(FFMPEG_AAC).unwrap();
-    assert_eq!(sd.media[0].bandwidths, [Bandwidth { kind: "AS".into(), value: 69 }]);
+    assert_eq!(
+        sd.media[0].bandwidths,
+        [Bandwidth {
+            kind: "AS".into(),
+            value: 69
+        }]
+    );
     let t = &Source::from_session(&sd).unwrap()[0];
     assert_eq!(t.codec, Codec::Aac);
     assert_eq!(t.format, PayloadFormat::Aac(AuHeaderConfig::AAC_HBR));
@@ -112,9 +124,26 @@ fn connection_forms() {
             value: "::1".into()
         }
     );
-    assert!(matches!(c("IN IP6 ff15::1/3/2"), Err(Error::BadField { line: 4, .. })));
-    assert!(matches!(c("IN IP4 224.2.1.1/300"), Err(Error::BadField { line: 4, field: "ttl", .. })));
-    assert!(matches!(c("ATM NSAP 47"), Err(Error::BadField { line: 4, field: "network type", .. })));
+    assert!(matches!(
+        c("IN IP6 ff15::1/3/2"),
+        Err(Error::BadField { line: 4, .. })
+    ));
+    assert!(matches!(
+        c("IN IP4 224.2.1.1/300"),
+        Err(Error::BadField {
+            line: 4,
+            field: "ttl",
+            ..
+        })
+    ));
+    assert!(matches!(
+        c("ATM NSAP 47"),
+        Err(Error::BadField {
+            line: 4,
+            field: "network type",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -128,31 +157,83 @@ fn media_level_connection_overrides_the_session() {
     assert_eq!(tracks[1].connection.as_ref().unwrap().ttl, Some(1));
     // static payload type 0: PCMU, passed through
     assert_eq!(tracks[1].codec, Codec::Other("pcmu".into()));
-    assert_eq!((tracks[1].clock_rate, tracks[1].format.clone()), (8000, PayloadFormat::Raw));
+    assert_eq!(
+        (tracks[1].clock_rate, tracks[1].format.clone()),
+        (8000, PayloadFormat::Raw)
+    );
 }
 
 #[test]
 fn parse_errors_name_the_line() {
     let err = |text: &str| SessionDescription::parse(text).unwrap_err();
     assert_eq!(err(""), Error::Missing("v="));
-    assert!(matches!(err("o=- 1 1 IN IP4 1.2.3.4\n"), Error::Syntax { line: 1, .. }));
-    assert!(matches!(err("v=1\n"), Error::BadField { line: 1, field: "protocol version", .. }));
+    assert!(matches!(
+        err("o=- 1 1 IN IP4 1.2.3.4\n"),
+        Error::Syntax { line: 1, .. }
+    ));
+    assert!(matches!(
+        err("v=1\n"),
+        Error::BadField {
+            line: 1,
+            field: "protocol version",
+            ..
+        }
+    ));
     assert_eq!(err("v=0\ns=x\n"), Error::Missing("o="));
     assert_eq!(err("v=0\no=- 1 1 IN IP4 1.2.3.4\n"), Error::Missing("s="));
     let head = "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=x\r\n";
-    assert!(matches!(err(&format!("{head}m=video 99999 RTP/AVP 96\r\n")), Error::BadField { line: 4, field: "port", .. }));
-    assert!(matches!(err(&format!("{head}m=video 5 RTP/AVP 128\r\n")), Error::BadField { line: 4, field: "payload type", .. }));
-    assert!(matches!(err(&format!("{head}m=video 5 RTP/AVP\r\n")), Error::Syntax { line: 4, .. }));
+    assert!(matches!(
+        err(&format!("{head}m=video 99999 RTP/AVP 96\r\n")),
+        Error::BadField {
+            line: 4,
+            field: "port",
+            ..
+        }
+    ));
+    assert!(matches!(
+        err(&format!("{head}m=video 5 RTP/AVP 128\r\n")),
+        Error::BadField {
+            line: 4,
+            field: "payload type",
+            ..
+        }
+    ));
+    assert!(matches!(
+        err(&format!("{head}m=video 5 RTP/AVP\r\n")),
+        Error::Syntax { line: 4, .. }
+    ));
     assert!(matches!(
         err(&format!("{head}m=video 5 RTP/AVP 96\r\na=rtpmap:96 H264\r\n")),
-        Error::BadField { line: 5, field: "clock rate", .. }
+        Error::BadField {
+            line: 5,
+            field: "clock rate",
+            ..
+        }
     ));
-    assert!(matches!(err(&format!("{head}\r\nbogus\r\n")), Error::Syntax { line: 5, .. }));
-    assert!(matches!(err(&format!("{head}i=a\rb\r\n")), Error::Syntax { line: 4, .. }));
-    assert!(matches!(err(&format!("{head}t=0\r\n")), Error::Syntax { line: 4, .. }));
-    assert!(matches!(err(&format!("{head}b=AS:+5\r\n")), Error::BadField { line: 4, field: "bandwidth", .. }));
     assert!(matches!(
-        err(&format!("{head}m=video 5 RTP/AVP 96\r\no=- 1 1 IN IP4 1.2.3.4\r\n")),
+        err(&format!("{head}\r\nbogus\r\n")),
+        Error::Syntax { line: 5, .. }
+    ));
+    assert!(matches!(
+        err(&format!("{head}i=a\rb\r\n")),
+        Error::Syntax { line: 4, .. }
+    ));
+    assert!(matches!(
+        err(&format!("{head}t=0\r\n")),
+        Error::Syntax { line: 4, .. }
+    ));
+    assert!(matches!(
+        err(&format!("{head}b=AS:+5\r\n")),
+        Error::BadField {
+            line: 4,
+            field: "bandwidth",
+            ..
+        }
+    ));
+    assert!(matches!(
+        err(&format!(
+            "{head}m=video 5 RTP/AVP 96\r\no=- 1 1 IN IP4 1.2.3.4\r\n"
+        )),
         Error::Syntax { line: 5, .. }
     ));
     let long = format!("{head}a=x:{}\r\n", "y".repeat(MAX_LINE_LEN));
@@ -168,12 +249,19 @@ fn parse_errors_name_the_line() {
 }
 
 fn session_with(media: &str) -> SessionDescription {
-    SessionDescription::parse(&format!("v=0\no=- 1 1 IN IP4 1.2.3.4\ns=x\nc=IN IP4 1.2.3.4\n{media}")).unwrap()
+    SessionDescription::parse(&format!(
+        "v=0\no=- 1 1 IN IP4 1.2.3.4\ns=x\nc=IN IP4 1.2.3.4\n{media}"
+    ))
+    .unwrap()
 }
 
 #[test]
 fn source_errors_name_the_media() {
-    let err = |media: &str| Source::from_session(&session_with(media)).unwrap_err().to_string();
+    let err = |media: &str| {
+        Source::from_session(&session_with(media))
+            .unwrap_err()
+            .to_string()
+    };
     assert_eq!(
         err("m=video 5004 RTP/AVP 96\n"),
         "media 0 (video port 5004): no rtpmap for payload types [\"96\"]"
@@ -183,12 +271,23 @@ fn source_errors_name_the_media() {
         "media 0 (video port 5004): payload type 96: interleaved packetization-mode 2 is not supported"
     );
     assert_eq!(
-        err("m=video 5004 RTP/AVP 96\na=rtpmap:96 H264/90000\na=fmtp:96 sprop-parameter-sets=Z2Q*,aOvjyyLA\n"),
+        err(
+            "m=video 5004 RTP/AVP 96\na=rtpmap:96 H264/90000\na=fmtp:96 sprop-parameter-sets=Z2Q*,aOvjyyLA\n"
+        ),
         "media 0 (video port 5004): payload type 96: sprop-parameter-sets: base64: invalid character 0x2a at byte 3"
     );
-    assert!(err("m=video 5004 RTP/AVP 96\na=rtpmap:96 H265/90000\na=fmtp:96 sprop-max-don-diff=2\n").contains("sprop-max-don-diff 2"));
-    assert!(err("m=audio 5004 RTP/AVP 97\na=rtpmap:97 mpeg4-generic/48000/2\na=fmtp:97 mode=AAC-hbr\n").contains("without config"));
-    assert!(err("m=audio 5004 RTP/AVP 97\na=rtpmap:97 mpeg4-generic/48000/2\na=fmtp:97 mode=AAC-hbr;config=1G\n").contains("not hex"));
+    assert!(
+        err("m=video 5004 RTP/AVP 96\na=rtpmap:96 H265/90000\na=fmtp:96 sprop-max-don-diff=2\n")
+            .contains("sprop-max-don-diff 2")
+    );
+    assert!(
+        err("m=audio 5004 RTP/AVP 97\na=rtpmap:97 mpeg4-generic/48000/2\na=fmtp:97 mode=AAC-hbr\n")
+            .contains("without config")
+    );
+    assert!(
+        err("m=audio 5004 RTP/AVP 97\na=rtpmap:97 mpeg4-generic/48000/2\na=fmtp:97 mode=AAC-hbr;config=1G\n")
+            .contains("not hex")
+    );
     assert!(err("m=audio 5004 RTP/AVP 97\na=rtpmap:97 mpeg4-generic/48000/2\na=fmtp:97 mode=AAC-hbr;config=1190;sizelength=40\n").contains("sizelength=40"));
     assert!(err("m=audio 5004 RTP/AVP 97\na=rtpmap:97 opus/0/2\n").contains("clock rate 0"));
     assert!(err("m=application 9 UDP/BFCP *\n").contains("not rtp"));
@@ -206,7 +305,8 @@ fn source_picks_a_supported_payload_type_and_skips_disabled_media() {
     let mut lbr = AuHeaderConfig::AAC_LBR;
     lbr.constant_duration = Some(1024);
     assert_eq!(tracks[0].format, PayloadFormat::Aac(lbr));
-    let opus = session_with("m=audio 5004 RTP/AVP 111\na=rtpmap:111 OPUS/48000/2\na=fmtp:111 sprop-stereo=0\n");
+    let opus =
+        session_with("m=audio 5004 RTP/AVP 111\na=rtpmap:111 OPUS/48000/2\na=fmtp:111 sprop-stereo=0\n");
     assert_eq!(Source::from_session(&opus).unwrap()[0].init[1], 1);
     let no_sprop = session_with("m=video 5004 RTP/AVP 96\na=rtpmap:96 H264/90000\n");
     assert!(Source::from_session(&no_sprop).unwrap()[0].init.is_empty());
@@ -242,6 +342,52 @@ fn writes_what_it_parses() {
     );
 }
 
+#[test]
+fn media_for_track_reads_back_as_the_same_track() {
+    for text in [FFMPEG_H264, FFMPEG_H265, FFMPEG_AAC, FFMPEG_OPUS_MULTICAST] {
+        let original = Source::from_session(&SessionDescription::parse(text).unwrap())
+            .unwrap()
+            .remove(0);
+        let media = media_for_track(&original.track(1), 5004, 96).unwrap();
+        let mut sd = SessionDescription::new(
+            Origin {
+                username: "-".into(),
+                session_id: "1".into(),
+                session_version: "1".into(),
+                address: Address::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            },
+            "tributary",
+        );
+        sd.connection = Some(Connection::new(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        sd.media.push(media);
+        let text = sd.to_string();
+        let back = Source::from_session(&SessionDescription::parse(&text).unwrap())
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            (
+                back.codec,
+                back.clock_rate,
+                back.init,
+                back.format,
+                back.payload_type
+            ),
+            (
+                original.codec,
+                original.clock_rate,
+                original.init,
+                original.format,
+                96
+            ),
+            "{text}"
+        );
+    }
+    let mut other = crate::Track::new(1, Codec::Other("pcmu".into()), 8000);
+    assert!(media_for_track(&other, 5004, 0).is_err());
+    other.codec = Codec::H264;
+    assert!(media_for_track(&other, 5004, 96).is_err());
+}
+
 // --- property tests ---
 
 fn token() -> impl Strategy<Value = String> {
@@ -273,8 +419,13 @@ fn arb_address() -> impl Strategy<Value = Address> {
 }
 
 fn arb_connection() -> impl Strategy<Value = Connection> {
-    (arb_address(), any::<u8>(), proptest::option::of(1u32..1000), any::<bool>()).prop_map(
-        |(address, ttl, count, with_ttl)| match address.kind() {
+    (
+        arb_address(),
+        any::<u8>(),
+        proptest::option::of(1u32..1000),
+        any::<bool>(),
+    )
+        .prop_map(|(address, ttl, count, with_ttl)| match address.kind() {
             AddressType::Ip4 => Connection {
                 address,
                 ttl: (with_ttl || count.is_some()).then_some(ttl),
@@ -285,8 +436,7 @@ fn arb_connection() -> impl Strategy<Value = Connection> {
                 ttl: None,
                 count,
             },
-        },
-    )
+        })
 }
 
 fn arb_direction() -> impl Strategy<Value = Option<Direction>> {
@@ -320,13 +470,16 @@ fn arb_media() -> impl Strategy<Value = MediaDescription> {
     ];
     let rtpmap = proptest::collection::btree_map(
         0u8..128,
-        ("[A-Za-z0-9-]{1,12}", any::<u32>(), proptest::option::of(any::<u16>())).prop_map(
-            |(encoding, clock_rate, channels)| RtpMap {
+        (
+            "[A-Za-z0-9-]{1,12}",
+            any::<u32>(),
+            proptest::option::of(any::<u16>()),
+        )
+            .prop_map(|(encoding, clock_rate, channels)| RtpMap {
                 encoding,
                 clock_rate,
                 channels,
-            },
-        ),
+            }),
         0..3,
     );
     let fmtp = proptest::collection::btree_map(
@@ -336,12 +489,31 @@ fn arb_media() -> impl Strategy<Value = MediaDescription> {
         0..3,
     );
     (
-        (kind, any::<u16>(), proptest::option::of(any::<u16>()), proptest::collection::vec(0u8..128, 1..4)),
-        (proptest::option::of(text()), proptest::option::of(arb_connection()), arb_bandwidths()),
-        (rtpmap, fmtp, proptest::option::of("[a-zA-Z0-9:/=._-]{1,20}"), arb_direction(), arb_attributes()),
+        (
+            kind,
+            any::<u16>(),
+            proptest::option::of(any::<u16>()),
+            proptest::collection::vec(0u8..128, 1..4),
+        ),
+        (
+            proptest::option::of(text()),
+            proptest::option::of(arb_connection()),
+            arb_bandwidths(),
+        ),
+        (
+            rtpmap,
+            fmtp,
+            proptest::option::of("[a-zA-Z0-9:/=._-]{1,20}"),
+            arb_direction(),
+            arb_attributes(),
+        ),
     )
         .prop_map(
-            |((kind, port, port_count, pts), (info, connection, bandwidths), (rtpmap, fmtp, control, direction, attributes))| {
+            |(
+                (kind, port, port_count, pts),
+                (info, connection, bandwidths),
+                (rtpmap, fmtp, control, direction, attributes),
+            )| {
                 let mut m =
                     MediaDescription::new(kind, port, "RTP/AVP", pts.iter().map(u8::to_string).collect());
                 m.port_count = port_count;
@@ -360,17 +532,33 @@ fn arb_media() -> impl Strategy<Value = MediaDescription> {
 
 fn arb_session() -> impl Strategy<Value = SessionDescription> {
     (
-        (token(), "[0-9]{1,20}", "[0-9]{1,20}", arb_address(), text(), proptest::option::of(text())),
+        (
+            token(),
+            "[0-9]{1,20}",
+            "[0-9]{1,20}",
+            arb_address(),
+            text(),
+            proptest::option::of(text()),
+        ),
         (
             proptest::option::of(arb_connection()),
             arb_bandwidths(),
             proptest::collection::vec((any::<u64>(), any::<u64>()), 1..3),
         ),
-        (proptest::option::of("[a-z*]{1,5}"), arb_direction(), arb_attributes()),
+        (
+            proptest::option::of("[a-z*]{1,5}"),
+            arb_direction(),
+            arb_attributes(),
+        ),
         proptest::collection::vec(arb_media(), 0..4),
     )
         .prop_map(
-            |((user, id, version, address, name, info), (connection, bandwidths, times), (control, direction, attributes), media)| {
+            |(
+                (user, id, version, address, name, info),
+                (connection, bandwidths, times),
+                (control, direction, attributes),
+                media,
+            )| {
                 let mut sd = SessionDescription::new(
                     Origin {
                         username: user,
@@ -383,7 +571,10 @@ fn arb_session() -> impl Strategy<Value = SessionDescription> {
                 sd.info = info;
                 sd.connection = connection;
                 sd.bandwidths = bandwidths;
-                sd.times = times.into_iter().map(|(start, stop)| Timing { start, stop }).collect();
+                sd.times = times
+                    .into_iter()
+                    .map(|(start, stop)| Timing { start, stop })
+                    .collect();
                 sd.control = control;
                 sd.direction = direction;
                 sd.attributes = attributes;
@@ -434,7 +625,11 @@ fn fmtp_lookup_is_case_insensitive_and_keeps_order() {
     let f = &sd.media[0].fmtp[&96];
     assert_eq!(
         f.params,
-        [("A".into(), "1".into()), ("b".into(), String::new()), ("c".into(), "x=y".into())]
+        [
+            ("A".into(), "1".into()),
+            ("b".into(), String::new()),
+            ("c".into(), "x=y".into())
+        ]
     );
     assert_eq!(f.get("a"), Some("1"));
     assert_eq!(f.get("B"), Some(""));
