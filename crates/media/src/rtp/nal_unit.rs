@@ -33,6 +33,8 @@ pub(super) struct NalAssembler {
     ready: VecDeque<AccessUnit>,
 }
 
+// === impl NalAssembler ===
+
 impl NalAssembler {
     /// Handles sequence gaps and timestamp changes before a packet's payload.
     pub(super) fn begin_packet(&mut self, p: &Packet) {
@@ -195,6 +197,8 @@ pub(super) enum NalSyntax {
     /// RFC 7798: 2-byte NAL header, AP 48, FU 49.
     H265,
 }
+
+// === impl NalSyntax ===
 
 impl NalSyntax {
     fn header_len(self) -> usize {
