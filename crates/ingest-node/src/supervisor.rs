@@ -90,6 +90,12 @@ fn start(spec: &StreamSpec, stream: Arc<LiveStream>) -> Option<JoinHandle<()>> {
                 }
             }))
         }
+        Source::Sdp(sdp) => Some(tokio::spawn(async move {
+            if let Err(e) = crate::rtp::run(&sdp.path, stream.clone()).await {
+                tracing::warn!(stream = stream.name(), %e, "rtp input failed");
+                stream.set_error(e);
+            }
+        })),
         Source::File(file) => {
             let always_on = spec.always_on;
             Some(tokio::spawn(run_file(file, always_on, stream)))

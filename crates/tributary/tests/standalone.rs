@@ -410,3 +410,74 @@ fn garbage_on_every_port_leaves_streams_alone() {
     ffmpeg.kill().unwrap();
     let _ = ffmpeg.wait();
 }
+
+#[test]
+fn rtp_described_by_ffmpeg_sdp_goes_live() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = TempDir::new("standalone-rtp");
+    let config = dir.path("tributary.toml");
+    let sdp = dir.path("in.sdp");
+    let server = Server::start(&config);
+    // RTP ports are even; RTCP goes to the next odd port
+    let (video, audio) = (free_udp() & !1, free_udp() & !1);
+    let mut ffmpeg = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            testkit::TESTSRC,
+            "-f",
+            "lavfi",
+            "-i",
+            testkit::SINE,
+        ])
+        .args([
+            "-t",
+            "30",
+            "-map",
+            "0:v",
+            "-c:v",
+            "libx264",
+            "-g",
+            "25",
+            "-flags:v",
+            "+global_header",
+        ])
+        .args([
+            "-bsf:v",
+            "dump_extra",
+            "-f",
+            "rtp",
+            &format!("rtp://127.0.0.1:{video}"),
+        ])
+        .args([
+            "-map",
+            "1:a",
+            "-c:a",
+            "aac",
+            "-f",
+            "rtp",
+            &format!("rtp://127.0.0.1:{audio}"),
+        ])
+        .arg("-sdp_file")
+        .arg(&sdp)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(10, "ffmpeg to write the sdp file", || {
+        std::fs::metadata(&sdp).is_ok_and(|m| m.len() > 0)
+    });
+    let (status, body) = server.put(
+        "/api/v1/streams/rtp",
+        &format!(r#"{{"source":"sdp:{}"}}"#, sdp.display()),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_live_h264_aac(&server, "rtp", 1);
+    ffmpeg.kill().unwrap();
+    let _ = ffmpeg.wait();
+}
