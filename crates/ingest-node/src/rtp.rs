@@ -117,12 +117,12 @@ async fn receive(
                     source.skip_gaps();
                     drain(source, publisher);
                 }
-                if live.is_some() && last_packet.elapsed() >= crate::SOURCE_IDLE_TIMEOUT {
-                    if let Some((publisher, mut source)) = live.take() {
-                        source.finish();
-                        drain(&mut source, &publisher);
-                        tracing::info!(stream = stream.name(), "rtp source went silent");
-                    }
+                if last_packet.elapsed() >= crate::SOURCE_IDLE_TIMEOUT
+                    && let Some((publisher, mut source)) = live.take()
+                {
+                    source.finish();
+                    drain(&mut source, &publisher);
+                    tracing::info!(stream = stream.name(), "rtp source went silent");
                 }
             }
         }
