@@ -36,12 +36,12 @@ fn tracks() -> Vec<Track> {
 }
 
 fn video(i: usize) -> Frame {
-    let len = if i % 50 == 0 { 60_000 } else { 20_000 };
+    let len = if i.is_multiple_of(50) { 60_000 } else { 20_000 };
     let mut data = vec![0x5au8; len + 4];
     data[..4].copy_from_slice(&(len as u32).to_be_bytes());
-    data[4] = if i % 50 == 0 { 0x65 } else { 0x41 };
+    data[4] = if i.is_multiple_of(50) { 0x65 } else { 0x41 };
     let t = Timestamp::new(i as i64 * 3600, 90_000);
-    Frame::new(1, t, t, i % 50 == 0, data)
+    Frame::new(1, t, t, i.is_multiple_of(50), data)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
