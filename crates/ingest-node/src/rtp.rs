@@ -60,6 +60,7 @@ pub async fn run(path: &str, stream: Arc<LiveStream>) -> Result<(), String> {
             bind,
             group,
             iface: None,
+            rtp: false,
         })
         .map_err(|e| format!("binding rtp port {}: {e}", config.port))?;
         let tx = tx.clone();

@@ -63,9 +63,10 @@ fn start(spec: &StreamSpec, stream: Arc<LiveStream>) -> Option<JoinHandle<()>> {
             return None;
         }
     };
+    let is_rtp = matches!(source, Source::TsRtp(_));
     match source {
         Source::Push(_) => None,
-        Source::TsUdp(udp) => {
+        Source::TsUdp(udp) | Source::TsRtp(udp) => {
             let config = crate::tsudp::Config {
                 bind: SocketAddr::new(
                     match udp.host {
@@ -77,11 +78,12 @@ fn start(spec: &StreamSpec, stream: Arc<LiveStream>) -> Option<JoinHandle<()>> {
                 ),
                 group: udp.host.filter(IpAddr::is_multicast),
                 iface: udp.iface.as_deref().and_then(|i| i.parse().ok()),
+                rtp: is_rtp,
             };
             Some(tokio::spawn(async move {
                 let name = stream.name().to_owned();
                 let result = match crate::tsudp::bind(&config) {
-                    Ok(socket) => crate::tsudp::run(socket, stream.clone()).await,
+                    Ok(socket) => crate::tsudp::run(socket, stream.clone(), config.rtp).await,
                     Err(e) => Err(e),
                 };
                 if let Err(e) = result {

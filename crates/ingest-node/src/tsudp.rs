@@ -1,4 +1,6 @@
-//! MPEG-TS over UDP, unicast or multicast (`tsudp://[GROUP]:PORT`).
+//! MPEG-TS over UDP, unicast or multicast (`tsudp://[GROUP]:PORT`), bare or
+//! wrapped in RTP (`tsrtp://`, RFC 2250: the RTP header is dropped, the TS
+//! demuxer's continuity counters notice lost packets).
 //!
 //! The socket is bound for the stream's lifetime. The first datagram takes
 //! the stream's publisher slot; a source silent for
@@ -22,6 +24,8 @@ pub struct Config {
     pub group: Option<IpAddr>,
     /// Interface address for the multicast join (IPv4); unspecified lets the kernel choose.
     pub iface: Option<Ipv4Addr>,
+    /// Each datagram is an RTP packet carrying TS packets.
+    pub rtp: bool,
 }
 
 /// Largest datagram accepted (a UDP payload cannot be larger).
@@ -53,8 +57,9 @@ pub fn bind(config: &Config) -> io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
-/// Receives until the socket fails; feeds `stream`.
-pub async fn run(socket: UdpSocket, stream: Arc<LiveStream>) -> io::Result<()> {
+/// Receives until the socket fails; feeds `stream`. With `rtp`, each
+/// datagram's RTP header is dropped first.
+pub async fn run(socket: UdpSocket, stream: Arc<LiveStream>, rtp: bool) -> io::Result<()> {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut source: Option<(Publisher, Demuxer, SocketAddr)> = None;
     loop {
@@ -83,7 +88,14 @@ pub async fn run(socket: UdpSocket, stream: Arc<LiveStream>) -> io::Result<()> {
             }
         }
         if let Some((publisher, demux, _)) = source.as_mut() {
-            demux.feed(&buf[..n]);
+            if rtp {
+                match media::rtp::Packet::parse(&buf[..n]) {
+                    Ok(packet) => demux.feed(&packet.payload),
+                    Err(e) => tracing::debug!(stream = stream.name(), %peer, %e, "not an rtp packet"),
+                }
+            } else {
+                demux.feed(&buf[..n]);
+            }
             drain(demux, publisher);
         }
     }

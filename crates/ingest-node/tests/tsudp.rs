@@ -49,7 +49,7 @@ fn start(hub: &Hub, config: tsudp::Config) -> (Arc<LiveStream>, u16) {
     let socket = tsudp::bind(&config).unwrap();
     let port = socket.local_addr().unwrap().port();
     let stream = hub.stream("udp");
-    tokio::spawn(tsudp::run(socket, stream.clone()));
+    tokio::spawn(tsudp::run(socket, stream.clone(), config.rtp));
     (stream, port)
 }
 
@@ -66,6 +66,7 @@ async fn unicast_from_ffmpeg_goes_live_then_offline() {
             bind,
             group: None,
             iface: None,
+            rtp: false,
         },
     );
     let mut ffmpeg = Command::new("ffmpeg")
@@ -126,6 +127,7 @@ async fn multicast_group_on_loopback() {
         bind,
         group: Some(group.into()),
         iface: Some(Ipv4Addr::LOCALHOST),
+        rtp: false,
     };
     let (stream, port) = start(&hub, config);
     let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -146,4 +148,58 @@ async fn multicast_group_on_loopback() {
     .await;
     assert_h264_aac(&stream);
     assert!(stream.stats().frames > 10, "frames arrived: {:?}", stream.stats());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ts_in_rtp_from_ffmpeg() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let hub = Hub::default();
+    let bind: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (stream, port) = start(
+        &hub,
+        tsudp::Config {
+            bind,
+            group: None,
+            iface: None,
+            rtp: true,
+        },
+    );
+    let mut ffmpeg = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            testkit::TESTSRC,
+            "-f",
+            "lavfi",
+            "-i",
+            testkit::SINE,
+        ])
+        .args([
+            "-t",
+            "3",
+            "-c:v",
+            "libx264",
+            "-g",
+            "25",
+            "-c:a",
+            "aac",
+            "-f",
+            "rtp_mpegts",
+        ])
+        .arg(format!("rtp://127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(10, "the stream to go live", || {
+        stream.state() == State::Live && described(&stream)
+    })
+    .await;
+    assert_h264_aac(&stream);
+    assert!(ffmpeg.wait().unwrap().success());
 }
