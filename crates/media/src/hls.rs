@@ -357,7 +357,7 @@ pub fn parse(text: &str) -> Result<Playlist> {
     }
     let body = lines.get(1..).unwrap_or(&[]);
     if is_multivariant(body) {
-        multivariant::parse(body).map(Playlist::Multivariant)
+        multivariant::parse(body, lines.len()).map(Playlist::Multivariant)
     } else {
         media_playlist::parse(body, lines.len()).map(Playlist::Media)
     }

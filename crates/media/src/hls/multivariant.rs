@@ -8,8 +8,9 @@ use super::{Error, MediaType, MultivariantPlaylist, Rendition, Result, Variant};
 /// Tags only a multivariant playlist has (used to tell the kinds apart).
 pub(super) const TAGS: &[&str] = &["EXT-X-STREAM-INF", "EXT-X-MEDIA", "EXT-X-I-FRAME-STREAM-INF"];
 
-/// Parses the lines after `#EXTM3U`.
-pub(super) fn parse(lines: &[(usize, &str)]) -> Result<MultivariantPlaylist> {
+/// Parses the lines after `#EXTM3U`; `total` is the number of lines. At
+/// least one variant is required.
+pub(super) fn parse(lines: &[(usize, &str)], total: usize) -> Result<MultivariantPlaylist> {
     let mut p = MultivariantPlaylist::default();
     // line and variant of an EXT-X-STREAM-INF waiting for its URI
     let mut pending: Option<(usize, Variant)> = None;
@@ -74,6 +75,12 @@ pub(super) fn parse(lines: &[(usize, &str)]) -> Result<MultivariantPlaylist> {
         return Err(Error::MissingUri {
             line,
             tag: "EXT-X-STREAM-INF",
+        });
+    }
+    if p.variants.is_empty() {
+        return Err(Error::MissingTag {
+            line: total,
+            tag: "#EXT-X-STREAM-INF",
         });
     }
     Ok(p)

@@ -186,6 +186,10 @@ fn errors_name_the_line() {
             "line 2: EXT-X-MEDIA: no GROUP-ID",
         ),
         (
+            "#EXTM3U\n#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"i.m3u8\"\n",
+            "line 3: end of playlist without #EXT-X-STREAM-INF",
+        ),
+        (
             "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\n#EXT-X-BYTERANGE:10\na.ts\n",
             "line 4: EXT-X-BYTERANGE: no offset",
         ),
