@@ -11,6 +11,7 @@
 
 pub mod admission;
 pub mod file;
+pub mod hls_pull;
 pub mod rtmp;
 pub mod supervisor;
 pub mod tsudp;
