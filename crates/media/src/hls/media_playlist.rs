@@ -280,7 +280,7 @@ impl fmt::Display for MediaPlaylist {
         writeln!(
             f,
             "#EXT-X-TARGETDURATION:{}",
-            d.as_secs() + u64::from(d.subsec_nanos() > 0)
+            d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
         )?;
         writeln!(f, "#EXT-X-MEDIA-SEQUENCE:{}", self.media_sequence)?;
         if self.discontinuity_sequence != 0 {
