@@ -12,6 +12,7 @@
 
 pub mod admission;
 pub mod file;
+pub mod hls_pull;
 pub mod rtmp;
 pub mod rtp;
 pub mod supervisor;
