@@ -2,8 +2,8 @@
 //! listens for, following spec changes: a new or changed source (re)starts
 //! its input, a removed stream stops it.
 //!
-//! Listening inputs (`tsudp://`) run as long as the stream is defined.
-//! Pulling inputs (files) run always when the spec says `alwaysOn`,
+//! Listening inputs (`tsudp://`, `tsrtp://`, `sdp:`) run as long as the
+//! stream is defined. Pulling inputs (files, HLS) run always when the spec says `alwaysOn`,
 //! restarting with backoff after failures; otherwise they start when a viewer
 //! asks for the stream ([`hub::LiveStream::request`]) and stop when nobody
 //! has watched for [`ON_DEMAND_IDLE`].
@@ -98,10 +98,16 @@ fn start(spec: &StreamSpec, stream: Arc<LiveStream>) -> Option<JoinHandle<()>> {
                 stream.set_error(e);
             }
         })),
-        Source::File(file) => {
-            let always_on = spec.always_on;
-            Some(tokio::spawn(run_file(file, always_on, stream)))
-        }
+        Source::File(file) => Some(tokio::spawn(run_pull(spec.always_on, stream, "file", move |stream| {
+            let file = file.clone();
+            async move {
+                let demuxed = crate::file::load(&file).await?;
+                crate::file::play(demuxed, file.looping, stream).await
+            }
+        }))),
+        Source::Hls(hls) => Some(tokio::spawn(run_pull(spec.always_on, stream, "hls pull", move |stream| {
+            crate::hls_pull::run(hls.url.clone(), stream)
+        }))),
         other => {
             stream.set_error(format!(
                 "{} sources are not supported by this node yet",
@@ -112,27 +118,24 @@ fn start(spec: &StreamSpec, stream: Arc<LiveStream>) -> Option<JoinHandle<()>> {
     }
 }
 
-async fn run_file(file: spec::source::FileSource, always_on: bool, stream: Arc<LiveStream>) {
+/// Runs a pulling input: always (restarting with backoff after failures)
+/// when `always_on`, otherwise once per viewer request until nobody watches.
+async fn run_pull<F, Fut>(always_on: bool, stream: Arc<LiveStream>, what: &'static str, mut input: F)
+where
+    F: FnMut(Arc<LiveStream>) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
     let mut backoff = BACKOFF.0;
     loop {
         if !always_on {
             stream.requested().await;
         }
-        let result = match crate::file::load(&file).await {
-            Ok(demuxed) => {
-                let play = crate::file::play(demuxed, file.looping, stream.clone());
-                if always_on {
-                    play.await
-                } else {
-                    until_idle(play, &stream).await
-                }
-            }
-            Err(e) => Err(e),
-        };
+        let run = input(stream.clone());
+        let result = if always_on { run.await } else { until_idle(run, &stream).await };
         match result {
             Ok(()) => backoff = BACKOFF.0,
             Err(e) => {
-                tracing::warn!(stream = stream.name(), %e, "file input failed");
+                tracing::warn!(stream = stream.name(), %e, "{what} input failed");
                 stream.set_error(e);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF.1);
