@@ -5,13 +5,15 @@
 //! **Invariant:** ingest code never parses codecs itself (that is `media`'s
 //! job) and never depends on `edge-node`.
 //!
-//! Built so far: RTMP publishing ([`rtmp`]) checked by [`admission`], MPEG-TS over UDP, unicast and multicast ([`tsudp`]), files
+//! Built so far: RTMP publishing ([`rtmp`]) checked by [`admission`], SRT
+//! publishing and SRT sources ([`srt`]), MPEG-TS over UDP, unicast and multicast ([`tsudp`]), files
 //! played in real time ([`file`]), and the [`supervisor`] that runs the input
 //! of each defined stream.
 
 pub mod admission;
 pub mod file;
 pub mod rtmp;
+pub mod srt;
 pub mod supervisor;
 pub mod tsudp;
 

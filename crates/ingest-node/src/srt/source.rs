@@ -1,0 +1,264 @@
+//! Per-stream SRT sources (`srt://` in a stream's spec): listener, caller
+//! and rendezvous, after MistServer's conventions.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use hub::LiveStream;
+use spec::source::{SrtMode, SrtSource};
+use srt_protocol::access::ServerRejectReason;
+use srt_protocol::options::Passphrase;
+use srt_tokio::{ConnectionRequest, SrtIncoming, SrtListener, SrtSocket};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use super::options::{self, Parsed};
+use super::{bind_listener, session};
+
+/// First pause of [`run_source_forever`] after a failure.
+pub const RETRY_MIN: Duration = Duration::from_millis(500);
+/// Longest pause of [`run_source_forever`].
+pub const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// How long an accepted caller may take to finish its handshake.
+const ACCEPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs an SRT source for `stream` (see the [module docs](super)):
+///
+/// - listener: waits for callers, one at a time (others are rejected with
+///   `SRT_REJX_CONFLICT` while one publishes); returns only when the port
+///   cannot be bound or the listener stops;
+/// - caller and rendezvous: connects and publishes while connected; returns
+///   an error when the connection fails or ends, for the caller to retry
+///   (or use [`run_source_forever`]).
+///
+/// Never returns `Ok`; the error is for logs and the stream's status.
+pub async fn run_source(source: SrtSource, stream: Arc<LiveStream>) -> Result<(), String> {
+    match source.mode {
+        SrtMode::Listener => SourceListener::bind(&source).await?.run(stream).await,
+        SrtMode::Caller | SrtMode::Rendezvous => connect_once(&source, &stream).await.map_err(|f| f.error),
+    }
+}
+
+/// [`run_source`] again and again, pausing after each failure from
+/// [`RETRY_MIN`] doubling up to [`RETRY_MAX`] (back to the minimum once a
+/// connection was made). Failures are recorded on the stream. Returns when
+/// the stream is removed from its hub.
+pub async fn run_source_forever(source: SrtSource, stream: Arc<LiveStream>) {
+    let mut delay = RETRY_MIN;
+    let mut failures = 0u64;
+    loop {
+        if stream.is_closed() {
+            return;
+        }
+        let failure = match source.mode {
+            SrtMode::Listener => Failure {
+                connected: false,
+                error: run_source(source.clone(), stream.clone())
+                    .await
+                    .err()
+                    .unwrap_or_default(),
+            },
+            SrtMode::Caller | SrtMode::Rendezvous => match connect_once(&source, &stream).await {
+                Ok(()) => continue,
+                Err(f) => f,
+            },
+        };
+        if stream.is_closed() {
+            return;
+        }
+        if failure.connected {
+            delay = RETRY_MIN;
+            failures = 0;
+        }
+        failures += 1;
+        if failures == 1 {
+            tracing::warn!(stream = stream.name(), error = %failure.error, retry_in = ?delay, "srt source failed");
+        } else {
+            tracing::debug!(stream = stream.name(), error = %failure.error, failures, retry_in = ?delay, "srt source failed again");
+        }
+        stream.set_error(failure.error);
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(RETRY_MAX);
+    }
+}
+
+/// How an attempt ended.
+struct Failure {
+    /// A connection was made (and has now ended).
+    connected: bool,
+    error: String,
+}
+
+impl Failure {
+    fn before_connecting(error: impl ToString) -> Self {
+        Self {
+            connected: false,
+            error: error.to_string(),
+        }
+    }
+}
+
+/// One caller or rendezvous connection, fed into `stream` until it ends.
+async fn connect_once(source: &SrtSource, stream: &Arc<LiveStream>) -> Result<(), Failure> {
+    let parsed = options::parse(&source.options).map_err(Failure::before_connecting)?;
+    let host = source.host.as_deref().ok_or_else(|| Failure::before_connecting("no host to connect to"))?;
+    let remote = resolve(host, source.port).await.map_err(Failure::before_connecting)?;
+    let mode = source.mode;
+    let socket = connect(mode, remote, &parsed, source.options.streamid.as_deref())
+        .await
+        .map_err(|e| Failure::before_connecting(format!("srt {mode} to {remote}: {e}")))?;
+    let peer = socket.settings().remote;
+    let publisher = stream
+        .publish()
+        .map_err(|e| Failure::before_connecting(format!("srt {mode} to {peer}: {e}")))?;
+    let span = tracing::info_span!("conn", proto = "srt", %peer, stream = stream.name());
+    async {
+        tracing::info!(%mode, "srt source connected");
+        let (end, counters) = session::receive(socket, publisher, peer).await;
+        tracing::info!(%end, packets = counters.packets, frames = counters.frames, "srt source disconnected");
+        Err(Failure {
+            connected: true,
+            error: format!("srt {mode} to {peer}: {end}"),
+        })
+    }
+    .instrument(span)
+    .await
+}
+
+/// Makes the connection of a caller or rendezvous socket.
+async fn connect(mode: SrtMode, remote: SocketAddr, parsed: &Parsed, streamid: Option<&str>) -> Result<SrtSocket, String> {
+    let mut socket_options = parsed.socket.clone();
+    let default_port = if mode == SrtMode::Rendezvous { remote.port() } else { 0 };
+    let local = options::local_for(remote.is_ipv6(), parsed.adapter, parsed.local_port.unwrap_or(default_port));
+    socket_options.connect.local = local;
+    let builder = SrtSocket::builder().set(|o| *o = socket_options);
+    let connecting = async {
+        match mode {
+            SrtMode::Rendezvous => builder.rendezvous(remote).await,
+            _ => builder.call(remote, streamid).await,
+        }
+    };
+    // srt-tokio times a caller out itself (conntimeo) but waits for a
+    // rendezvous peer forever: bound both, like libsrt (10 x conntimeo).
+    let limit = parsed.socket.connect.timeout * if mode == SrtMode::Rendezvous { 10 } else { 1 };
+    match tokio::time::timeout(limit + Duration::from_secs(1), connecting).await {
+        Ok(Ok(socket)) => Ok(socket),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => Err("no answer (connection timed out)".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer (connection timed out)".into()),
+    }
+}
+
+/// The first address of `host` (an IP address or a name).
+async fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("resolving {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("resolving {host}: no address"))
+}
+
+/// A bound per-stream SRT listener (`srt://:PORT`, `srt://HOST:PORT?mode=listener`).
+#[derive(Debug)]
+pub struct SourceListener {
+    _listener: SrtListener,
+    incoming: SrtIncoming,
+    local: SocketAddr,
+    passphrase: Option<Passphrase>,
+}
+
+// === impl SourceListener ===
+
+impl SourceListener {
+    /// Binds the source's port (0 picks a free one: see
+    /// [`local_addr`](Self::local_addr)) on its host's address, or on every
+    /// address without a host.
+    pub async fn bind(source: &SrtSource) -> Result<Self, String> {
+        let parsed = options::parse(&source.options).map_err(|e| e.to_string())?;
+        let addr = match source.host.as_deref() {
+            Some(host) => resolve(host, source.port).await?,
+            None => SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), source.port),
+        };
+        let mut socket_options = parsed.socket;
+        // the listener decides on encryption caller by caller
+        socket_options.encryption = Default::default();
+        let (listener, incoming, local) = bind_listener(addr, socket_options)
+            .await
+            .map_err(|e| format!("binding srt listener on {addr}: {e}"))?;
+        tracing::info!(addr = %local, encrypted = parsed.passphrase.is_some(), "srt source listening");
+        Ok(Self {
+            _listener: listener,
+            incoming,
+            local,
+            passphrase: parsed.passphrase,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Takes callers one at a time into `stream`. Returns (an error) only if
+    /// srt-tokio's listener stops; dropping the future ends the session.
+    pub async fn run(mut self, stream: Arc<LiveStream>) -> Result<(), String> {
+        let mut sessions = JoinSet::new();
+        loop {
+            tokio::select! {
+                request = self.incoming.incoming().next() => match request {
+                    Some(request) => {
+                        let span = tracing::info_span!("conn", proto = "srt", peer = %request.remote(), stream = stream.name());
+                        let task = caller(request, stream.clone(), self.passphrase.clone());
+                        sessions.spawn(task.instrument(span));
+                    }
+                    None => return Err(format!("srt listener on {} stopped", self.local)),
+                },
+                Some(done) = sessions.join_next(), if !sessions.is_empty() => {
+                    if let Err(e) = done {
+                        tracing::error!(%e, "srt session task failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Decides on one caller of a per-stream listener and feeds the stream while it stays.
+async fn caller(request: ConnectionRequest, stream: Arc<LiveStream>, passphrase: Option<Passphrase>) {
+    let peer = request.remote();
+    let decision = options::key_decision(passphrase.as_ref(), request.key_size())
+        .map_err(|code| ("the caller encrypts and this source has no passphrase".to_owned(), code))
+        .and_then(|keys| match stream.publish() {
+            Ok(publisher) => Ok((publisher, keys)),
+            Err(e) => Err((e.to_string(), ServerRejectReason::Conflict.into())),
+        });
+    let (publisher, keys) = match decision {
+        Ok(admitted) => admitted,
+        Err((reason, code)) => {
+            tracing::warn!(%reason, code = i32::from(code), "srt caller refused");
+            stream.set_error(format!("srt caller {} refused: {reason}", peer.ip()));
+            if let Err(e) = request.reject(code).await {
+                tracing::debug!(%e, "srt reject not sent");
+            }
+            return;
+        }
+    };
+    let socket = match tokio::time::timeout(ACCEPT_TIMEOUT, request.accept(keys)).await {
+        Ok(Ok(socket)) => socket,
+        Ok(Err(_)) | Err(_) => {
+            let reason = "handshake failed after acceptance (wrong passphrase?)";
+            tracing::warn!(reason, "srt caller refused");
+            stream.set_error(format!("srt caller {} refused: {reason}", peer.ip()));
+            return;
+        }
+    };
+    tracing::info!("srt caller connected");
+    let (end, counters) = session::receive(socket, publisher, peer).await;
+    tracing::info!(%end, packets = counters.packets, frames = counters.frames, "srt caller left");
+}

@@ -1,0 +1,524 @@
+//! SRT input with real peers: ffmpeg (libsrt) and libsrt's
+//! `srt-live-transmit` publishing to the shared port, and our per-stream
+//! SRT sources as listener and caller, also through a lossy UDP relay.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hub::{Hub, LiveStream, State};
+use ingest_node::admission::Admission;
+use ingest_node::srt::{SharedListener, SharedSrtConfig, SourceListener, run_source, run_source_forever};
+use media::Codec;
+use spec::source::SrtSource;
+use spec::{Redacted, Source, StreamSpec};
+use srt_protocol::protocol::pending_connection::ConnectionReject;
+use testkit::{TempDir, Video, generate, have, have_ffmpeg};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
+use tokio::time::timeout;
+
+// ---- helpers -------------------------------------------------------------
+
+/// Waits (polling, at most `secs`) until `cond` holds.
+async fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// True once both tracks are known with their parameters.
+fn described(stream: &LiveStream) -> bool {
+    let tracks = stream.tracks();
+    tracks.len() == 2 && tracks.iter().all(|t| t.video.is_some() || t.audio.is_some())
+}
+
+fn live(stream: &LiveStream) -> bool {
+    stream.state() == State::Live && described(stream)
+}
+
+fn assert_h264_aac(stream: &LiveStream) {
+    let tracks = stream.tracks();
+    let video = tracks
+        .iter()
+        .find(|t| t.codec == Codec::H264)
+        .expect("an h264 track");
+    let v = video.video.clone().expect("video info from the sps");
+    assert_eq!((v.width, v.height), (320, 240));
+    let audio = tracks
+        .iter()
+        .find(|t| t.codec == Codec::Aac)
+        .expect("an aac track");
+    assert_eq!(audio.audio.clone().expect("audio info").sample_rate, 48_000);
+}
+
+/// Frames still arrive: the pushed count grows within 3 s.
+async fn assert_flowing(stream: &LiveStream) {
+    let before = stream.stats().pushed;
+    wait_for(3, "frames to keep flowing", || stream.stats().pushed > before + 10).await;
+    assert_eq!(stream.state(), State::Live);
+}
+
+fn have_tools() -> bool {
+    have_ffmpeg() && have("srt-live-transmit")
+}
+
+/// A child process, killed when dropped.
+struct Proc(Child);
+
+impl Proc {
+    /// Kills it now (SIGKILL: no SRT shutdown is sent).
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+
+    /// Waits up to `secs` for it to exit by itself; its success.
+    async fn exited(&mut self, secs: u64) -> Option<bool> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        while tokio::time::Instant::now() < deadline {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return Some(status.success());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// ffmpeg encoding the test pattern and tone live (H.264 + AAC in MPEG-TS) to `out`.
+fn ffmpeg_live(out: &str) -> Command {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error", "-nostdin", "-re"])
+        .args(["-f", "lavfi", "-i", testkit::TESTSRC])
+        .args(["-f", "lavfi", "-i", testkit::SINE])
+        .args(["-t", "60", "-c:v", "libx264", "-g", "25", "-c:a", "aac", "-f", "mpegts"])
+        .arg(out);
+    cmd
+}
+
+/// ffmpeg publishing over its own libsrt to `url`.
+fn ffmpeg_srt(url: &str) -> Proc {
+    Proc(ffmpeg_live(url).stdin(Stdio::null()).spawn().unwrap())
+}
+
+/// `ffmpeg | srt-live-transmit file://con target`: libsrt's own tool sends.
+fn slt_pipeline(target: &str) -> (Proc, Proc) {
+    let mut ffmpeg = ffmpeg_live("-").stdout(Stdio::piped()).spawn().unwrap();
+    let ts = ffmpeg.stdout.take().unwrap();
+    let slt = Command::new("srt-live-transmit")
+        .args(["-chunk:1316", "-loglevel:error", "file://con", target])
+        .stdin(ts)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    (Proc(ffmpeg), Proc(slt))
+}
+
+/// A UDP port free right now on loopback.
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn admission(entries: &[(&str, &str, Option<&str>)]) -> Admission {
+    let specs: BTreeMap<String, StreamSpec> = entries
+        .iter()
+        .map(|(name, source, key)| {
+            let mut spec = StreamSpec::new(*source);
+            spec.publish_key = key.map(|k| k.to_owned().into());
+            (name.to_string(), spec)
+        })
+        .collect();
+    Admission::new(watch::channel(Arc::new(specs)).1)
+}
+
+/// Serves the shared port on a free loopback port.
+async fn shared(hub: &Arc<Hub>, admission: Admission, passphrase: Option<&str>) -> SocketAddr {
+    let config = SharedSrtConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        passphrase: passphrase.map(Redacted::from),
+        ..SharedSrtConfig::default()
+    };
+    let listener = timeout(Duration::from_secs(5), SharedListener::bind(&config))
+        .await
+        .unwrap()
+        .unwrap();
+    let addr = listener.local_addr();
+    tokio::spawn(listener.run(hub.clone(), admission));
+    addr
+}
+
+/// An SRT source parsed from `url`, with its port replaced by `port`.
+fn srt_source(url: &str, port: u16) -> SrtSource {
+    match Source::parse(url) {
+        Ok(Source::Srt(mut s)) => {
+            s.port = port;
+            s
+        }
+        other => panic!("{url}: {other:?}"),
+    }
+}
+
+/// The SRT reject code our own (srt-tokio) caller gets with `streamid`.
+async fn reject_code_for(addr: SocketAddr, streamid: &str) -> i32 {
+    let result = timeout(
+        Duration::from_secs(10),
+        srt_tokio::SrtSocket::builder().call(addr, Some(streamid)),
+    )
+    .await
+    .expect("an answer within 10 s");
+    let err = result.expect_err("the connection is refused");
+    match err.get_ref().and_then(|e| e.downcast_ref::<ConnectionReject>()) {
+        Some(ConnectionReject::Rejected(reason)) => i32::from(*reason),
+        other => panic!("{streamid}: not a rejection: {err} {other:?}"),
+    }
+}
+
+// ---- 1. shared port, simple streamid, ffmpeg --------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_port_ffmpeg_publish_streamid() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let hub = Arc::new(Hub::default());
+    let addr = shared(&hub, admission(&[("cam", "push://", None)]), None).await;
+    let _ffmpeg = ffmpeg_srt(&format!(
+        "srt://{addr}?streamid=publish:cam&pkt_size=1316"
+    ));
+    let stream = hub.stream("cam");
+    wait_for(15, "cam to go live with both tracks", || live(&stream)).await;
+    assert_h264_aac(&stream);
+    assert_flowing(&stream).await;
+}
+
+// ---- 2. access-control streamid with a key; refusals --------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_port_access_control_streamid_and_refusals() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let hub = Arc::new(Hub::default());
+    let rules = admission(&[
+        ("cam", "push://", Some("k3y")),
+        ("lan", "push://10.0.0.0/8", None),
+        ("vod", "/media/x.ts", None),
+    ]);
+    let addr = shared(&hub, rules, None).await;
+    // `#!::r=cam,m=publish,s=k3y`, percent-encoded for ffmpeg's URL parser
+    let _ffmpeg = ffmpeg_srt(&format!(
+        "srt://{addr}?streamid=%23%21%3A%3Ar%3Dcam%2Cm%3Dpublish%2Cs%3Dk3y&pkt_size=1316"
+    ));
+    let stream = hub.stream("cam");
+    wait_for(15, "cam to go live", || live(&stream)).await;
+    assert_h264_aac(&stream);
+
+    // refusals, each with its reject code, while cam stays live
+    for (streamid, code) in [
+        ("#!::r=cam,m=publish,s=nope", 2401),
+        ("#!::r=cam,m=publish", 2401),
+        ("publish:cam?key=nope", 2401),
+        ("publish:ghost", 2404),
+        ("#!::r=lan,m=publish", 2403),
+        ("#!::r=vod,m=publish", 2403),
+        ("#!::r=cam,m=publish,s=k3y", 2409),
+        ("cam", 2501),
+        ("#!::r=cam,m=request", 2501),
+        ("#!::r=cam,m=bidirectional", 2405),
+        ("publish:a/b", 2400),
+        ("play:cam", 2400),
+    ] {
+        assert_eq!(reject_code_for(addr, streamid).await, code, "{streamid}");
+    }
+    let error = stream.last_error().expect("refusals are recorded on the stream");
+    assert!(error.contains("refused") && !error.contains("nope"), "{error}");
+    assert!(hub.get("ghost").is_none(), "refused names create no stream");
+
+    // a real libsrt peer with a wrong key fails to connect
+    let mut wrong = ffmpeg_srt(&format!(
+        "srt://{addr}?streamid=%23%21%3A%3Ar%3Dcam%2Cm%3Dpublish%2Cs%3Dnope&pkt_size=1316"
+    ));
+    assert_eq!(wrong.exited(15).await, Some(false), "ffmpeg with a wrong key fails");
+    let mut ghost = ffmpeg_srt(&format!("srt://{addr}?streamid=publish:ghost&pkt_size=1316"));
+    assert_eq!(ghost.exited(15).await, Some(false), "ffmpeg to an undefined stream fails");
+    assert_flowing(&stream).await;
+}
+
+// ---- 3. per-stream listener with a passphrase ---------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_stream_listener_with_passphrase() {
+    if !have_tools() {
+        return;
+    }
+    let hub = Arc::new(Hub::default());
+    let stream = hub.stream("enc");
+    let source = srt_source(
+        "srt://127.0.0.1:1?mode=listener&passphrase=correct-horse-battery",
+        0,
+    );
+    let listener = SourceListener::bind(&source).await.unwrap();
+    let port = listener.local_addr().port();
+    tokio::spawn(listener.run(stream.clone()));
+
+    // wrong passphrase, then none: refused
+    for target in [
+        format!("srt://127.0.0.1:{port}?passphrase=wrong-horse-battery"),
+        format!("srt://127.0.0.1:{port}"),
+    ] {
+        let (_ffmpeg, _slt) = slt_pipeline(&target);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(stream.state(), State::Offline, "{target}");
+        assert!(stream.stats().pushed == 0);
+    }
+    assert!(stream.last_error().is_some_and(|e| e.contains("refused")));
+
+    let (_ffmpeg, _slt) = slt_pipeline(&format!(
+        "srt://127.0.0.1:{port}?passphrase=correct-horse-battery&pbkeylen=32"
+    ));
+    wait_for(15, "enc to go live", || live(&stream)).await;
+    assert_h264_aac(&stream);
+    assert_flowing(&stream).await;
+}
+
+// ---- 4. per-stream caller, and always-on retry --------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_stream_caller_to_srt_live_transmit() {
+    if !have_tools() {
+        return;
+    }
+    let port = free_port();
+    let (_ffmpeg, mut slt) = slt_pipeline(&format!("srt://:{port}?mode=listener"));
+    let hub = Arc::new(Hub::default());
+    let stream = hub.stream("pull");
+    let source = srt_source("srt://127.0.0.1:1", port);
+    // srt-live-transmit may need a moment to listen: retry like a supervisor would
+    let task = tokio::spawn(run_source_forever(source.clone(), stream.clone()));
+    wait_for(15, "pull to go live", || live(&stream)).await;
+    assert_h264_aac(&stream);
+    assert_flowing(&stream).await;
+    task.abort();
+    let _ = task.await;
+    assert_eq!(stream.state(), State::Offline, "dropping the source releases the stream");
+
+    // one attempt against nothing: an error, soon
+    slt.kill();
+    let result = timeout(Duration::from_secs(10), run_source(source, stream.clone()))
+        .await
+        .expect("the caller gives up within its connect timeout");
+    let err = result.unwrap_err();
+    assert!(err.contains("timed out"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn always_on_caller_connects_once_the_listener_appears() {
+    if !have_tools() {
+        return;
+    }
+    let port = free_port();
+    let hub = Arc::new(Hub::default());
+    let stream = hub.stream("later");
+    let task = tokio::spawn(run_source_forever(
+        srt_source("srt://127.0.0.1:1?latency=200", port),
+        stream.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(stream.state(), State::Offline);
+    let (_ffmpeg, _slt) = slt_pipeline(&format!("srt://:{port}?mode=listener"));
+    wait_for(20, "later to go live", || live(&stream)).await;
+    assert_h264_aac(&stream);
+    task.abort();
+}
+
+// ---- 5. through a lossy relay: every frame arrives -----------------------------
+
+/// A tiny xorshift64 generator: deterministic loss without a crate.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// True `percent` % of the time.
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+/// Counters of a [`relay`].
+#[derive(Default)]
+struct RelayStats {
+    forwarded: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// A UDP relay in front of `target`, dropping `percent` % of the datagrams
+/// in each direction; returns its address.
+async fn relay(target: SocketAddr, percent: u64, seed: u64, stats: Arc<RelayStats>) -> SocketAddr {
+    let front = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let back = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    back.connect(target).await.unwrap();
+    let addr = front.local_addr().unwrap();
+    let client: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
+    {
+        let (front, back, client, stats) = (front.clone(), back.clone(), client.clone(), stats.clone());
+        let mut rng = XorShift(seed);
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 2048];
+            while let Ok((n, from)) = front.recv_from(&mut buf).await {
+                *client.lock().unwrap() = Some(from);
+                if rng.chance(percent) {
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    stats.forwarded.fetch_add(1, Ordering::Relaxed);
+                    let _ = back.send(&buf[..n]).await;
+                }
+            }
+        });
+    }
+    let mut rng = XorShift(seed ^ 0x9e37_79b9_7f4a_7c15);
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 2048];
+        while let Ok(n) = back.recv(&mut buf).await {
+            let to = *client.lock().unwrap();
+            let Some(to) = to else { continue };
+            if rng.chance(percent) {
+                stats.dropped.fetch_add(1, Ordering::Relaxed);
+            } else {
+                stats.forwarded.fetch_add(1, Ordering::Relaxed);
+                let _ = front.send_to(&buf[..n], to).await;
+            }
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lossy_relay_every_frame_arrives() {
+    if !have_tools() {
+        return;
+    }
+    let dir = TempDir::new("srt-lossy");
+    let file = dir.path("known.ts");
+    generate(&file, Video::H264);
+    let data = std::fs::read(&file).unwrap();
+    let expected = media::ts::read_all(&data).unwrap().frames.len() as u64;
+
+    let hub = Arc::new(Hub::default());
+    let stream = hub.stream("lossy");
+    let listener = SourceListener::bind(&srt_source("srt://127.0.0.1:1?mode=listener&latency=300", 0))
+        .await
+        .unwrap();
+    let ours = listener.local_addr();
+    tokio::spawn(listener.run(stream.clone()));
+    let stats = Arc::new(RelayStats::default());
+    let relay = relay(ours, 5, 0x5eed_0005, stats.clone()).await;
+
+    let mut slt = tokio::process::Command::new("srt-live-transmit")
+        .args(["-chunk:1316", "-loglevel:error", "file://con"])
+        .arg(format!("srt://{relay}?latency=300"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = slt.stdin.take().unwrap();
+    // the file in real time (2 s), then 1.5 s of null packets so that the
+    // file's last packets are retransmitted if lost before the sender quits
+    let chunks: Vec<&[u8]> = data.chunks(1316).collect();
+    let pace = Duration::from_secs(2) / chunks.len() as u32;
+    let write = async {
+        for chunk in &chunks {
+            stdin.write_all(chunk).await?;
+            tokio::time::sleep(pace).await;
+        }
+        let mut null = [0xffu8; 188 * 7];
+        for p in null.chunks_mut(188) {
+            p[..4].copy_from_slice(&[0x47, 0x1f, 0xff, 0x10]);
+        }
+        for _ in 0..150 {
+            stdin.write_all(&null).await?;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stdin.flush().await
+    };
+    timeout(Duration::from_secs(20), write)
+        .await
+        .expect("writing within 20 s")
+        .expect("srt-live-transmit takes the file");
+    drop(stdin);
+    assert!(
+        stream.state() != State::Offline,
+        "the stream is up while the sender is"
+    );
+    let _ = timeout(Duration::from_secs(10), slt.wait()).await;
+    wait_for(10, "the stream to go offline after the sender", || {
+        stream.state() == State::Offline
+    })
+    .await;
+    let s = stream.stats();
+    let received = s.pushed + s.rejected;
+    let dropped = stats.dropped.load(Ordering::Relaxed);
+    let forwarded = stats.forwarded.load(Ordering::Relaxed);
+    eprintln!(
+        "lossy relay: {dropped} datagrams dropped, {forwarded} forwarded; frames {received} of {expected}"
+    );
+    assert!(dropped > 10, "the relay dropped packets: {dropped}");
+    assert_eq!(received, expected, "every frame arrived despite the loss");
+    assert!(
+        stream.last_error().is_none(),
+        "no continuity gaps: {:?}",
+        stream.last_error()
+    );
+}
+
+// ---- 6. killing the publisher; publishing again --------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_publisher_goes_offline_and_republishing_resumes() {
+    if !have_tools() {
+        return;
+    }
+    let hub = Arc::new(Hub::default());
+    let addr = shared(&hub, admission(&[("cam", "push://", None)]), None).await;
+    let target = format!("srt://{addr}?streamid=publish:cam");
+    let stream = hub.stream("cam");
+    let (_ffmpeg, mut slt) = slt_pipeline(&target);
+    wait_for(15, "cam to go live", || live(&stream)).await;
+    let killed = tokio::time::Instant::now();
+    slt.kill();
+    wait_for(5, "cam to go offline within 5 s of the kill", || {
+        stream.state() == State::Offline
+    })
+    .await;
+    eprintln!("offline {:?} after the kill", killed.elapsed());
+    let (_ffmpeg2, _slt2) = slt_pipeline(&target);
+    wait_for(15, "cam to go live again", || live(&stream)).await;
+    assert_flowing(&stream).await;
+}
