@@ -40,6 +40,7 @@
 //! protect, so [`SharedListener::run`] notices when it stops and binds the
 //! port again; see the crate notes in the project's design documents.
 
+mod listener;
 mod options;
 mod session;
 mod shared;
@@ -49,9 +50,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use srt_protocol::access::{RejectReason, ServerRejectReason};
-use srt_protocol::options::SocketOptions;
-use srt_tokio::{SrtIncoming, SrtListener};
+use srt_protocol::packet::{RejectReason, ServerRejectReason};
 
 pub use options::OptionError;
 pub use shared::{SharedListener, SharedSrtConfig, serve_shared};
@@ -86,19 +85,6 @@ pub fn reject_code(refusal: &PublishRefusal) -> RejectReason {
         PublishRefusal::Busy(_) => ServerRejectReason::Conflict,
     };
     RejectReason::Server(code)
-}
-
-/// Binds a UDP socket on `addr` (with a large receive buffer) and starts an
-/// srt-tokio listener on it that hands every handshake to us for a decision.
-async fn bind_listener(addr: SocketAddr, options: SocketOptions) -> io::Result<(SrtListener, SrtIncoming, SocketAddr)> {
-    let socket = udp_socket(addr)?;
-    let local = socket.local_addr()?;
-    let (listener, incoming) = SrtListener::builder()
-        .set(|o| *o = options)
-        .socket(socket)
-        .bind(local)
-        .await?;
-    Ok((listener, incoming, local))
 }
 
 /// A non-blocking UDP socket bound to `addr`.

@@ -23,6 +23,17 @@ use tokio::time::timeout;
 
 // ---- helpers -------------------------------------------------------------
 
+/// Logs to the test's output (`RUST_LOG` to change the level).
+fn logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("ingest_node=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .with_ansi(false)
+        .try_init();
+}
+
 /// Waits (polling, at most `secs`) until `cond` holds.
 async fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
@@ -196,6 +207,7 @@ async fn reject_code_for(addr: SocketAddr, streamid: &str) -> i32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_port_ffmpeg_publish_streamid() {
+    logs();
     if !have_ffmpeg() {
         return;
     }
@@ -214,6 +226,7 @@ async fn shared_port_ffmpeg_publish_streamid() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_port_access_control_streamid_and_refusals() {
+    logs();
     if !have_ffmpeg() {
         return;
     }
@@ -224,9 +237,9 @@ async fn shared_port_access_control_streamid_and_refusals() {
         ("vod", "/media/x.ts", None),
     ]);
     let addr = shared(&hub, rules, None).await;
-    // `#!::r=cam,m=publish,s=k3y`, percent-encoded for ffmpeg's URL parser
+    // ffmpeg 5.1 takes the streamid as is (no percent-decoding)
     let _ffmpeg = ffmpeg_srt(&format!(
-        "srt://{addr}?streamid=%23%21%3A%3Ar%3Dcam%2Cm%3Dpublish%2Cs%3Dk3y&pkt_size=1316"
+        "srt://{addr}?streamid=#!::r=cam,m=publish,s=k3y&pkt_size=1316"
     ));
     let stream = hub.stream("cam");
     wait_for(15, "cam to go live", || live(&stream)).await;
@@ -255,7 +268,7 @@ async fn shared_port_access_control_streamid_and_refusals() {
 
     // a real libsrt peer with a wrong key fails to connect
     let mut wrong = ffmpeg_srt(&format!(
-        "srt://{addr}?streamid=%23%21%3A%3Ar%3Dcam%2Cm%3Dpublish%2Cs%3Dnope&pkt_size=1316"
+        "srt://{addr}?streamid=#!::r=cam,m=publish,s=nope&pkt_size=1316"
     ));
     assert_eq!(wrong.exited(15).await, Some(false), "ffmpeg with a wrong key fails");
     let mut ghost = ffmpeg_srt(&format!("srt://{addr}?streamid=publish:ghost&pkt_size=1316"));
@@ -267,6 +280,7 @@ async fn shared_port_access_control_streamid_and_refusals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_stream_listener_with_passphrase() {
+    logs();
     if !have_tools() {
         return;
     }
@@ -304,6 +318,7 @@ async fn per_stream_listener_with_passphrase() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_stream_caller_to_srt_live_transmit() {
+    logs();
     if !have_tools() {
         return;
     }
@@ -332,6 +347,7 @@ async fn per_stream_caller_to_srt_live_transmit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn always_on_caller_connects_once_the_listener_appears() {
+    logs();
     if !have_tools() {
         return;
     }
@@ -421,6 +437,7 @@ async fn relay(target: SocketAddr, percent: u64, seed: u64, stats: Arc<RelayStat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lossy_relay_every_frame_arrives() {
+    logs();
     if !have_tools() {
         return;
     }
@@ -502,6 +519,7 @@ async fn lossy_relay_every_frame_arrives() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_publisher_goes_offline_and_republishing_resumes() {
+    logs();
     if !have_tools() {
         return;
     }
@@ -521,4 +539,47 @@ async fn killed_publisher_goes_offline_and_republishing_resumes() {
     let (_ffmpeg2, _slt2) = slt_pipeline(&target);
     wait_for(15, "cam to go live again", || live(&stream)).await;
     assert_flowing(&stream).await;
+}
+
+// ---- 7. encryption on the shared port ------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_port_encryption() {
+    logs();
+    if !have_tools() {
+        return;
+    }
+    let rules = || admission(&[("a", "push://", None), ("b", "push://", None)]);
+    // a port without a passphrase refuses callers that encrypt, and goes on
+    let hub = Arc::new(Hub::default());
+    let plain = shared(&hub, rules(), None).await;
+    for pbkeylen in ["", "&pbkeylen=16", "&pbkeylen=32"] {
+        let (_f, mut slt) = slt_pipeline(&format!(
+            "srt://{plain}?streamid=publish:a&passphrase=some-passphrase{pbkeylen}"
+        ));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        slt.kill();
+        assert_eq!(hub.stream("a").state(), State::Offline, "{pbkeylen}");
+    }
+    let (_f, _slt) = slt_pipeline(&format!("srt://{plain}?streamid=publish:b"));
+    wait_for(15, "b to go live on the plain port", || live(&hub.stream("b"))).await;
+
+    // a port with a passphrase: the right one gets in, whatever the key length
+    let hub = Arc::new(Hub::default());
+    let secret = shared(&hub, rules(), Some("shared-secret-1")).await;
+    let (_f1, _s1) = slt_pipeline(&format!(
+        "srt://{secret}?streamid=publish:a&passphrase=shared-secret-1"
+    ));
+    let (_f2, _s2) = slt_pipeline(&format!(
+        "srt://{secret}?streamid=publish:b&passphrase=shared-secret-1&pbkeylen=24"
+    ));
+    wait_for(15, "a and b to go live on the encrypted port", || {
+        live(&hub.stream("a")) && live(&hub.stream("b"))
+    })
+    .await;
+    let (_f3, mut s3) = slt_pipeline(&format!("srt://{secret}?streamid=publish:c"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    s3.kill();
+    assert!(hub.get("c").is_none());
+    assert_flowing(&hub.stream("a")).await;
 }

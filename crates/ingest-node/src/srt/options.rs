@@ -143,21 +143,25 @@ pub(super) fn local_for(remote_is_v6: bool, adapter: Option<IpAddr>, port: u16) 
     SocketAddr::new(ip, port)
 }
 
-/// What a listener with `passphrase` answers a caller announcing `announced`
-/// in its handshake: the key settings to accept with, or the reject reason.
+/// What a listener with `passphrase` answers a caller that announced the
+/// key length `announced` and `encrypts` (sent key material): the key
+/// settings to accept with, or the reject reason and why.
 ///
-/// srt-tokio panics (in its listener task) when the accepted key length
-/// differs from the announced one, or when a caller that encrypts is
-/// accepted without a passphrase; this decision avoids both.
+/// srt-protocol panics when the accepted key length differs from the
+/// announced one, or when a caller that encrypts is accepted without a
+/// passphrase; this decision avoids both.
 pub(super) fn key_decision(
     passphrase: Option<&Passphrase>,
     announced: KeySize,
-) -> Result<Option<KeySettings>, RejectReason> {
-    match (passphrase, announced) {
-        (None, KeySize::Unspecified) => Ok(None),
-        (None, _) => Err(RejectReason::Core(CoreRejectReason::Unsecure)),
-        (Some(p), key_size) => Ok(Some(KeySettings {
-            key_size,
+    encrypts: bool,
+) -> Result<Option<KeySettings>, (RejectReason, &'static str)> {
+    let unsecure = RejectReason::Core(CoreRejectReason::Unsecure);
+    match (passphrase, encrypts) {
+        (None, false) => Ok(None),
+        (None, true) => Err((unsecure, "the caller encrypts and this listener has no passphrase")),
+        (Some(_), false) => Err((unsecure, "this listener needs a passphrase and the caller does not encrypt")),
+        (Some(p), true) => Ok(Some(KeySettings {
+            key_size: announced,
             passphrase: p.clone(),
         })),
     }
@@ -213,14 +217,17 @@ mod tests {
     #[test]
     fn key_decisions() {
         let p = passphrase("0123456789ab").unwrap();
-        assert_eq!(key_decision(None, KeySize::Unspecified), Ok(None));
+        let unsecure = RejectReason::Core(CoreRejectReason::Unsecure);
+        assert_eq!(key_decision(None, KeySize::Unspecified, false), Ok(None));
+        assert_eq!(key_decision(None, KeySize::AES128, true).unwrap_err().0, unsecure);
+        assert_eq!(key_decision(None, KeySize::Unspecified, true).unwrap_err().0, unsecure);
         assert_eq!(
-            key_decision(None, KeySize::AES128),
-            Err(RejectReason::Core(CoreRejectReason::Unsecure))
+            key_decision(Some(&p), KeySize::Unspecified, false).unwrap_err().0,
+            unsecure
         );
-        let k = key_decision(Some(&p), KeySize::AES256).unwrap().unwrap();
+        let k = key_decision(Some(&p), KeySize::AES256, true).unwrap().unwrap();
         assert_eq!(k.key_size, KeySize::AES256);
-        let k = key_decision(Some(&p), KeySize::Unspecified).unwrap().unwrap();
+        let k = key_decision(Some(&p), KeySize::Unspecified, true).unwrap().unwrap();
         assert_eq!(k.key_size, KeySize::Unspecified);
     }
 

@@ -1,4 +1,4 @@
-//! One connected SRT publisher: packets in, tracks and frames out to the
+//! One connected SRT publisher: payloads in, tracks and frames out to the
 //! stream's [`Publisher`].
 
 use std::fmt;
@@ -31,7 +31,7 @@ pub(super) enum End {
 impl fmt::Display for End {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Closed => f.write_str("the peer closed the connection"),
+            Self::Closed => f.write_str("the connection closed"),
             Self::Idle => write!(f, "no data for {} s", DATA_IDLE_TIMEOUT.as_secs()),
             Self::NotTs => write!(f, "{NOT_TS_LIMIT} bytes without mpeg-ts sync"),
             Self::Error(e) => write!(f, "socket error: {e}"),
@@ -39,24 +39,11 @@ impl fmt::Display for End {
     }
 }
 
-/// Counters of one connection, for the end-of-session log line.
-#[derive(Debug, Default, Clone, Copy)]
-pub(super) struct Counters {
-    /// SRT payloads received.
-    pub packets: u64,
-    /// Their bytes.
-    pub bytes: u64,
-    /// Frames the demuxer produced.
-    pub frames: u64,
-    /// Demuxer warnings.
-    pub warnings: u64,
-}
-
-/// Feeds what `socket` receives into `publisher` until the connection ends;
-/// flushes the demuxer then (the last frame of each track) and releases the
-/// publisher when this returns.
-pub(super) async fn receive(mut socket: SrtSocket, publisher: Publisher, peer: SocketAddr) -> (End, Counters) {
+/// Feeds what a connected srt-tokio socket receives into `publisher` until
+/// the connection ends (caller and rendezvous sources).
+pub(super) async fn receive(mut socket: SrtSocket, publisher: Publisher, peer: SocketAddr) -> End {
     let mut feed = Feed::new(publisher, peer);
+    tracing::info!("srt source connected");
     let end = loop {
         match tokio::time::timeout(DATA_IDLE_TIMEOUT, socket.next()).await {
             Err(_) => break End::Idle,
@@ -69,47 +56,68 @@ pub(super) async fn receive(mut socket: SrtSocket, publisher: Publisher, peer: S
             }
         }
     };
-    feed.finish();
-    if end == End::NotTs {
-        tracing::warn!(%peer, stream = feed.publisher.stream().name(), "srt peer sends no mpeg-ts");
-        feed.publisher
-            .stream()
-            .set_error(format!("srt from {peer}: not mpeg-ts ({end})"));
-    }
-    (end, feed.counters)
+    feed.end(&end);
+    end
 }
 
-/// The demuxer between one peer and its publisher.
-struct Feed {
+/// The demuxer between one peer and its publisher. Dropping it releases
+/// the publisher (the stream goes offline).
+#[derive(Debug)]
+pub(super) struct Feed {
     publisher: Publisher,
     demux: Demuxer,
     peer: SocketAddr,
-    counters: Counters,
+    /// SRT payloads received.
+    packets: u64,
+    /// Their bytes.
+    bytes: u64,
+    /// Frames the demuxer produced.
+    frames: u64,
+    /// Demuxer warnings.
+    warnings: u64,
 }
 
 impl Feed {
-    fn new(publisher: Publisher, peer: SocketAddr) -> Self {
+    pub(super) fn new(publisher: Publisher, peer: SocketAddr) -> Self {
         Self {
             publisher,
             demux: Demuxer::new(),
             peer,
-            counters: Counters::default(),
+            packets: 0,
+            bytes: 0,
+            frames: 0,
+            warnings: 0,
         }
     }
 
     /// Takes one payload; false once the peer proved not to send MPEG-TS.
-    fn feed(&mut self, data: &[u8]) -> bool {
-        self.counters.packets += 1;
-        self.counters.bytes += data.len() as u64;
+    pub(super) fn feed(&mut self, data: &[u8]) -> bool {
+        self.packets += 1;
+        self.bytes += data.len() as u64;
         tracing::trace!(len = data.len(), "srt payload");
         self.demux.feed(data);
         self.drain();
-        self.demux.has_synced() || self.counters.bytes < NOT_TS_LIMIT
+        self.demux.has_synced() || self.bytes < NOT_TS_LIMIT
     }
 
-    fn finish(&mut self) {
+    /// Flushes the demuxer (the last frame of each track), logs how the
+    /// connection went, and releases the publisher.
+    pub(super) fn end(mut self, end: &End) {
         self.demux.finish();
         self.drain();
+        let stream = self.publisher.stream();
+        if *end == End::NotTs {
+            tracing::warn!(peer = %self.peer, stream = stream.name(), "srt peer sends no mpeg-ts");
+            stream.set_error(format!("srt from {}: not mpeg-ts ({end})", self.peer));
+        }
+        tracing::info!(
+            %end,
+            packets = self.packets,
+            bytes = self.bytes,
+            frames = self.frames,
+            warnings = self.warnings,
+            "srt connection ended"
+        );
     }
 
     fn drain(&mut self) {
@@ -117,14 +125,14 @@ impl Feed {
             match event {
                 Event::Tracks(tracks) => self.publisher.set_tracks(tracks),
                 Event::Frame(frame) => {
-                    self.counters.frames += 1;
+                    self.frames += 1;
                     self.publisher.push(frame);
                 }
                 Event::Warning(w) => {
-                    self.counters.warnings += 1;
+                    self.warnings += 1;
                     let stream = self.publisher.stream();
                     // the first one is worth a warning; a bad link makes many
-                    if self.counters.warnings == 1 {
+                    if self.warnings == 1 {
                         tracing::warn!(peer = %self.peer, stream = stream.name(), %w, "srt input: bad mpeg-ts");
                     } else {
                         tracing::debug!(peer = %self.peer, stream = stream.name(), %w, "srt input: bad mpeg-ts");

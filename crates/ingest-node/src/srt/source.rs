@@ -2,28 +2,27 @@
 //! and rendezvous, after MistServer's conventions.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::FutureExt;
 use hub::LiveStream;
 use spec::source::{SrtMode, SrtSource};
-use srt_protocol::access::ServerRejectReason;
+use srt_protocol::listener::AccessControlRequest;
 use srt_protocol::options::Passphrase;
-use srt_tokio::{ConnectionRequest, SrtIncoming, SrtListener, SrtSocket};
-use tokio::task::JoinSet;
+use srt_protocol::packet::{RejectReason, ServerRejectReason};
+use srt_tokio::SrtSocket;
 use tracing::Instrument;
 
+use super::listener::{Admitted, Gate, Listener};
 use super::options::{self, Parsed};
-use super::{bind_listener, session};
+use super::session;
 
 /// First pause of [`run_source_forever`] after a failure.
 pub const RETRY_MIN: Duration = Duration::from_millis(500);
 /// Longest pause of [`run_source_forever`].
 pub const RETRY_MAX: Duration = Duration::from_secs(30);
-
-/// How long an accepted caller may take to finish its handshake.
-const ACCEPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs an SRT source for `stream` (see the [module docs](super)):
 ///
@@ -61,10 +60,14 @@ pub async fn run_source_forever(source: SrtSource, stream: Arc<LiveStream>) {
                     .err()
                     .unwrap_or_default(),
             },
-            SrtMode::Caller | SrtMode::Rendezvous => match connect_once(&source, &stream).await {
-                Ok(()) => continue,
-                Err(f) => f,
-            },
+            // srt-tokio's handshake runs in this task: keep its panics here
+            SrtMode::Caller | SrtMode::Rendezvous => {
+                match AssertUnwindSafe(connect_once(&source, &stream)).catch_unwind().await {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(f)) => f,
+                    Err(_) => Failure::before_connecting("srt-tokio panicked during the handshake"),
+                }
+            }
         };
         if stream.is_closed() {
             return;
@@ -115,17 +118,11 @@ async fn connect_once(source: &SrtSource, stream: &Arc<LiveStream>) -> Result<()
         .publish()
         .map_err(|e| Failure::before_connecting(format!("srt {mode} to {peer}: {e}")))?;
     let span = tracing::info_span!("conn", proto = "srt", %peer, stream = stream.name());
-    async {
-        tracing::info!(%mode, "srt source connected");
-        let (end, counters) = session::receive(socket, publisher, peer).await;
-        tracing::info!(%end, packets = counters.packets, frames = counters.frames, "srt source disconnected");
-        Err(Failure {
-            connected: true,
-            error: format!("srt {mode} to {peer}: {end}"),
-        })
-    }
-    .instrument(span)
-    .await
+    let end = session::receive(socket, publisher, peer).instrument(span).await;
+    Err(Failure {
+        connected: true,
+        error: format!("srt {mode} to {peer}: {end}"),
+    })
 }
 
 /// Makes the connection of a caller or rendezvous socket.
@@ -167,9 +164,7 @@ async fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
 /// A bound per-stream SRT listener (`srt://:PORT`, `srt://HOST:PORT?mode=listener`).
 #[derive(Debug)]
 pub struct SourceListener {
-    _listener: SrtListener,
-    incoming: SrtIncoming,
-    local: SocketAddr,
+    listener: Listener,
     passphrase: Option<Passphrase>,
 }
 
@@ -185,80 +180,57 @@ impl SourceListener {
             Some(host) => resolve(host, source.port).await?,
             None => SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), source.port),
         };
-        let mut socket_options = parsed.socket;
-        // the listener decides on encryption caller by caller
-        socket_options.encryption = Default::default();
-        let (listener, incoming, local) = bind_listener(addr, socket_options)
-            .await
-            .map_err(|e| format!("binding srt listener on {addr}: {e}"))?;
-        tracing::info!(addr = %local, encrypted = parsed.passphrase.is_some(), "srt source listening");
+        let listener =
+            Listener::bind(addr, parsed.socket).map_err(|e| format!("binding srt listener on {addr}: {e}"))?;
+        tracing::info!(addr = %listener.local_addr(), encrypted = parsed.passphrase.is_some(), "srt source listening");
         Ok(Self {
-            _listener: listener,
-            incoming,
-            local,
+            listener,
             passphrase: parsed.passphrase,
         })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local
+        self.listener.local_addr()
     }
 
-    /// Takes callers one at a time into `stream`. Returns (an error) only if
-    /// srt-tokio's listener stops; dropping the future ends the session.
-    pub async fn run(mut self, stream: Arc<LiveStream>) -> Result<(), String> {
-        let mut sessions = JoinSet::new();
-        loop {
-            tokio::select! {
-                request = self.incoming.incoming().next() => match request {
-                    Some(request) => {
-                        let span = tracing::info_span!("conn", proto = "srt", peer = %request.remote(), stream = stream.name());
-                        let task = caller(request, stream.clone(), self.passphrase.clone());
-                        sessions.spawn(task.instrument(span));
-                    }
-                    None => return Err(format!("srt listener on {} stopped", self.local)),
-                },
-                Some(done) = sessions.join_next(), if !sessions.is_empty() => {
-                    if let Err(e) = done {
-                        tracing::error!(%e, "srt session task failed");
-                    }
-                }
-            }
+    /// Takes callers one at a time into `stream` (others are rejected with
+    /// `SRT_REJX_CONFLICT` meanwhile). Returns (an error) only if the
+    /// socket fails; dropping the future ends the connection.
+    pub async fn run(self, stream: Arc<LiveStream>) -> Result<(), String> {
+        let local = self.listener.local_addr();
+        let gate = SourceGate {
+            stream,
+            passphrase: self.passphrase,
+        };
+        match self.listener.run(gate).await {
+            Ok(()) => Err(format!("srt listener on {local} stopped")),
+            Err(e) => Err(format!("srt listener on {local}: {e}")),
         }
     }
 }
 
-/// Decides on one caller of a per-stream listener and feeds the stream while it stays.
-async fn caller(request: ConnectionRequest, stream: Arc<LiveStream>, passphrase: Option<Passphrase>) {
-    let peer = request.remote();
-    let decision = options::key_decision(passphrase.as_ref(), request.key_size())
-        .map_err(|code| ("the caller encrypts and this source has no passphrase".to_owned(), code))
-        .and_then(|keys| match stream.publish() {
-            Ok(publisher) => Ok((publisher, keys)),
-            Err(e) => Err((e.to_string(), ServerRejectReason::Conflict.into())),
-        });
-    let (publisher, keys) = match decision {
-        Ok(admitted) => admitted,
-        Err((reason, code)) => {
-            tracing::warn!(%reason, code = i32::from(code), "srt caller refused");
-            stream.set_error(format!("srt caller {} refused: {reason}", peer.ip()));
-            if let Err(e) = request.reject(code).await {
-                tracing::debug!(%e, "srt reject not sent");
-            }
-            return;
+/// A per-stream listener's access control: any streamid, the right
+/// passphrase, one caller at a time.
+struct SourceGate {
+    stream: Arc<LiveStream>,
+    passphrase: Option<Passphrase>,
+}
+
+impl Gate for SourceGate {
+    fn decide(&mut self, request: &AccessControlRequest, encrypts: bool) -> Result<Admitted, RejectReason> {
+        let peer = request.remote;
+        let decision = options::key_decision(self.passphrase.as_ref(), request.key_size, encrypts)
+            .map_err(|(code, why)| (code, why.to_owned()))
+            .and_then(|keys| match self.stream.publish() {
+                Ok(publisher) => Ok(Admitted { publisher, keys }),
+                Err(e) => Err((ServerRejectReason::Conflict.into(), e.to_string())),
+            });
+        if let Err((code, reason)) = &decision {
+            tracing::warn!(%peer, stream = self.stream.name(), %reason, code = i32::from(*code), "srt caller refused");
+            self.stream
+                .set_error(format!("srt caller {} refused: {reason}", peer.ip()));
         }
-    };
-    let socket = match tokio::time::timeout(ACCEPT_TIMEOUT, request.accept(keys)).await {
-        Ok(Ok(socket)) => socket,
-        Ok(Err(_)) | Err(_) => {
-            let reason = "handshake failed after acceptance (wrong passphrase?)";
-            tracing::warn!(reason, "srt caller refused");
-            stream.set_error(format!("srt caller {} refused: {reason}", peer.ip()));
-            return;
-        }
-    };
-    tracing::info!("srt caller connected");
-    let (end, counters) = session::receive(socket, publisher, peer).await;
-    tracing::info!(%end, packets = counters.packets, frames = counters.frames, "srt caller left");
+        decision.map_err(|(code, _)| code)
+    }
 }
