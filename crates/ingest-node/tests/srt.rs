@@ -74,7 +74,10 @@ fn assert_h264_aac(stream: &LiveStream) {
 /// Frames still arrive: the pushed count grows within 3 s.
 async fn assert_flowing(stream: &LiveStream) {
     let before = stream.stats().pushed;
-    wait_for(3, "frames to keep flowing", || stream.stats().pushed > before + 10).await;
+    wait_for(3, "frames to keep flowing", || {
+        stream.stats().pushed > before + 10
+    })
+    .await;
     assert_eq!(stream.state(), State::Live);
 }
 
@@ -117,7 +120,9 @@ fn ffmpeg_live(out: &str) -> Command {
     cmd.args(["-v", "error", "-nostdin", "-re"])
         .args(["-f", "lavfi", "-i", testkit::TESTSRC])
         .args(["-f", "lavfi", "-i", testkit::SINE])
-        .args(["-t", "60", "-c:v", "libx264", "-g", "25", "-c:a", "aac", "-f", "mpegts"])
+        .args([
+            "-t", "60", "-c:v", "libx264", "-g", "25", "-c:a", "aac", "-f", "mpegts",
+        ])
         .arg(out);
     cmd
 }
@@ -213,9 +218,7 @@ async fn shared_port_ffmpeg_publish_streamid() {
     }
     let hub = Arc::new(Hub::default());
     let addr = shared(&hub, admission(&[("cam", "push://", None)]), None).await;
-    let _ffmpeg = ffmpeg_srt(&format!(
-        "srt://{addr}?streamid=publish:cam&pkt_size=1316"
-    ));
+    let _ffmpeg = ffmpeg_srt(&format!("srt://{addr}?streamid=publish:cam&pkt_size=1316"));
     let stream = hub.stream("cam");
     wait_for(15, "cam to go live with both tracks", || live(&stream)).await;
     assert_h264_aac(&stream);
@@ -270,9 +273,17 @@ async fn shared_port_access_control_streamid_and_refusals() {
     let mut wrong = ffmpeg_srt(&format!(
         "srt://{addr}?streamid=#!::r=cam,m=publish,s=nope&pkt_size=1316"
     ));
-    assert_eq!(wrong.exited(15).await, Some(false), "ffmpeg with a wrong key fails");
+    assert_eq!(
+        wrong.exited(15).await,
+        Some(false),
+        "ffmpeg with a wrong key fails"
+    );
     let mut ghost = ffmpeg_srt(&format!("srt://{addr}?streamid=publish:ghost&pkt_size=1316"));
-    assert_eq!(ghost.exited(15).await, Some(false), "ffmpeg to an undefined stream fails");
+    assert_eq!(
+        ghost.exited(15).await,
+        Some(false),
+        "ffmpeg to an undefined stream fails"
+    );
     assert_flowing(&stream).await;
 }
 
@@ -334,7 +345,11 @@ async fn per_stream_caller_to_srt_live_transmit() {
     assert_flowing(&stream).await;
     task.abort();
     let _ = task.await;
-    assert_eq!(stream.state(), State::Offline, "dropping the source releases the stream");
+    assert_eq!(
+        stream.state(),
+        State::Offline,
+        "dropping the source releases the stream"
+    );
 
     // one attempt against nothing: an error, soon
     slt.kill();
@@ -392,6 +407,8 @@ impl XorShift {
 struct RelayStats {
     forwarded: AtomicU64,
     dropped: AtomicU64,
+    /// Dropped SRT data packets (the media) from the sender.
+    data_dropped: AtomicU64,
 }
 
 /// A UDP relay in front of `target`, dropping `percent` % of the datagrams
@@ -411,6 +428,10 @@ async fn relay(target: SocketAddr, percent: u64, seed: u64, stats: Arc<RelayStat
                 *client.lock().unwrap() = Some(from);
                 if rng.chance(percent) {
                     stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    // the first bit of an SRT packet is 0 for data, 1 for control
+                    if n > 0 && buf[0] & 0x80 == 0 {
+                        stats.data_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
                 } else {
                     stats.forwarded.fetch_add(1, Ordering::Relaxed);
                     let _ = back.send(&buf[..n]).await;
@@ -489,12 +510,15 @@ async fn lossy_relay_every_frame_arrives() {
         .await
         .expect("writing within 20 s")
         .expect("srt-live-transmit takes the file");
-    drop(stdin);
     assert!(
         stream.state() != State::Offline,
         "the stream is up while the sender is"
     );
-    let _ = timeout(Duration::from_secs(10), slt.wait()).await;
+    // srt-live-transmit does not quit at the end of its input: kill it; the
+    // stream goes offline after DATA_IDLE_TIMEOUT, flushing the last frames
+    drop(stdin);
+    slt.start_kill().unwrap();
+    let _ = timeout(Duration::from_secs(5), slt.wait()).await;
     wait_for(10, "the stream to go offline after the sender", || {
         stream.state() == State::Offline
     })
@@ -503,10 +527,14 @@ async fn lossy_relay_every_frame_arrives() {
     let received = s.pushed + s.rejected;
     let dropped = stats.dropped.load(Ordering::Relaxed);
     let forwarded = stats.forwarded.load(Ordering::Relaxed);
+    let data_dropped = stats.data_dropped.load(Ordering::Relaxed);
     eprintln!(
-        "lossy relay: {dropped} datagrams dropped, {forwarded} forwarded; frames {received} of {expected}"
+        "lossy relay: {dropped} datagrams dropped ({data_dropped} of them media), {forwarded} forwarded; \
+         {} bytes of ts; frames {received} of {expected}",
+        data.len()
     );
     assert!(dropped > 10, "the relay dropped packets: {dropped}");
+    assert!(data_dropped > 0, "the relay dropped media packets");
     assert_eq!(received, expected, "every frame arrived despite the loss");
     assert!(
         stream.last_error().is_none(),
@@ -582,4 +610,207 @@ async fn shared_port_encryption() {
     s3.kill();
     assert!(hub.get("c").is_none());
     assert_flowing(&hub.stream("a")).await;
+}
+
+// ---- 8. garbage and malicious handshakes ---------------------------------------
+
+mod craft {
+    //! Handshake datagrams built with srt-protocol's own types.
+
+    use std::time::Duration;
+
+    use bytes::BytesMut;
+    use srt_protocol::options::{KeySize, PacketCount, PacketSize, SrtVersion};
+    pub(super) use srt_protocol::packet::ShakeType;
+    use srt_protocol::packet::{
+        Auth, CipherType, ControlPacket, ControlTypes, HandshakeControlInfo, HandshakeVsInfo, HsV5Info,
+        KeyFlags, KeyingMaterialMessage, Packet, PacketType, SeqNumber, SocketId, SrtControlPacket,
+        SrtHandshake, SrtShakeFlags, TimeStamp,
+    };
+
+    pub(super) fn handshake(shake_type: ShakeType, cookie: i32, info: HsV5Info) -> Vec<u8> {
+        let packet = Packet::Control(ControlPacket {
+            timestamp: TimeStamp::from_micros(0),
+            dest_sockid: SocketId(0),
+            control_type: ControlTypes::Handshake(HandshakeControlInfo {
+                init_seq_num: SeqNumber::new(1234).unwrap(),
+                max_packet_size: PacketSize(1500),
+                max_flow_size: PacketCount(8192),
+                shake_type,
+                socket_id: SocketId(0x5eed),
+                syn_cookie: cookie,
+                peer_addr: [127, 0, 0, 1].into(),
+                info: HandshakeVsInfo::V5(info),
+            }),
+        });
+        let mut buf = BytesMut::new();
+        packet.serialize(&mut buf);
+        buf.to_vec()
+    }
+
+    pub(super) fn conclusion(cookie: i32, streamid: &str, ext_km: Option<SrtControlPacket>) -> Vec<u8> {
+        handshake(
+            ShakeType::Conclusion,
+            cookie,
+            HsV5Info {
+                key_size: KeySize::Unspecified,
+                ext_hs: Some(SrtControlPacket::HandshakeRequest(SrtHandshake {
+                    version: SrtVersion::CURRENT,
+                    flags: SrtShakeFlags::SUPPORTED,
+                    send_latency: Duration::from_millis(120),
+                    recv_latency: Duration::from_millis(120),
+                })),
+                ext_km,
+                ext_group: None,
+                sid: Some(streamid.into()),
+            },
+        )
+    }
+
+    pub(super) fn km_response() -> SrtControlPacket {
+        SrtControlPacket::KeyRefreshResponse(KeyingMaterialMessage {
+            pt: PacketType::KeyingMaterial,
+            key_flags: KeyFlags::EVEN,
+            keki: 0,
+            cipher: CipherType::Ctr,
+            auth: Auth::None,
+            salt: vec![7; 16],
+            wrapped_keys: vec![9; 24],
+        })
+    }
+
+    /// The cookie of a listener's induction response.
+    pub(super) fn cookie(response: &[u8]) -> Option<i32> {
+        match Packet::parse(&mut std::io::Cursor::new(response), false).ok()? {
+            Packet::Control(ControlPacket {
+                control_type: ControlTypes::Handshake(h),
+                ..
+            }) => Some(h.syn_cookie),
+            _ => None,
+        }
+    }
+
+    /// `packet` with its stream-id extension (type 5) retyped as `ty`.
+    pub(super) fn retype_streamid(mut packet: Vec<u8>, ty: u8) -> Vec<u8> {
+        let at = packet
+            .windows(2)
+            .rposition(|w| w == [0, 5])
+            .expect("a stream id extension");
+        packet[at + 1] = ty;
+        packet
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_malicious_handshakes_do_not_disturb_a_live_stream() {
+    logs();
+    if !have_ffmpeg() {
+        return;
+    }
+    let hub = Arc::new(Hub::default());
+    let addr = shared(
+        &hub,
+        admission(&[("cam", "push://", None), ("junk", "push://", None)]),
+        None,
+    )
+    .await;
+    let _ffmpeg = ffmpeg_srt(&format!("srt://{addr}?streamid=publish:cam&pkt_size=1316"));
+    let stream = hub.stream("cam");
+    wait_for(15, "cam to go live", || live(&stream)).await;
+
+    // random datagrams of every size, from many source ports
+    let mut rng = XorShift(0xbad_5eed);
+    for _ in 0..20 {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        for _ in 0..100 {
+            let len = (rng.next() % 1600) as usize;
+            let mut junk: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            if len > 0 && rng.chance(50) {
+                junk[0] |= 0x80; // looks like a control packet
+            }
+            socket.send_to(&junk, addr).await.unwrap();
+        }
+    }
+
+    // handshakes that panic srt-protocol when they reach it
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let induction = craft::handshake(craft::ShakeType::Induction, 0, Default::default());
+    socket.send_to(&induction, addr).await.unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, _) = timeout(Duration::from_secs(5), socket.recv_from(&mut buf))
+        .await
+        .expect("an induction response")
+        .unwrap();
+    let cookie = craft::cookie(&buf[..n]).expect("a cookie");
+    let attacks = [
+        // key material where a request is due ("expected no secrets")
+        craft::conclusion(cookie, "publish:junk", Some(craft::km_response())),
+        // a congestion-control extension ("Implement other kinds")
+        craft::retype_streamid(craft::conclusion(cookie, "publish:junk", None), 6),
+        // a packet-filter extension
+        craft::retype_streamid(craft::conclusion(cookie, "publish:junk", None), 7),
+        // a group extension shorter than its fields
+        craft::retype_streamid(craft::conclusion(cookie, "", None), 8),
+    ];
+    for attack in &attacks {
+        socket.send_to(attack, addr).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // an SRT publisher that sends no MPEG-TS is dropped
+    let mut junk = timeout(
+        Duration::from_secs(10),
+        srt_tokio::SrtSocket::builder().call(addr, Some("publish:junk")),
+    )
+    .await
+    .unwrap()
+    .expect("junk is admitted");
+    // random bytes at about 5 Mbps until the port gives up on them (5 s and 1 MiB)
+    let junk_stream = hub.stream("junk");
+    let sent = async {
+        while !junk_stream
+            .last_error()
+            .is_some_and(|e| e.contains("not mpeg-ts"))
+        {
+            for _ in 0..4 {
+                let data: Vec<u8> = (0..1316).map(|_| rng.next() as u8).collect();
+                let _ = junk.try_send(std::time::Instant::now(), data.into());
+            }
+            tokio::time::sleep(Duration::from_millis(8)).await;
+        }
+    };
+    timeout(Duration::from_secs(20), sent)
+        .await
+        .expect("junk dropped as not mpeg-ts within 20 s");
+    wait_for(5, "junk to be offline", || junk_stream.state() == State::Offline).await;
+
+    // the port still answers and cam never noticed
+    assert_eq!(reject_code_for(addr, "publish:ghost").await, 2404);
+    assert_flowing(&stream).await;
+    assert!(stream.last_error().is_none(), "{:?}", stream.last_error());
+}
+
+// ---- 9. one caller at a time on a per-stream listener ---------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_stream_listener_takes_one_caller_at_a_time() {
+    logs();
+    if !have_ffmpeg() {
+        return;
+    }
+    let hub = Arc::new(Hub::default());
+    let stream = hub.stream("one");
+    let listener = SourceListener::bind(&srt_source("srt://127.0.0.1:1?mode=listener", 0))
+        .await
+        .unwrap();
+    let addr = listener.local_addr();
+    tokio::spawn(listener.run(stream.clone()));
+    let mut first = ffmpeg_srt(&format!("srt://{addr}?pkt_size=1316"));
+    wait_for(15, "one to go live", || live(&stream)).await;
+    assert_eq!(reject_code_for(addr, "anything").await, 2409, "busy");
+    assert_flowing(&stream).await;
+    first.kill();
+    wait_for(5, "one to go offline", || stream.state() == State::Offline).await;
+    let _second = ffmpeg_srt(&format!("srt://{addr}?pkt_size=1316"));
+    wait_for(15, "one to go live with the next caller", || live(&stream)).await;
 }

@@ -178,7 +178,9 @@ impl<G: Gate> Loop<G> {
                 _ => None,
             };
             let listener = &mut self.listener;
-            let step = catch_unwind(AssertUnwindSafe(|| Step::from(listener.handle_input(Instant::now(), input))));
+            let step = catch_unwind(AssertUnwindSafe(|| {
+                Step::from(listener.handle_input(Instant::now(), input))
+            }));
             let step = match step {
                 Ok(step) => step,
                 Err(_) => {
@@ -333,7 +335,8 @@ impl<G: Gate> Loop<G> {
     fn open_connection(&mut self, id: SessionId, connection: Connection, publisher: Publisher) {
         let (queue, packets) = mpsc::channel(CONNECTION_QUEUE);
         self.open.insert(id, queue);
-        let span = tracing::info_span!("conn", proto = "srt", peer = %id.0, stream = publisher.stream().name());
+        let span =
+            tracing::info_span!("conn", proto = "srt", peer = %id.0, stream = publisher.stream().name());
         let socket = self.socket.clone();
         self.connections.spawn(
             async move {
@@ -356,10 +359,11 @@ impl<G: Gate> Loop<G> {
 /// request would hit an `unimplemented!` in srt-protocol: dropped.
 pub(super) fn screen(packet: &Packet) -> Result<bool, &'static str> {
     let Packet::Control(ControlPacket {
-        control_type: ControlTypes::Handshake(HandshakeControlInfo {
-            info: HandshakeVsInfo::V5(info),
-            ..
-        }),
+        control_type:
+            ControlTypes::Handshake(HandshakeControlInfo {
+                info: HandshakeVsInfo::V5(info),
+                ..
+            }),
         ..
     }) = packet
     else {
@@ -450,6 +454,25 @@ async fn drive(
             let _ = socket.send_to(&buf, to).await;
         }
     }
+    let stats = conn.statistics();
+    tracing::info!(
+        lost = stats.rx_loss_data,
+        retransmitted = stats.rx_retransmit_data,
+        too_late = stats.rx_dropped_data,
+        naks = stats.tx_nak,
+        "srt link"
+    );
+    if stats.rx_dropped_data > 0 {
+        let stream = feed.stream();
+        tracing::warn!(
+            too_late = stats.rx_dropped_data,
+            "srt: packets arrived too late and were skipped (latency too low for this link?)"
+        );
+        stream.set_error(format!(
+            "srt from {peer}: {} packets arrived too late and were skipped",
+            stats.rx_dropped_data
+        ));
+    }
     feed.end(&end);
 }
 
@@ -459,7 +482,8 @@ mod tests {
 
     use srt_protocol::options::{KeySize, SrtVersion};
     use srt_protocol::packet::{
-        HsV5Info, KeyingMaterialMessage, PacketType, SeqNumber, SocketId, SrtHandshake, SrtShakeFlags, TimeStamp,
+        HsV5Info, KeyingMaterialMessage, PacketType, SeqNumber, SocketId, SrtHandshake, SrtShakeFlags,
+        TimeStamp,
     };
 
     use super::*;

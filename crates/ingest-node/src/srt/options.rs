@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use spec::source::SrtOptions;
 use srt_protocol::access::RejectReason;
-use srt_protocol::packet::CoreRejectReason;
 use srt_protocol::options::{ByteCount, KeySize, Passphrase, SocketOptions};
+use srt_protocol::packet::CoreRejectReason;
 use srt_protocol::settings::KeySettings;
 
 use super::UDP_RECV_BUFFER;
@@ -158,8 +158,14 @@ pub(super) fn key_decision(
     let unsecure = RejectReason::Core(CoreRejectReason::Unsecure);
     match (passphrase, encrypts) {
         (None, false) => Ok(None),
-        (None, true) => Err((unsecure, "the caller encrypts and this listener has no passphrase")),
-        (Some(_), false) => Err((unsecure, "this listener needs a passphrase and the caller does not encrypt")),
+        (None, true) => Err((
+            unsecure,
+            "the caller encrypts and this listener has no passphrase",
+        )),
+        (Some(_), false) => Err((
+            unsecure,
+            "this listener needs a passphrase and the caller does not encrypt",
+        )),
         (Some(p), true) => Ok(Some(KeySettings {
             key_size: announced,
             passphrase: p.clone(),
@@ -220,14 +226,19 @@ mod tests {
         let unsecure = RejectReason::Core(CoreRejectReason::Unsecure);
         assert_eq!(key_decision(None, KeySize::Unspecified, false), Ok(None));
         assert_eq!(key_decision(None, KeySize::AES128, true).unwrap_err().0, unsecure);
-        assert_eq!(key_decision(None, KeySize::Unspecified, true).unwrap_err().0, unsecure);
+        assert_eq!(
+            key_decision(None, KeySize::Unspecified, true).unwrap_err().0,
+            unsecure
+        );
         assert_eq!(
             key_decision(Some(&p), KeySize::Unspecified, false).unwrap_err().0,
             unsecure
         );
         let k = key_decision(Some(&p), KeySize::AES256, true).unwrap().unwrap();
         assert_eq!(k.key_size, KeySize::AES256);
-        let k = key_decision(Some(&p), KeySize::Unspecified, true).unwrap().unwrap();
+        let k = key_decision(Some(&p), KeySize::Unspecified, true)
+            .unwrap()
+            .unwrap();
         assert_eq!(k.key_size, KeySize::Unspecified);
     }
 

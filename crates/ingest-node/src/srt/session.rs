@@ -11,9 +11,14 @@ use srt_tokio::SrtSocket;
 
 use super::DATA_IDLE_TIMEOUT;
 
-/// A peer that sends this many bytes without one MPEG-TS packet in sync is
-/// not sending MPEG-TS and is dropped.
-pub(super) const NOT_TS_LIMIT: u64 = 256 * 1024;
+/// A peer that has sent at least this many bytes, for at least
+/// [`NOT_TS_TIME`], and no program (PAT and PMT) in them, is not sending
+/// usable MPEG-TS and is dropped. (Random bytes fall into sync now and
+/// then, so sync alone proves nothing; muxers repeat the PMT every 100 to
+/// 500 ms.)
+pub(super) const NOT_TS_BYTES: u64 = 1 << 20;
+/// See [`NOT_TS_BYTES`].
+pub(super) const NOT_TS_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Why a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +27,7 @@ pub(super) enum End {
     Closed,
     /// No data for [`DATA_IDLE_TIMEOUT`].
     Idle,
-    /// [`NOT_TS_LIMIT`] bytes without MPEG-TS sync.
+    /// No MPEG-TS program after [`NOT_TS_BYTES`] and [`NOT_TS_TIME`].
     NotTs,
     /// The socket failed.
     Error(String),
@@ -33,7 +38,12 @@ impl fmt::Display for End {
         match self {
             Self::Closed => f.write_str("the connection closed"),
             Self::Idle => write!(f, "no data for {} s", DATA_IDLE_TIMEOUT.as_secs()),
-            Self::NotTs => write!(f, "{NOT_TS_LIMIT} bytes without mpeg-ts sync"),
+            Self::NotTs => write!(
+                f,
+                "no mpeg-ts program in {} kib and {} s",
+                NOT_TS_BYTES / 1024,
+                NOT_TS_TIME.as_secs()
+            ),
             Self::Error(e) => write!(f, "socket error: {e}"),
         }
     }
@@ -75,6 +85,10 @@ pub(super) struct Feed {
     frames: u64,
     /// Demuxer warnings.
     warnings: u64,
+    /// When the first payload came.
+    started: Option<std::time::Instant>,
+    /// The demuxer has announced tracks.
+    program: bool,
 }
 
 impl Feed {
@@ -87,7 +101,14 @@ impl Feed {
             bytes: 0,
             frames: 0,
             warnings: 0,
+            started: None,
+            program: false,
         }
+    }
+
+    /// The stream fed.
+    pub(super) fn stream(&self) -> &std::sync::Arc<hub::LiveStream> {
+        self.publisher.stream()
     }
 
     /// Takes one payload; false once the peer proved not to send MPEG-TS.
@@ -95,9 +116,10 @@ impl Feed {
         self.packets += 1;
         self.bytes += data.len() as u64;
         tracing::trace!(len = data.len(), "srt payload");
+        let started = *self.started.get_or_insert_with(std::time::Instant::now);
         self.demux.feed(data);
         self.drain();
-        self.demux.has_synced() || self.bytes < NOT_TS_LIMIT
+        self.program || self.bytes < NOT_TS_BYTES || started.elapsed() < NOT_TS_TIME
     }
 
     /// Flushes the demuxer (the last frame of each track), logs how the
@@ -123,7 +145,10 @@ impl Feed {
     fn drain(&mut self) {
         while let Some(event) = self.demux.poll_event() {
             match event {
-                Event::Tracks(tracks) => self.publisher.set_tracks(tracks),
+                Event::Tracks(tracks) => {
+                    self.program = true;
+                    self.publisher.set_tracks(tracks);
+                }
                 Event::Frame(frame) => {
                     self.frames += 1;
                     self.publisher.push(frame);

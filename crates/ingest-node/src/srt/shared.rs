@@ -132,7 +132,11 @@ impl Gate for SharedGate {
                 let stream = refused.stream.as_deref().unwrap_or("-");
                 tracing::warn!(%peer, stream, reason = %refused.reason, code = i32::from(refused.code), "srt connection refused");
                 if let Some(s) = refused.stream.as_deref().and_then(|n| self.hub.get(n)) {
-                    s.set_error(format!("srt publish from {} refused: {}", peer.ip(), refused.reason));
+                    s.set_error(format!(
+                        "srt publish from {} refused: {}",
+                        peer.ip(),
+                        refused.reason
+                    ));
                 }
                 Err(refused.code)
             }
@@ -169,7 +173,9 @@ impl SharedGate {
         }
         let key = wanted.key.as_ref().map(|k| k.expose().as_str());
         let refuse = |r: PublishRefusal| Refused::new(Some(name), &r, reject_code(&r));
-        self.admission.check(name, request.remote.ip(), key).map_err(refuse)?;
+        self.admission
+            .check(name, request.remote.ip(), key)
+            .map_err(refuse)?;
         let keys = options::key_decision(self.passphrase.as_ref(), request.key_size, encrypts)
             .map_err(|(code, why)| Refused::new(Some(name), why, code))?;
         let publisher = self

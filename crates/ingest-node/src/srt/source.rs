@@ -62,7 +62,10 @@ pub async fn run_source_forever(source: SrtSource, stream: Arc<LiveStream>) {
             },
             // srt-tokio's handshake runs in this task: keep its panics here
             SrtMode::Caller | SrtMode::Rendezvous => {
-                match AssertUnwindSafe(connect_once(&source, &stream)).catch_unwind().await {
+                match AssertUnwindSafe(connect_once(&source, &stream))
+                    .catch_unwind()
+                    .await
+                {
                     Ok(Ok(())) => continue,
                     Ok(Err(f)) => f,
                     Err(_) => Failure::before_connecting("srt-tokio panicked during the handshake"),
@@ -107,8 +110,13 @@ impl Failure {
 /// One caller or rendezvous connection, fed into `stream` until it ends.
 async fn connect_once(source: &SrtSource, stream: &Arc<LiveStream>) -> Result<(), Failure> {
     let parsed = options::parse(&source.options).map_err(Failure::before_connecting)?;
-    let host = source.host.as_deref().ok_or_else(|| Failure::before_connecting("no host to connect to"))?;
-    let remote = resolve(host, source.port).await.map_err(Failure::before_connecting)?;
+    let host = source
+        .host
+        .as_deref()
+        .ok_or_else(|| Failure::before_connecting("no host to connect to"))?;
+    let remote = resolve(host, source.port)
+        .await
+        .map_err(Failure::before_connecting)?;
     let mode = source.mode;
     let socket = connect(mode, remote, &parsed, source.options.streamid.as_deref())
         .await
@@ -126,10 +134,23 @@ async fn connect_once(source: &SrtSource, stream: &Arc<LiveStream>) -> Result<()
 }
 
 /// Makes the connection of a caller or rendezvous socket.
-async fn connect(mode: SrtMode, remote: SocketAddr, parsed: &Parsed, streamid: Option<&str>) -> Result<SrtSocket, String> {
+async fn connect(
+    mode: SrtMode,
+    remote: SocketAddr,
+    parsed: &Parsed,
+    streamid: Option<&str>,
+) -> Result<SrtSocket, String> {
     let mut socket_options = parsed.socket.clone();
-    let default_port = if mode == SrtMode::Rendezvous { remote.port() } else { 0 };
-    let local = options::local_for(remote.is_ipv6(), parsed.adapter, parsed.local_port.unwrap_or(default_port));
+    let default_port = if mode == SrtMode::Rendezvous {
+        remote.port()
+    } else {
+        0
+    };
+    let local = options::local_for(
+        remote.is_ipv6(),
+        parsed.adapter,
+        parsed.local_port.unwrap_or(default_port),
+    );
     socket_options.connect.local = local;
     let builder = SrtSocket::builder().set(|o| *o = socket_options);
     let connecting = async {
@@ -143,7 +164,9 @@ async fn connect(mode: SrtMode, remote: SocketAddr, parsed: &Parsed, streamid: O
     let limit = parsed.socket.connect.timeout * if mode == SrtMode::Rendezvous { 10 } else { 1 };
     match tokio::time::timeout(limit + Duration::from_secs(1), connecting).await {
         Ok(Ok(socket)) => Ok(socket),
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => Err("no answer (connection timed out)".into()),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+            Err("no answer (connection timed out)".into())
+        }
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("no answer (connection timed out)".into()),
     }
@@ -180,8 +203,8 @@ impl SourceListener {
             Some(host) => resolve(host, source.port).await?,
             None => SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), source.port),
         };
-        let listener =
-            Listener::bind(addr, parsed.socket).map_err(|e| format!("binding srt listener on {addr}: {e}"))?;
+        let listener = Listener::bind(addr, parsed.socket)
+            .map_err(|e| format!("binding srt listener on {addr}: {e}"))?;
         tracing::info!(addr = %listener.local_addr(), encrypted = parsed.passphrase.is_some(), "srt source listening");
         Ok(Self {
             listener,
