@@ -334,10 +334,12 @@ async fn per_stream_caller_to_srt_live_transmit() {
         return;
     }
     let port = free_port();
-    let (_ffmpeg, mut slt) = slt_pipeline(&format!("srt://:{port}?mode=listener"));
+    // encrypted with AES-256 both ways: srt-tokio's caller against libsrt's listener
+    let secret = "passphrase=pull-passphrase&pbkeylen=32";
+    let (_ffmpeg, mut slt) = slt_pipeline(&format!("srt://:{port}?mode=listener&{secret}"));
     let hub = Arc::new(Hub::default());
     let stream = hub.stream("pull");
-    let source = srt_source("srt://127.0.0.1:1", port);
+    let source = srt_source(&format!("srt://127.0.0.1:1?{secret}&streamid=pull"), port);
     // srt-live-transmit may need a moment to listen: retry like a supervisor would
     let task = tokio::spawn(run_source_forever(source.clone(), stream.clone()));
     wait_for(15, "pull to go live", || live(&stream)).await;
@@ -813,4 +815,26 @@ async fn per_stream_listener_takes_one_caller_at_a_time() {
     wait_for(5, "one to go offline", || stream.state() == State::Offline).await;
     let _second = ffmpeg_srt(&format!("srt://{addr}?pkt_size=1316"));
     wait_for(15, "one to go live with the next caller", || live(&stream)).await;
+}
+
+// ---- 10. rendezvous ---------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rendezvous_with_srt_live_transmit() {
+    logs();
+    if !have_tools() {
+        return;
+    }
+    // on one host each side needs its own port: `port=` is the local one
+    let (theirs, ours) = (free_port(), free_port());
+    let (_ffmpeg, _slt) = slt_pipeline(&format!("srt://127.0.0.1:{ours}?mode=rendezvous&port={theirs}"));
+    let hub = Arc::new(Hub::default());
+    let stream = hub.stream("meet");
+    let task = tokio::spawn(run_source_forever(
+        srt_source(&format!("srt://127.0.0.1:1?mode=rendezvous&port={ours}"), theirs),
+        stream.clone(),
+    ));
+    wait_for(20, "meet to go live", || live(&stream)).await;
+    assert_h264_aac(&stream);
+    task.abort();
 }

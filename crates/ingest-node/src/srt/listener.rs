@@ -113,6 +113,7 @@ impl Listener {
             open: HashMap::new(),
             pending: HashMap::new(),
             connections: JoinSet::new(),
+            stale: Vec::new(),
             encrypts: false,
             send_buf: BytesMut::with_capacity(1500),
         };
@@ -161,6 +162,8 @@ struct Loop<G> {
     /// Handshakes in progress: when each peer was last heard.
     pending: HashMap<SessionId, Instant>,
     connections: JoinSet<SessionId>,
+    /// Handshakes found stale, to forget.
+    stale: Vec<SessionId>,
     /// The packet being handled carries key material.
     encrypts: bool,
     send_buf: BytesMut,
@@ -237,13 +240,9 @@ impl<G: Gate> Loop<G> {
                         None => Input::Failure(ResultOf::OpenConnection(id)),
                     }
                 }
-                Step::Delegate(id, packet) => match self.open.get(&id).map(|q| q.try_send(packet)) {
-                    Some(Ok(())) => Input::Success(ResultOf::DelegatePacket(id)),
-                    Some(Err(mpsc::error::TrySendError::Full(_))) => {
-                        tracing::trace!(peer = %id.0, "srt connection queue full: packet dropped");
-                        Input::Success(ResultOf::DelegatePacket(id))
-                    }
-                    Some(Err(mpsc::error::TrySendError::Closed(_))) | None => {
+                Step::Delegate(id, packet) => match self.delegate(id, packet) {
+                    Ok(()) => Input::Success(ResultOf::DelegatePacket(id)),
+                    Err(()) => {
                         self.open.remove(&id);
                         Input::Failure(ResultOf::DelegatePacket(id))
                     }
@@ -258,24 +257,42 @@ impl<G: Gate> Loop<G> {
                 Step::Close => return Ok(()),
                 Step::Wait => {
                     self.encrypts = false;
-                    tokio::select! {
-                        received = self.socket.recv_from(&mut buf) => match received {
-                            Ok((n, from)) => self.packet(&buf[..n], from).unwrap_or(Input::Timer),
-                            // ICMP errors of earlier sends surface here on some systems
-                            Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset) => Input::Timer,
-                            Err(e) => return Err(e),
-                        },
-                        _ = tick.tick() => self.sweep(),
-                        Some(done) = self.connections.join_next(), if !self.connections.is_empty() => match done {
-                            Ok(id) => self.forget(id),
-                            Err(e) => {
-                                tracing::error!(%e, "srt connection task failed");
-                                Input::Timer
-                            }
-                        },
+                    if let Some(input) = self.forget_stale() {
+                        input
+                    } else {
+                        tokio::select! {
+                            received = self.socket.recv_from(&mut buf) => match received {
+                                Ok((n, from)) => self.packet(&buf[..n], from).unwrap_or(Input::Timer),
+                                // ICMP errors of earlier sends surface here on some systems
+                                Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset) => Input::Timer,
+                                Err(e) => return Err(e),
+                            },
+                            _ = tick.tick() => self.sweep(),
+                            Some(done) = self.connections.join_next(), if !self.connections.is_empty() => match done {
+                                Ok(id) => self.forget(id),
+                                Err(e) => {
+                                    tracing::error!(%e, "srt connection task failed");
+                                    Input::Timer
+                                }
+                            },
+                        }
                     }
                 }
             };
+        }
+    }
+
+    /// Queues a packet for its connection without waiting: a full queue
+    /// drops it (SRT retransmits); `Err` when the connection is gone.
+    fn delegate(&self, id: SessionId, packet: (Packet, SocketAddr)) -> Result<(), ()> {
+        let queue = self.open.get(&id).ok_or(())?;
+        match queue.try_send(packet) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::trace!(peer = %id.0, "srt connection queue full: packet dropped");
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
         }
     }
 
@@ -307,21 +324,32 @@ impl<G: Gate> Loop<G> {
         Some(Input::Packet(Ok((packet, from))))
     }
 
-    /// Forgets one handshake that has not completed in time.
+    /// Lists the handshakes that have not completed in time; they are
+    /// forgotten one input at a time (see [`forget_stale`](Self::forget_stale)).
     fn sweep(&mut self) -> Input {
         let now = Instant::now();
-        let stale = self
-            .pending
-            .iter()
-            .find(|(_, seen)| now.duration_since(**seen) > PENDING_TIMEOUT)
-            .map(|(id, _)| *id);
-        match stale {
-            Some(id) => {
+        self.stale.extend(
+            self.pending
+                .iter()
+                .filter(|(_, seen)| now.duration_since(**seen) > PENDING_TIMEOUT)
+                .map(|(id, _)| *id),
+        );
+        Input::Timer
+    }
+
+    /// Forgets the next listed handshake that is still stale.
+    fn forget_stale(&mut self) -> Option<Input> {
+        while let Some(id) = self.stale.pop() {
+            let stale = self
+                .pending
+                .get(&id)
+                .is_some_and(|seen| seen.elapsed() > PENDING_TIMEOUT);
+            if stale {
                 tracing::debug!(peer = %id.0, "srt: unfinished handshake forgotten");
-                self.forget(id)
+                return Some(self.forget(id));
             }
-            None => Input::Timer,
         }
+        None
     }
 
     /// Removes a session here and in the state machine.
