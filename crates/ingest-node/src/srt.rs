@@ -1,44 +1,46 @@
 //! SRT input: MPEG-TS carried over SRT into a live stream.
 //!
-//! Two ways in, both built on `srt-tokio` (the SRT protocol) and
-//! [`media::ts::Demuxer`] (the media):
+//! Two ways in:
 //!
 //! - **The shared port** ([`serve_shared`], default [`DEFAULT_PORT`]): one UDP
 //!   port for every stream. A caller's `streamid` names the stream and the
 //!   direction (`publish:NAME`, `#!::r=NAME,m=publish`; see
 //!   [`spec::streamid`]); publishers are checked by
-//!   [`Admission`](crate::admission::Admission) and refused
-//!   ones are rejected *in the handshake*, so the caller sees an SRT reject
-//!   code (see [`reject_code`]). Playing over SRT is not offered yet: request
+//!   [`Admission`](crate::admission::Admission) and refused ones are
+//!   rejected *in the handshake*, so the caller sees an SRT reject code (see
+//!   [`reject_code`]). Playing over SRT is not offered yet: request
 //!   streamids are rejected with `SRT_REJX_UNIMPLEMENTED` (2501).
 //! - **Per-stream sources** ([`run_source`], [`run_source_forever`]) after
 //!   MistServer's conventions ([`SrtSource`]): `srt://:PORT` listens and takes
-//!   one caller at a time, `srt://HOST:PORT` calls, `?mode=rendezvous` meets
-//!   the peer half-way. Options: `latency` (ms), `passphrase` + `pbkeylen`
-//!   (AES-128/192/256), `streamid` (sent by a caller), and `rcvlatency`,
-//!   `peerlatency`, `conntimeo`, `peeridletimeo` (ms), `port` and `adapter`
-//!   (local port and address of a caller or rendezvous). Others are ignored
-//!   (logged at debug).
+//!   one caller at a time (others get `SRT_REJX_CONFLICT`, 2409),
+//!   `srt://HOST:PORT` calls, `?mode=rendezvous` meets the peer half-way.
+//!   Options: `latency` (ms), `passphrase` + `pbkeylen` (AES-128/192/256),
+//!   `streamid` (sent by a caller), and `rcvlatency`, `peerlatency`,
+//!   `conntimeo`, `peeridletimeo` (ms), `port` and `adapter` (local port and
+//!   address of a caller or rendezvous). Others are ignored (logged at debug).
 //!
 //! Each connection runs in its own task: packets (usually 7 TS packets, 1316
-//! bytes) go through a demuxer whose tracks and frames feed the stream's
-//! [`hub::Publisher`]. The publisher is held only while the peer is
-//! connected: a peer that closes, goes silent for [`DATA_IDLE_TIMEOUT`] or
-//! sends no MPEG-TS is dropped, and the stream goes offline. Peer trouble is
-//! logged at warn with the peer address and recorded with
-//! [`hub::LiveStream::set_error`]; it never touches other streams.
+//! bytes) go through a [`media::ts::Demuxer`] whose tracks and frames feed
+//! the stream's [`hub::Publisher`]. The publisher is held only while the
+//! peer is connected: a peer that closes, goes silent for
+//! [`DATA_IDLE_TIMEOUT`] or sends no MPEG-TS is dropped, and the stream goes
+//! offline. Peer trouble is logged at warn with the peer address and
+//! recorded with [`hub::LiveStream::set_error`]; it never touches other
+//! streams.
 //!
 //! **Encryption.** A listener with a passphrase accepts only callers with
 //! the same passphrase (`SRT_REJ_BADSECRET` 1010 otherwise) and refuses
 //! unencrypted callers (`SRT_REJ_UNSECURE` 1011); a listener without one
-//! refuses callers that encrypt (1011). The key length is the one the caller
-//! announces (the listener's `pbkeylen` is not used: srt-tokio cannot
-//! negotiate a different one).
+//! refuses callers that encrypt (1011). A listener uses the key length the
+//! caller announces (its own `pbkeylen` is not used: srt-protocol cannot
+//! negotiate another one); callers and rendezvous use their `pbkeylen`.
 //!
-//! **Limits of srt-tokio 0.4.4** (unmaintained since 2024) that shape this
-//! module: its listener runs in a task of its own that this module cannot
-//! protect, so [`SharedListener::run`] notices when it stops and binds the
-//! port again; see the crate notes in the project's design documents.
+//! **The SRT protocol** comes from the `srt-tokio` 0.4.4 family (unmaintained
+//! since 2024). Callers and rendezvous use `srt-tokio` sockets. Listeners
+//! drive its sans-IO core, `srt-protocol`, from a loop of their own
+//! (`listener.rs`): srt-tokio's listener task panics on some handshakes
+//! (one crafted datagram, or a caller that merely encrypts when the port has
+//! no passphrase), taking every connection of the port with it.
 
 mod listener;
 mod options;

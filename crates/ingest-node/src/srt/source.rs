@@ -35,10 +35,7 @@ pub const RETRY_MAX: Duration = Duration::from_secs(30);
 ///
 /// Never returns `Ok`; the error is for logs and the stream's status.
 pub async fn run_source(source: SrtSource, stream: Arc<LiveStream>) -> Result<(), String> {
-    match source.mode {
-        SrtMode::Listener => SourceListener::bind(&source).await?.run(stream).await,
-        SrtMode::Caller | SrtMode::Rendezvous => connect_once(&source, &stream).await.map_err(|f| f.error),
-    }
+    Err(attempt(&source, &stream).await.error)
 }
 
 /// [`run_source`] again and again, pausing after each failure from
@@ -48,30 +45,8 @@ pub async fn run_source(source: SrtSource, stream: Arc<LiveStream>) -> Result<()
 pub async fn run_source_forever(source: SrtSource, stream: Arc<LiveStream>) {
     let mut delay = RETRY_MIN;
     let mut failures = 0u64;
-    loop {
-        if stream.is_closed() {
-            return;
-        }
-        let failure = match source.mode {
-            SrtMode::Listener => Failure {
-                connected: false,
-                error: run_source(source.clone(), stream.clone())
-                    .await
-                    .err()
-                    .unwrap_or_default(),
-            },
-            // srt-tokio's handshake runs in this task: keep its panics here
-            SrtMode::Caller | SrtMode::Rendezvous => {
-                match AssertUnwindSafe(connect_once(&source, &stream))
-                    .catch_unwind()
-                    .await
-                {
-                    Ok(Ok(())) => continue,
-                    Ok(Err(f)) => f,
-                    Err(_) => Failure::before_connecting("srt-tokio panicked during the handshake"),
-                }
-            }
-        };
+    while !stream.is_closed() {
+        let failure = attempt(&source, &stream).await;
         if stream.is_closed() {
             return;
         }
@@ -107,30 +82,54 @@ impl Failure {
     }
 }
 
+/// Runs the source once: a listener until it fails, a caller or rendezvous
+/// until its connection fails or ends.
+async fn attempt(source: &SrtSource, stream: &Arc<LiveStream>) -> Failure {
+    match source.mode {
+        SrtMode::Listener => {
+            let error = match SourceListener::bind(source).await {
+                Ok(listener) => listener.run(stream.clone()).await.err().unwrap_or_default(),
+                Err(e) => e,
+            };
+            Failure::before_connecting(error)
+        }
+        // srt-tokio's handshake runs in this task: keep its panics here
+        SrtMode::Caller | SrtMode::Rendezvous => AssertUnwindSafe(connect_once(source, stream))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Failure::before_connecting("srt-tokio panicked during the handshake")),
+    }
+}
+
 /// One caller or rendezvous connection, fed into `stream` until it ends.
-async fn connect_once(source: &SrtSource, stream: &Arc<LiveStream>) -> Result<(), Failure> {
-    let parsed = options::parse(&source.options).map_err(Failure::before_connecting)?;
-    let host = source
-        .host
-        .as_deref()
-        .ok_or_else(|| Failure::before_connecting("no host to connect to"))?;
-    let remote = resolve(host, source.port)
-        .await
-        .map_err(Failure::before_connecting)?;
+async fn connect_once(source: &SrtSource, stream: &Arc<LiveStream>) -> Failure {
+    let parsed = match options::parse(&source.options) {
+        Ok(parsed) => parsed,
+        Err(e) => return Failure::before_connecting(e),
+    };
+    let Some(host) = source.host.as_deref() else {
+        return Failure::before_connecting("no host to connect to");
+    };
+    let remote = match resolve(host, source.port).await {
+        Ok(remote) => remote,
+        Err(e) => return Failure::before_connecting(e),
+    };
     let mode = source.mode;
-    let socket = connect(mode, remote, &parsed, source.options.streamid.as_deref())
-        .await
-        .map_err(|e| Failure::before_connecting(format!("srt {mode} to {remote}: {e}")))?;
+    let socket = match connect(mode, remote, &parsed, source.options.streamid.as_deref()).await {
+        Ok(socket) => socket,
+        Err(e) => return Failure::before_connecting(format!("srt {mode} to {remote}: {e}")),
+    };
     let peer = socket.settings().remote;
-    let publisher = stream
-        .publish()
-        .map_err(|e| Failure::before_connecting(format!("srt {mode} to {peer}: {e}")))?;
+    let publisher = match stream.publish() {
+        Ok(publisher) => publisher,
+        Err(e) => return Failure::before_connecting(format!("srt {mode} to {peer}: {e}")),
+    };
     let span = tracing::info_span!("conn", proto = "srt", %peer, stream = stream.name());
     let end = session::receive(socket, publisher, peer).instrument(span).await;
-    Err(Failure {
+    Failure {
         connected: true,
         error: format!("srt {mode} to {peer}: {end}"),
-    })
+    }
 }
 
 /// Makes the connection of a caller or rendezvous socket.
