@@ -101,10 +101,7 @@ fn request(method: &str, url: &str, body: Option<&str>) -> Option<(u16, String)>
     Some((status, response.body_mut().read_to_string().unwrap_or_default()))
 }
 
-#[expect(
-    clippy::disallowed_methods,
-    reason = "a synchronous test thread polling a child process"
-)]
+#[expect(clippy::disallowed_methods, reason = "a synchronous test thread polling a child process")]
 fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !cond() {
