@@ -5,9 +5,11 @@
 //! **Invariant:** ingest code never parses codecs itself (that is `media`'s
 //! job) and never depends on `edge-node`.
 //!
-//! Built so far: RTMP publishing ([`rtmp`]) checked by [`admission`], MPEG-TS over UDP, unicast and multicast ([`tsudp`]), RTP described by SDP
-//! ([`rtp`]), files
-//! played in real time ([`file`]), and the [`supervisor`] that runs the input
+//! Built so far: publishing over RTMP ([`rtmp`]) and SRT ([`srt`], also SRT
+//! listener/caller/rendezvous sources), checked by [`admission`]; MPEG-TS over
+//! UDP or RTP, unicast and multicast ([`tsudp`]); RTP described by SDP
+//! ([`rtp`]); HLS pull ([`hls_pull`]); files
+//! played in real time ([`mod@file`]), and the [`supervisor`] that runs the input
 //! of each defined stream.
 
 pub mod admission;
@@ -15,6 +17,7 @@ pub mod file;
 pub mod hls_pull;
 pub mod rtmp;
 pub mod rtp;
+pub mod srt;
 pub mod supervisor;
 pub mod tsudp;
 
