@@ -2,8 +2,9 @@
 //! listens for, following spec changes: a new or changed source (re)starts
 //! its input, a removed stream stops it.
 //!
-//! Listening inputs (`tsudp://`, `tsrtp://`, `sdp:`) run as long as the
-//! stream is defined. Pulling inputs (files, HLS) run always when the spec says `alwaysOn`,
+//! Listening inputs (`tsudp://`, `tsrtp://`, `sdp:`, `srt://:PORT`) run as
+//! long as the stream is defined. Pulling inputs (files, HLS, SRT callers)
+//! run always when the spec says `alwaysOn`,
 //! restarting with backoff after failures; otherwise they start when a viewer
 //! asks for the stream ([`hub::LiveStream::request`]) and stop when nobody
 //! has watched for [`ON_DEMAND_IDLE`].
@@ -98,16 +99,44 @@ fn start(spec: &StreamSpec, stream: Arc<LiveStream>) -> Option<JoinHandle<()>> {
                 stream.set_error(e);
             }
         })),
-        Source::File(file) => Some(tokio::spawn(run_pull(spec.always_on, stream, "file", move |stream| {
-            let file = file.clone();
-            async move {
-                let demuxed = crate::file::load(&file).await?;
-                crate::file::play(demuxed, file.looping, stream).await
+        Source::File(file) => Some(tokio::spawn(run_pull(
+            spec.always_on,
+            stream,
+            "file",
+            move |stream| {
+                let file = file.clone();
+                async move {
+                    let demuxed = crate::file::load(&file).await?;
+                    crate::file::play(demuxed, file.looping, stream).await
+                }
+            },
+        ))),
+        Source::Srt(srt) if srt.mode == spec::source::SrtMode::Listener => Some(tokio::spawn(async move {
+            // a listener waits for callers as long as the stream is defined
+            let mut backoff = BACKOFF.0;
+            loop {
+                let result = match crate::srt::SourceListener::bind(&srt).await {
+                    Ok(listener) => listener.run(stream.clone()).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    tracing::warn!(stream = stream.name(), %e, "srt listener failed");
+                    stream.set_error(e);
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF.1);
             }
+        })),
+        Source::Srt(srt) if spec.always_on => Some(tokio::spawn(crate::srt::run_source_forever(srt, stream))),
+        Source::Srt(srt) => Some(tokio::spawn(run_pull(false, stream, "srt", move |stream| {
+            crate::srt::run_source(srt.clone(), stream)
         }))),
-        Source::Hls(hls) => Some(tokio::spawn(run_pull(spec.always_on, stream, "hls pull", move |stream| {
-            crate::hls_pull::run(hls.url.clone(), stream)
-        }))),
+        Source::Hls(hls) => Some(tokio::spawn(run_pull(
+            spec.always_on,
+            stream,
+            "hls pull",
+            move |stream| crate::hls_pull::run(hls.url.clone(), stream),
+        ))),
         other => {
             stream.set_error(format!(
                 "{} sources are not supported by this node yet",
@@ -131,7 +160,11 @@ where
             stream.requested().await;
         }
         let run = input(stream.clone());
-        let result = if always_on { run.await } else { until_idle(run, &stream).await };
+        let result = if always_on {
+            run.await
+        } else {
+            until_idle(run, &stream).await
+        };
         match result {
             Ok(()) => backoff = BACKOFF.0,
             Err(e) => {

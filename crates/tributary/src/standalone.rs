@@ -29,6 +29,9 @@ pub(crate) struct Config {
     /// Address of the RTMP port; overrides `[rtmp] listen`.
     #[arg(long, env = "TRIBUTARY_RTMP_LISTEN")]
     pub(crate) rtmp_listen: Option<SocketAddr>,
+    /// Address of the shared SRT port (UDP); overrides `[srt] listen`.
+    #[arg(long, env = "TRIBUTARY_SRT_LISTEN")]
+    pub(crate) srt_listen: Option<SocketAddr>,
 }
 
 /// Reads a configuration file; a missing main file is an empty, writable one.
@@ -86,6 +89,7 @@ pub(crate) fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("loading {}", main.display()))?;
     let http_listen = config.http_listen.unwrap_or(loaded.config.http.listen);
     let rtmp_listen = config.rtmp_listen.unwrap_or(loaded.config.rtmp.listen);
+    let srt_listen = config.srt_listen.unwrap_or(loaded.config.srt.listen);
     let specs = loaded
         .config
         .streams
@@ -112,6 +116,22 @@ pub(crate) fn run(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("binding RTMP port {rtmp_listen}"))?;
         tracing::info!(addr = %rtmp.local_addr()?, "rtmp listening");
         let admission = ingest_node::admission::Admission::new(service.watch());
+        let srt_config = ingest_node::srt::SharedSrtConfig {
+            addr: srt_listen,
+            ..Default::default()
+        };
+        let srt = ingest_node::srt::SharedListener::bind(&srt_config)
+            .await
+            .with_context(|| format!("binding SRT port {srt_listen}"))?;
+        tracing::info!(addr = %srt.local_addr(), "srt listening");
+        tokio::spawn({
+            let (hub, admission) = (hub.clone(), admission.clone());
+            async move {
+                if let Err(e) = srt.run(hub, admission).await {
+                    tracing::error!(%e, "srt listener failed");
+                }
+            }
+        });
         tokio::spawn(async move {
             if let Err(e) = ingest_node::rtmp::serve(rtmp, hub, admission).await {
                 tracing::error!(%e, "rtmp listener failed");

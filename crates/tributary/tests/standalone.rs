@@ -31,12 +31,14 @@ struct Server {
     child: Child,
     http: SocketAddr,
     rtmp: SocketAddr,
+    srt: SocketAddr,
 }
 
 impl Server {
     fn start(config: &Path) -> Self {
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp()).parse().unwrap();
         let rtmp: SocketAddr = format!("127.0.0.1:{}", free_tcp()).parse().unwrap();
+        let srt: SocketAddr = format!("127.0.0.1:{}", free_udp()).parse().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_tributary"))
             .args(["standalone", "--config"])
             .arg(config)
@@ -45,12 +47,19 @@ impl Server {
                 &http.to_string(),
                 "--rtmp-listen",
                 &rtmp.to_string(),
+                "--srt-listen",
+                &srt.to_string(),
             ])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
-        let server = Self { child, http, rtmp };
+        let server = Self {
+            child,
+            http,
+            rtmp,
+            srt,
+        };
         wait_for(10, "the server to answer /healthz", || {
             server.get("/healthz").is_some_and(|(s, _)| s == 200)
         });
@@ -480,4 +489,53 @@ fn rtp_described_by_ffmpeg_sdp_goes_live() {
     assert_live_h264_aac(&server, "rtp", 1);
     ffmpeg.kill().unwrap();
     let _ = ffmpeg.wait();
+}
+
+#[test]
+fn srt_push_to_the_shared_port_and_to_a_stream_listener() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = TempDir::new("standalone-srt");
+    let config = dir.path("tributary.toml");
+    let own = free_udp();
+    std::fs::write(
+        &config,
+        format!(
+            "[streams.cam]\nsource = \"push://\"\npublishKey = \"k3y-k3y-k3y\"\n\n\
+             [streams.own]\nsource = \"srt://:{own}?passphrase=0123456789abc\"\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&config);
+
+    // shared port, access-control streamid with the key
+    let url = format!(
+        "srt://{}?streamid=#!::r=cam,m=publish,s=k3y-k3y-k3y&pkt_size=1316",
+        server.srt
+    );
+    let mut shared = push(&url, "mpegts", 30);
+    assert_live_h264_aac(&server, "cam", 1);
+    // a wrong key is refused and the live stream goes on
+    let wrong = format!(
+        "srt://{}?streamid=#!::r=cam,m=publish,s=guessed-123&pkt_size=1316",
+        server.srt
+    );
+    assert!(
+        !push(&wrong, "mpegts", 2).wait().unwrap().success(),
+        "wrong key refused"
+    );
+    assert_eq!(server.stream("cam")["status"]["state"], "live");
+
+    // the stream's own listener, with a passphrase
+    let url = format!("srt://127.0.0.1:{own}?passphrase=0123456789abc&pkt_size=1316");
+    let mut own_push = push(&url, "mpegts", 30);
+    assert_live_h264_aac(&server, "own", 1);
+    for child in [&mut shared, &mut own_push] {
+        child.kill().unwrap();
+        let _ = child.wait();
+    }
+    wait_for(5, "cam to go offline", || {
+        server.stream("cam")["status"]["state"] != "live"
+    });
 }
