@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CPU cost of ingest: a release `tributary standalone` receives a pre-encoded
 # ~5 Mbps H.264+AAC stream (ffmpeg -c copy, so ffmpeg's own CPU is not
-# counted) for SECONDS over RTMP, then over TS/UDP, while one viewer reads
+# counted) for SECONDS over RTMP, then SRT (shared port), then TS/UDP, while one viewer reads
 # /NAME.ts. Prints the server's CPU time per second of stream and per Mbps.
 #
 #   bash bench/ingest_cpu.sh            # SECONDS=20 by default
@@ -19,14 +19,16 @@ ffmpeg -v error -f lavfi -i testsrc2=size=1280x720:rate=25 -f lavfi -i sine=samp
 bytes=$(stat -c %s "$work/src.ts")
 mbps=$(echo "scale=2; $bytes * 8 / ($SECONDS_RUN + 5) / 1000000" | bc)
 
-http=127.0.0.1:18080; rtmp=127.0.0.1:11935; udp=19000
+http=127.0.0.1:18080; rtmp=127.0.0.1:11935; srt=127.0.0.1:18889; udp=19000
 cat > "$work/tributary.toml" <<TOML
 [streams.rtmp]
+source = "push://"
+[streams.srt]
 source = "push://"
 [streams.udp]
 source = "tsudp://127.0.0.1:$udp"
 TOML
-$BIN standalone --config "$work/tributary.toml" --http-listen $http --rtmp-listen $rtmp 2>"$work/server.log" &
+$BIN standalone --config "$work/tributary.toml" --http-listen $http --rtmp-listen $rtmp --srt-listen $srt 2>"$work/server.log" &
 pid=$!
 for _ in $(seq 50); do curl -sf "http://$http/healthz" >/dev/null && break; sleep 0.1; done
 
@@ -50,4 +52,5 @@ measure() { # name, ffmpeg output args...
 }
 
 measure rtmp -f flv "rtmp://$rtmp/live/rtmp"
+measure srt -f mpegts "srt://$srt?streamid=publish:srt&pkt_size=1316"
 measure udp -f mpegts "udp://127.0.0.1:$udp?pkt_size=1316"
