@@ -6,8 +6,9 @@
 //! long as the stream is defined. Pulling inputs (files, HLS, SRT callers)
 //! run always when the spec says `alwaysOn`,
 //! restarting with backoff after failures; otherwise they start when a viewer
-//! asks for the stream ([`hub::LiveStream::request`]) and stop when nobody
-//! has watched for [`ON_DEMAND_IDLE`].
+//! asks for the stream ([`hub::LiveStream::request`]), keep trying for
+//! [`ON_DEMAND_RETRY`] when they fail, and stop when nobody has watched for
+//! [`ON_DEMAND_IDLE`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -21,6 +22,10 @@ use tokio::task::JoinHandle;
 
 /// An on-demand input stops after this long without viewers.
 pub const ON_DEMAND_IDLE: Duration = Duration::from_secs(20);
+
+/// An on-demand input that fails keeps trying this long after a viewer asked;
+/// then it waits for the next request.
+pub const ON_DEMAND_RETRY: Duration = Duration::from_secs(20);
 
 /// First and longest wait between attempts of an always-on input.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
@@ -148,16 +153,20 @@ fn start(spec: &StreamSpec, stream: Arc<LiveStream>) -> Option<JoinHandle<()>> {
 }
 
 /// Runs a pulling input: always (restarting with backoff after failures)
-/// when `always_on`, otherwise once per viewer request until nobody watches.
+/// when `always_on`; otherwise from a viewer's request, retrying failures for
+/// up to [`ON_DEMAND_RETRY`], until nobody watches.
 async fn run_pull<F, Fut>(always_on: bool, stream: Arc<LiveStream>, what: &'static str, mut input: F)
 where
     F: FnMut(Arc<LiveStream>) -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
     let mut backoff = BACKOFF.0;
+    let mut give_up = tokio::time::Instant::now();
     loop {
-        if !always_on {
+        if !always_on && tokio::time::Instant::now() >= give_up {
             stream.requested().await;
+            give_up = tokio::time::Instant::now() + ON_DEMAND_RETRY;
+            backoff = BACKOFF.0;
         }
         let run = input(stream.clone());
         let result = if always_on {
@@ -166,7 +175,10 @@ where
             until_idle(run, &stream).await
         };
         match result {
-            Ok(()) => backoff = BACKOFF.0,
+            Ok(()) => {
+                backoff = BACKOFF.0;
+                give_up = tokio::time::Instant::now();
+            }
             Err(e) => {
                 tracing::warn!(stream = stream.name(), %e, "{what} input failed");
                 stream.set_error(e);
@@ -214,5 +226,66 @@ fn kind(source: &Source) -> &'static str {
         Source::Hls(_) => "hls",
         Source::Rist(_) => "rist://",
         Source::File(_) => "file",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn on_demand_input_retries_for_a_while_after_a_request_then_waits() {
+        let hub = Hub::default();
+        let stream = hub.stream("s");
+        let attempts = Arc::new(AtomicU32::new(0));
+        let counter = attempts.clone();
+        let task = tokio::spawn(run_pull(false, stream.clone(), "test", move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { Err::<(), String>("unreachable source".into()) }
+        }));
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(
+            attempts.load(Ordering::SeqCst),
+            0,
+            "nothing runs before a viewer asks"
+        );
+        stream.request();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let after_first = attempts.load(Ordering::SeqCst);
+        // backoff 0.5, 1, 2, 4, 8 s fits in the 20 s window: a handful of attempts, then waiting
+        assert!((4..=7).contains(&after_first), "{after_first} attempts");
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        assert_eq!(
+            attempts.load(Ordering::SeqCst),
+            after_first,
+            "no attempts without a new request"
+        );
+        assert_eq!(stream.last_error().as_deref(), Some("unreachable source"));
+        stream.request();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            attempts.load(Ordering::SeqCst) > after_first,
+            "a new request starts it again"
+        );
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn always_on_input_keeps_retrying_with_backoff() {
+        let hub = Hub::default();
+        let stream = hub.stream("s");
+        let attempts = Arc::new(AtomicU32::new(0));
+        let counter = attempts.clone();
+        let task = tokio::spawn(run_pull(true, stream, "test", move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { Err::<(), String>("down".into()) }
+        }));
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        let n = attempts.load(Ordering::SeqCst);
+        // 0.5+1+2+4+8+16 = 31.5 s, then every 30 s: about 15 attempts in 300 s
+        assert!((12..=18).contains(&n), "{n} attempts");
+        task.abort();
     }
 }
