@@ -4,16 +4,19 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use hub::{Hub, LiveStream, State};
 use ingest_node::hls_pull;
 use media::{Codec, Frame, Track};
+use support::{Proc, described, wait_for};
 use testkit::{TempDir, have_ffmpeg};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+mod support;
 
 /// Serves the files of `dir` over HTTP/1.1 (GET only, one request per
 /// connection); 404 for anything else.
@@ -60,19 +63,9 @@ async fn serve(dir: PathBuf) -> SocketAddr {
     addr
 }
 
-/// A child process killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// ffmpeg writing a live HLS stream (1 s segments, 5 in the playlist, old
 /// ones deleted) of the test pattern and a sine into `dir/index.m3u8`.
-fn live_hls(dir: &Path, fmp4: bool) -> Killed {
+fn live_hls(dir: &Path, fmp4: bool) -> Proc {
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-v", "error", "-re"])
         .args(testkit::lavfi(&[testkit::TESTSRC, testkit::SINE], "60"))
@@ -100,19 +93,7 @@ fn live_hls(dir: &Path, fmp4: bool) -> Killed {
         cmd.arg("-hls_segment_filename").arg(dir.join("seg%03d.ts"));
     }
     cmd.arg(dir.join("index.m3u8")).stdin(Stdio::null());
-    Killed(cmd.spawn().unwrap())
-}
-
-/// Waits (polling, at most `secs`) until `cond` holds.
-async fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    Proc(cmd.spawn().unwrap())
 }
 
 /// Waits until ffmpeg's playlist lists at least `n` segments.
@@ -121,12 +102,6 @@ async fn wait_for_segments(playlist: &Path, n: usize) {
         std::fs::read_to_string(playlist).is_ok_and(|t| t.matches("#EXTINF").count() >= n)
     })
     .await;
-}
-
-/// True once both tracks are described (codec parameters known).
-fn described(stream: &LiveStream) -> bool {
-    let tracks = stream.tracks();
-    tracks.len() == 2 && tracks.iter().all(|t| t.video.is_some() || t.audio.is_some())
 }
 
 fn assert_h264_aac(tracks: &[Track]) {

@@ -3,8 +3,8 @@
 //! SRT sources as listener and caller, also through a lossy UDP relay.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,14 +12,16 @@ use std::time::Duration;
 use hub::{Hub, LiveStream, State};
 use ingest_node::admission::Admission;
 use ingest_node::srt::{SharedListener, SharedSrtConfig, SourceListener, run_source, run_source_forever};
-use media::Codec;
 use spec::source::SrtSource;
 use spec::{Redacted, Source, StreamSpec};
 use srt_protocol::protocol::pending_connection::ConnectionReject;
-use testkit::{TempDir, Video, generate, have, have_ffmpeg};
+use support::{Proc, assert_h264_aac, live, wait_for};
+use testkit::{TempDir, Video, ffmpeg_push, free_udp_port, generate, have, have_ffmpeg};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio::time::timeout;
+
+mod support;
 
 // ---- helpers -------------------------------------------------------------
 
@@ -32,43 +34,6 @@ fn logs() {
         .with_test_writer()
         .with_ansi(false)
         .try_init();
-}
-
-/// Waits (polling, at most `secs`) until `cond` holds.
-async fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// True once both tracks are known with their parameters.
-fn described(stream: &LiveStream) -> bool {
-    let tracks = stream.tracks();
-    tracks.len() == 2 && tracks.iter().all(|t| t.video.is_some() || t.audio.is_some())
-}
-
-fn live(stream: &LiveStream) -> bool {
-    stream.state() == State::Live && described(stream)
-}
-
-fn assert_h264_aac(stream: &LiveStream) {
-    let tracks = stream.tracks();
-    let video = tracks
-        .iter()
-        .find(|t| t.codec == Codec::H264)
-        .expect("an h264 track");
-    let v = video.video.clone().expect("video info from the sps");
-    assert_eq!((v.width, v.height), (320, 240));
-    let audio = tracks
-        .iter()
-        .find(|t| t.codec == Codec::Aac)
-        .expect("an aac track");
-    assert_eq!(audio.audio.clone().expect("audio info").sample_rate, 48_000);
 }
 
 /// Frames still arrive: the pushed count grows within 3 s.
@@ -85,56 +50,22 @@ fn have_tools() -> bool {
     have_ffmpeg() && have("srt-live-transmit")
 }
 
-/// A child process, killed when dropped.
-struct Proc(Child);
-
-impl Proc {
-    /// Kills it now (SIGKILL: no SRT shutdown is sent).
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-
-    /// Waits up to `secs` for it to exit by itself; its success.
-    async fn exited(&mut self, secs: u64) -> Option<bool> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        while tokio::time::Instant::now() < deadline {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return Some(status.success());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        None
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// ffmpeg encoding the test pattern and tone live (H.264 + AAC in MPEG-TS) to `out`.
-fn ffmpeg_live(out: &str) -> Command {
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-v", "error", "-nostdin", "-re"])
-        .args(["-f", "lavfi", "-i", testkit::TESTSRC])
-        .args(["-f", "lavfi", "-i", testkit::SINE])
-        .args([
-            "-t", "60", "-c:v", "libx264", "-g", "25", "-c:a", "aac", "-f", "mpegts",
-        ])
-        .arg(out);
-    cmd
-}
-
 /// ffmpeg publishing over its own libsrt to `url`.
 fn ffmpeg_srt(url: &str) -> Proc {
-    Proc(ffmpeg_live(url).stdin(Stdio::null()).spawn().unwrap())
+    Proc(
+        ffmpeg_push(url, "mpegts", "60")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// `ffmpeg | srt-live-transmit file://con target`: libsrt's own tool sends.
 fn slt_pipeline(target: &str) -> (Proc, Proc) {
-    let mut ffmpeg = ffmpeg_live("-").stdout(Stdio::piped()).spawn().unwrap();
+    let mut ffmpeg = ffmpeg_push("-", "mpegts", "60")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let ts = ffmpeg.stdout.take().unwrap();
     let slt = Command::new("srt-live-transmit")
         .args(["-chunk:1316", "-loglevel:error", "file://con", target])
@@ -143,15 +74,6 @@ fn slt_pipeline(target: &str) -> (Proc, Proc) {
         .spawn()
         .unwrap();
     (Proc(ffmpeg), Proc(slt))
-}
-
-/// A UDP port free right now on loopback.
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn admission(entries: &[(&str, &str, Option<&str>)]) -> Admission {
@@ -333,7 +255,7 @@ async fn per_stream_caller_to_srt_live_transmit() {
     if !have_tools() {
         return;
     }
-    let port = free_port();
+    let port = free_udp_port();
     // encrypted with AES-256 both ways: srt-tokio's caller against libsrt's listener
     let secret = "passphrase=pull-passphrase&pbkeylen=32";
     let (_ffmpeg, mut slt) = slt_pipeline(&format!("srt://:{port}?mode=listener&{secret}"));
@@ -368,7 +290,7 @@ async fn always_on_caller_connects_once_the_listener_appears() {
     if !have_tools() {
         return;
     }
-    let port = free_port();
+    let port = free_udp_port();
     let hub = Arc::new(Hub::default());
     let stream = hub.stream("later");
     let task = tokio::spawn(run_source_forever(
@@ -826,7 +748,7 @@ async fn rendezvous_with_srt_live_transmit() {
         return;
     }
     // on one host each side needs its own port: `port=` is the local one
-    let (theirs, ours) = (free_port(), free_port());
+    let (theirs, ours) = (free_udp_port(), free_udp_port());
     let (_ffmpeg, _slt) = slt_pipeline(&format!("srt://127.0.0.1:{ours}?mode=rendezvous&port={theirs}"));
     let hub = Arc::new(Hub::default());
     let stream = hub.stream("meet");

@@ -2,48 +2,16 @@
 //! loopback (TTL 0, so nothing leaves the machine) carrying an ffmpeg file.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hub::{Hub, LiveStream, State};
 use ingest_node::tsudp;
-use media::Codec;
-use testkit::{TempDir, Video, generate, have_ffmpeg};
+use support::{assert_h264_aac, live, wait_for};
+use testkit::{TempDir, Video, ffmpeg_push, generate, have_ffmpeg};
 
-/// Waits (polling, at most `secs`) until `cond` holds.
-async fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// True once both tracks are known with their parameters (the demuxer
-/// announces a track at the PMT and describes it when its first frame comes).
-fn described(stream: &LiveStream) -> bool {
-    let tracks = stream.tracks();
-    tracks.len() == 2 && tracks.iter().all(|t| t.video.is_some() || t.audio.is_some())
-}
-
-fn assert_h264_aac(stream: &LiveStream) {
-    let tracks = stream.tracks();
-    let video = tracks
-        .iter()
-        .find(|t| t.codec == Codec::H264)
-        .expect("an h264 track");
-    let v = video.video.clone().expect("video info from the sps");
-    assert_eq!((v.width, v.height), (320, 240));
-    let audio = tracks
-        .iter()
-        .find(|t| t.codec == Codec::Aac)
-        .expect("an aac track");
-    assert_eq!(audio.audio.clone().expect("audio info").sample_rate, 48_000);
-}
+mod support;
 
 fn start(hub: &Hub, config: tsudp::Config) -> (Arc<LiveStream>, u16) {
     let socket = tsudp::bind(&config).unwrap();
@@ -69,31 +37,11 @@ async fn unicast_from_ffmpeg_goes_live_then_offline() {
             rtp: false,
         },
     );
-    let mut ffmpeg = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            testkit::TESTSRC,
-            "-f",
-            "lavfi",
-            "-i",
-            testkit::SINE,
-        ])
-        .args([
-            "-t", "3", "-c:v", "libx264", "-g", "25", "-c:a", "aac", "-f", "mpegts",
-        ])
-        .arg(format!("udp://127.0.0.1:{port}?pkt_size=1316"))
+    let mut ffmpeg = ffmpeg_push(&format!("udp://127.0.0.1:{port}?pkt_size=1316"), "mpegts", "3")
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for(10, "the stream to go live", || {
-        stream.state() == State::Live && described(&stream)
-    })
-    .await;
+    wait_for(10, "the stream to go live", || live(&stream)).await;
     assert_h264_aac(&stream);
     let mut sub = stream.subscribe();
     let first = tokio::time::timeout(Duration::from_secs(5), async {
@@ -142,10 +90,7 @@ async fn multicast_group_on_loopback() {
         }
     });
     send.await.unwrap();
-    wait_for(10, "the stream to go live", || {
-        stream.state() == State::Live && described(&stream)
-    })
-    .await;
+    wait_for(10, "the stream to go live", || live(&stream)).await;
     assert_h264_aac(&stream);
     assert!(stream.stats().frames > 10, "frames arrived: {:?}", stream.stats());
 }
@@ -166,40 +111,11 @@ async fn ts_in_rtp_from_ffmpeg() {
             rtp: true,
         },
     );
-    let mut ffmpeg = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            testkit::TESTSRC,
-            "-f",
-            "lavfi",
-            "-i",
-            testkit::SINE,
-        ])
-        .args([
-            "-t",
-            "3",
-            "-c:v",
-            "libx264",
-            "-g",
-            "25",
-            "-c:a",
-            "aac",
-            "-f",
-            "rtp_mpegts",
-        ])
-        .arg(format!("rtp://127.0.0.1:{port}"))
+    let mut ffmpeg = ffmpeg_push(&format!("rtp://127.0.0.1:{port}"), "rtp_mpegts", "3")
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for(10, "the stream to go live", || {
-        stream.state() == State::Live && described(&stream)
-    })
-    .await;
+    wait_for(10, "the stream to go live", || live(&stream)).await;
     assert_h264_aac(&stream);
     assert!(ffmpeg.wait().unwrap().success());
 }

@@ -2,6 +2,7 @@
 //! tool checks, ffmpeg runs and sample generation, and ffprobe's view of a
 //! file. A dev-dependency only, and a leaf: it knows nothing of `media`.
 
+use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -104,6 +105,36 @@ pub fn lavfi<'a>(sources: &[&'a str], secs: &'a str) -> Vec<&'a str> {
     }
     args.extend(["-t", secs]);
     args
+}
+
+/// ffmpeg encoding [`TESTSRC`] and [`SINE`] live (`-re`, H.264 with a
+/// keyframe every 25 frames, AAC) for `secs` seconds to `out` as `format`
+/// (`-v error -nostdin`); set stdio and spawn it.
+pub fn ffmpeg_push(out: &str, format: &str, secs: &str) -> Command {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error", "-nostdin", "-re"])
+        .args(lavfi(&[TESTSRC, SINE], secs))
+        .args(["-c:v", "libx264", "-g", "25", "-c:a", "aac", "-f", format])
+        .arg(out);
+    cmd
+}
+
+/// A TCP port free right now on loopback (bound and released).
+pub fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A UDP port free right now on loopback (bound and released).
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Video codec of a generated sample.

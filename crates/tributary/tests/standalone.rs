@@ -2,29 +2,12 @@
 //! RTMP and TS/UDP, the REST API reporting the stream, ffprobe reading
 //! `/NAME.ts`; refusals; streams created through the API surviving a restart.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use testkit::{TempDir, have_ffmpeg};
-
-/// A free local TCP port (bound and released).
-fn free_tcp() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_udp() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use testkit::{TempDir, free_tcp_port, free_udp_port, have_ffmpeg};
 
 /// The server under test; killed on drop.
 struct Server {
@@ -36,9 +19,9 @@ struct Server {
 
 impl Server {
     fn start(config: &Path) -> Self {
-        let http: SocketAddr = format!("127.0.0.1:{}", free_tcp()).parse().unwrap();
-        let rtmp: SocketAddr = format!("127.0.0.1:{}", free_tcp()).parse().unwrap();
-        let srt: SocketAddr = format!("127.0.0.1:{}", free_udp()).parse().unwrap();
+        let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+        let rtmp: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+        let srt: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_tributary"))
             .args(["standalone", "--config"])
             .arg(config)
@@ -124,33 +107,7 @@ fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
 
 /// ffmpeg sending H.264+AAC test media for `secs` seconds to `url` as `format`.
 fn push(url: &str, format: &str, secs: u32) -> Child {
-    Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            testkit::TESTSRC,
-            "-f",
-            "lavfi",
-            "-i",
-            testkit::SINE,
-        ])
-        .args([
-            "-t",
-            &secs.to_string(),
-            "-c:v",
-            "libx264",
-            "-g",
-            "25",
-            "-c:a",
-            "aac",
-            "-f",
-            format,
-            url,
-        ])
+    testkit::ffmpeg_push(url, format, &secs.to_string())
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -287,7 +244,7 @@ fn api_streams_survive_a_restart_and_tsudp_goes_live() {
     }
     let dir = TempDir::new("standalone-api");
     let config = dir.path("tributary.toml");
-    let port = free_udp();
+    let port = free_udp_port();
     {
         let server = Server::start(&config);
         let (status, body) = server.put(
@@ -372,7 +329,7 @@ fn garbage_on_every_port_leaves_streams_alone() {
     use std::io::Write;
     let dir = TempDir::new("standalone-garbage");
     let config = dir.path("tributary.toml");
-    let udp = free_udp();
+    let udp = free_udp_port();
     std::fs::write(
         &config,
         format!("[streams.cam]\nsource = \"push://\"\n\n[streams.u]\nsource = \"tsudp://127.0.0.1:{udp}\"\n"),
@@ -430,24 +387,11 @@ fn rtp_described_by_ffmpeg_sdp_goes_live() {
     let sdp = dir.path("in.sdp");
     let server = Server::start(&config);
     // RTP ports are even; RTCP goes to the next odd port
-    let (video, audio) = (free_udp() & !1, free_udp() & !1);
+    let (video, audio) = (free_udp_port() & !1, free_udp_port() & !1);
     let mut ffmpeg = Command::new("ffmpeg")
+        .args(["-v", "error", "-re"])
+        .args(testkit::lavfi(&[testkit::TESTSRC, testkit::SINE], "30"))
         .args([
-            "-v",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            testkit::TESTSRC,
-            "-f",
-            "lavfi",
-            "-i",
-            testkit::SINE,
-        ])
-        .args([
-            "-t",
-            "30",
             "-map",
             "0:v",
             "-c:v",
@@ -498,7 +442,7 @@ fn srt_push_to_the_shared_port_and_to_a_stream_listener() {
     }
     let dir = TempDir::new("standalone-srt");
     let config = dir.path("tributary.toml");
-    let own = free_udp();
+    let own = free_udp_port();
     std::fs::write(
         &config,
         format!(
