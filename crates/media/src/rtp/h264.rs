@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use super::nal_unit::{NalAssembler, NalSyntax, packetize_nals};
-use super::{AccessUnit, Error, MAX_PAYLOAD_SIZE, MIN_PAYLOAD_SIZE, Packet, Result, Sequencer};
+use super::nal_unit::{NalAssembler, NalPacketizer, NalSyntax};
+use super::{AccessUnit, Error, Packet, Result, Sequencer};
 use crate::h264::{AvcConfig, NAL_IDR, NAL_PPS, NAL_SPS, nal_type};
 
 /// Most parameter sets of one kind kept (SPS ids go to 31, PPS ids to 255).
@@ -36,11 +36,7 @@ pub struct H264Depacketizer {
 /// mode, `packetization-mode=1`): single NAL unit packets, STAP-A for runs
 /// of small units (unless disabled) and FU-A for units over the payload size.
 #[derive(Debug, Clone)]
-pub struct H264Packetizer {
-    sequencer: Sequencer,
-    max_payload: usize,
-    aggregate: bool,
-}
+pub struct H264Packetizer(NalPacketizer);
 
 // === impl H264Depacketizer ===
 
@@ -194,36 +190,23 @@ impl H264Packetizer {
     /// A packetizer writing payloads of at most `max_payload` bytes (e.g.
     /// 1400 for a 1500-byte MTU), numbered by `sequencer`.
     pub fn new(sequencer: Sequencer, max_payload: usize) -> Result<Self> {
-        if max_payload < MIN_PAYLOAD_SIZE {
-            return Err(Error::PayloadSizeTooSmall(max_payload));
-        }
-        Ok(Self {
-            sequencer,
-            max_payload: max_payload.min(MAX_PAYLOAD_SIZE),
-            aggregate: true,
-        })
+        NalPacketizer::new(NalSyntax::H264, sequencer, max_payload).map(Self)
     }
 
     /// Turns STAP-A aggregation on (the default) or off.
     pub fn with_aggregation(mut self, aggregate: bool) -> Self {
-        self.aggregate = aggregate;
+        self.0.set_aggregation(aggregate);
         self
     }
 
     /// The sequencer (next sequence number, SSRC, payload type).
     pub fn sequencer(&self) -> &Sequencer {
-        &self.sequencer
+        self.0.sequencer()
     }
 
     /// The packets of one access unit (canonical payload), all with
     /// `timestamp`; the last has the marker bit.
     pub fn packetize(&mut self, au: &[u8], timestamp: u32) -> Result<Vec<Packet>> {
-        let payloads = packetize_nals(NalSyntax::H264, au, self.max_payload, self.aggregate)?;
-        let last = payloads.len().saturating_sub(1);
-        Ok(payloads
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| self.sequencer.packet(timestamp, i == last, p))
-            .collect())
+        self.0.packetize(au, timestamp)
     }
 }

@@ -7,7 +7,9 @@ use std::ops::Range;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{AccessUnit, Error, MAX_FRAME_SIZE, Packet, Result};
+use super::{
+    AccessUnit, Error, MAX_FRAME_SIZE, MAX_PAYLOAD_SIZE, MIN_PAYLOAD_SIZE, Packet, Result, Sequencer,
+};
 use crate::nal::LENGTH_SIZE;
 
 /// Builds access units from NAL units. An access unit ends when the RTP
@@ -254,16 +256,60 @@ impl NalSyntax {
     }
 }
 
+/// The packetizer behind [`super::H264Packetizer`] and
+/// [`super::H265Packetizer`]: numbering, payload size and aggregation, with
+/// the codec's NAL unit syntax.
+#[derive(Debug, Clone)]
+pub(super) struct NalPacketizer {
+    syntax: NalSyntax,
+    sequencer: Sequencer,
+    max_payload: usize,
+    aggregate: bool,
+}
+
+// === impl NalPacketizer ===
+
+impl NalPacketizer {
+    /// A packetizer writing payloads of at most `max_payload` bytes, numbered by `sequencer`.
+    pub(super) fn new(syntax: NalSyntax, sequencer: Sequencer, max_payload: usize) -> Result<Self> {
+        if max_payload < MIN_PAYLOAD_SIZE {
+            return Err(Error::PayloadSizeTooSmall(max_payload));
+        }
+        Ok(Self {
+            syntax,
+            sequencer,
+            max_payload: max_payload.min(MAX_PAYLOAD_SIZE),
+            aggregate: true,
+        })
+    }
+
+    /// Turns aggregation packets on (the default) or off.
+    pub(super) fn set_aggregation(&mut self, aggregate: bool) {
+        self.aggregate = aggregate;
+    }
+
+    pub(super) fn sequencer(&self) -> &Sequencer {
+        &self.sequencer
+    }
+
+    /// The packets of one access unit (canonical payload), all with
+    /// `timestamp`; the last has the marker bit.
+    pub(super) fn packetize(&mut self, au: &[u8], timestamp: u32) -> Result<Vec<Packet>> {
+        let payloads = packetize_nals(self.syntax, au, self.max_payload, self.aggregate)?;
+        let last = payloads.len().saturating_sub(1);
+        Ok(payloads
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| self.sequencer.packet(timestamp, i == last, p))
+            .collect())
+    }
+}
+
 /// Splits a canonical access unit into RTP payloads of at most `max_payload`
 /// bytes: single NAL unit packets, aggregation packets (when `aggregate`) for
 /// runs of small units, fragmentation units for large ones. Returns the
 /// payloads; the last one carries the marker bit.
-pub(super) fn packetize_nals(
-    syntax: NalSyntax,
-    au: &[u8],
-    max_payload: usize,
-    aggregate: bool,
-) -> Result<Vec<Bytes>> {
+fn packetize_nals(syntax: NalSyntax, au: &[u8], max_payload: usize, aggregate: bool) -> Result<Vec<Bytes>> {
     let header_len = syntax.header_len();
     let mut nals = Vec::new();
     for unit in crate::nal::iter_length_prefixed(au, LENGTH_SIZE) {
