@@ -5,8 +5,8 @@
 //! srt-tokio's `SrtListener` wraps the same state machines, but in a task of
 //! its own that dies with every panic of srt-protocol; and some are one
 //! datagram away: a caller that encrypts with the default key length
-//! reaching a listener without a passphrase (`unimplemented!("expected no
-//! secrets")`), a handshake extension other than the stream id, key
+//! reaching a listener without a passphrase (an "expected no secrets"
+//! unimplemented-panic), a handshake extension other than the stream id, key
 //! material where a request is due. It also waits when one connection's
 //! queue is full, stalling every other caller of the port. This loop:
 //!
