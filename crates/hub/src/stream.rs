@@ -196,6 +196,11 @@ impl LiveStream {
 
     fn bump(&self) {
         let next = self.buffer.read().next_seq();
+        self.wake_readers(next);
+    }
+
+    /// Wakes every subscriber; `next` is the buffer's next sequence number.
+    fn wake_readers(&self, next: u64) {
         // send_modify always notifies, even when the sequence number is unchanged
         self.wake.send_modify(|v| *v = next);
     }
@@ -229,13 +234,14 @@ impl Publisher {
     /// buffer (readers could not decode them); that is not an error here.
     pub fn push(&self, frame: Frame) {
         let len = frame.data.len() as u64;
-        let accepted = self.stream.buffer.write().push(frame).is_ok();
-        if accepted {
+        let pushed = self.stream.buffer.write().push(frame);
+        if let Ok(seq) = pushed {
             self.stream.bytes_in.fetch_add(len, Ordering::Relaxed);
             if *self.stream.state.read() != State::Live {
                 *self.stream.state.write() = State::Live;
             }
-            self.stream.bump();
+            // the frame's own sequence number tells the next one: no second buffer lock per frame
+            self.stream.wake_readers(seq + 1);
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use hub::{Hub, LiveStream, State};
 use ingest_node::hls_pull;
-use media::{Codec, Frame, Track};
+use media::{Frame, Track};
 use support::{Proc, described, wait_for};
 use testkit::{TempDir, have_ffmpeg};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -105,18 +105,7 @@ async fn wait_for_segments(playlist: &Path, n: usize) {
 }
 
 fn assert_h264_aac(tracks: &[Track]) {
-    let video = tracks
-        .iter()
-        .find(|t| t.codec == Codec::H264)
-        .expect("an h264 track");
-    let v = video.video.clone().expect("video info from the sps");
-    assert_eq!((v.width, v.height), (320, 240));
-    let audio = tracks
-        .iter()
-        .find(|t| t.codec == Codec::Aac)
-        .expect("an aac track");
-    let a = audio.audio.clone().expect("audio info");
-    assert_eq!((a.sample_rate, a.channels), (48_000, 2));
+    assert_eq!(support::assert_tracks_h264_aac(tracks).channels, 2);
 }
 
 /// The frames a viewer receives during `wall` (or until the source goes

@@ -21,22 +21,27 @@ fn start(hub: &Hub, config: tsudp::Config) -> (Arc<LiveStream>, u16) {
     (stream, port)
 }
 
+/// A unicast input on a free loopback port.
+fn start_loopback(hub: &Hub, rtp: bool) -> (Arc<LiveStream>, u16) {
+    let bind: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    start(
+        hub,
+        tsudp::Config {
+            bind,
+            group: None,
+            iface: None,
+            rtp,
+        },
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unicast_from_ffmpeg_goes_live_then_offline() {
     if !have_ffmpeg() {
         return;
     }
     let hub = Hub::default();
-    let bind: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let (stream, port) = start(
-        &hub,
-        tsudp::Config {
-            bind,
-            group: None,
-            iface: None,
-            rtp: false,
-        },
-    );
+    let (stream, port) = start_loopback(&hub, false);
     let mut ffmpeg = ffmpeg_push(&format!("udp://127.0.0.1:{port}?pkt_size=1316"), "mpegts", "3")
         .stdin(Stdio::null())
         .spawn()
@@ -101,16 +106,7 @@ async fn ts_in_rtp_from_ffmpeg() {
         return;
     }
     let hub = Hub::default();
-    let bind: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let (stream, port) = start(
-        &hub,
-        tsudp::Config {
-            bind,
-            group: None,
-            iface: None,
-            rtp: true,
-        },
-    );
+    let (stream, port) = start_loopback(&hub, true);
     let mut ffmpeg = ffmpeg_push(&format!("rtp://127.0.0.1:{port}"), "rtp_mpegts", "3")
         .stdin(Stdio::null())
         .spawn()

@@ -35,7 +35,11 @@ pub(crate) fn live(stream: &LiveStream) -> bool {
 
 /// H.264 320x240 and AAC at 48 kHz: what [`testkit::ffmpeg_push`] sends.
 pub(crate) fn assert_h264_aac(stream: &LiveStream) {
-    let tracks = stream.tracks();
+    assert_tracks_h264_aac(&stream.tracks());
+}
+
+/// H.264 320x240 and AAC at 48 kHz among `tracks`; returns the audio parameters.
+pub(crate) fn assert_tracks_h264_aac(tracks: &[media::Track]) -> media::AudioInfo {
     let video = tracks
         .iter()
         .find(|t| t.codec == Codec::H264)
@@ -46,7 +50,9 @@ pub(crate) fn assert_h264_aac(stream: &LiveStream) {
         .iter()
         .find(|t| t.codec == Codec::Aac)
         .expect("an aac track");
-    assert_eq!(audio.audio.clone().expect("audio info").sample_rate, 48_000);
+    let a = audio.audio.clone().expect("audio info");
+    assert_eq!(a.sample_rate, 48_000);
+    a
 }
 
 /// A child process, killed when dropped.
