@@ -9,7 +9,9 @@
 //!
 //! Built so far: `GET /NAME.ts` (endless MPEG-TS over HTTP, see [`http`]).
 
+pub mod hls;
 pub mod http;
+pub mod mp4_out;
 pub mod ts_out;
 
 /// Name of this role, as used in `nodes/{role}/{id}` keys.

@@ -258,3 +258,4 @@ fn streams_of(mut json: Value) -> Vec<Value> {
         other => panic!("ffprobe printed no streams: {other}"),
     }
 }
+pub mod hls;
