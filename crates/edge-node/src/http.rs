@@ -3,36 +3,94 @@
 //! | path | what |
 //! |---|---|
 //! | `GET /NAME.ts` | endless MPEG-TS from the live edge, starting on a keyframe |
+//! | `GET /cmaf/NAME/index.m3u8` | LL-HLS with fMP4 (CMAF) parts, see [`crate::hls`] |
+//! | `GET /hls/NAME/index.m3u8` | LL-HLS with MPEG-TS parts |
 //!
-//! Unknown streams get 404; a stream that exists but has no source yet gets
-//! 503 with `Retry-After`.
+//! Unknown streams get 404. A stream that exists but is not live is asked
+//! to start (on-demand inputs) and the request waits up to
+//! [`hls::Config::start_wait`] for it; then 503 with `Retry-After`. Every
+//! answer allows any origin (CORS), and `HEAD` works wherever `GET` does.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hub::Hub;
+use hub::{Hub, LiveStream};
+use tower_http::cors::{Any, CorsLayer};
 
-/// The outputs' router; merge it into the node's HTTP router.
-pub fn router(hub: Arc<Hub>) -> Router {
-    Router::new().route("/{file}", get(media_file)).with_state(hub)
+use crate::hls::{self, Format, Hls};
+
+#[derive(Clone)]
+struct Edge {
+    hub: Arc<Hub>,
+    hls: Arc<Hls>,
 }
 
-async fn media_file(State(hub): State<Arc<Hub>>, Path(file): Path<String>) -> Response {
+/// The outputs' router with default HLS settings; merge it into the node's HTTP router.
+pub fn router(hub: Arc<Hub>) -> Router {
+    router_with(hub, hls::Config::default())
+}
+
+/// The outputs' router.
+pub fn router_with(hub: Arc<Hub>, config: hls::Config) -> Router {
+    let hls = Hls::new(hub.clone(), config);
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .allow_headers(Any)
+        .expose_headers(Any);
+    Router::new()
+        .route("/cmaf/{name}/{*file}", get(cmaf))
+        .route("/hls/{name}/{*file}", get(ts_hls))
+        .route("/{file}", get(media_file))
+        .layer(cors)
+        .with_state(Edge { hub, hls })
+}
+
+async fn cmaf(State(e): State<Edge>, Path((name, file)): Path<(String, String)>, RawQuery(q): RawQuery) -> Response {
+    hls::serve(e.hls, Format::Cmaf, &name, &file, q.as_deref()).await
+}
+
+async fn ts_hls(
+    State(e): State<Edge>,
+    Path((name, file)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    hls::serve(e.hls, Format::Ts, &name, &file, q.as_deref()).await
+}
+
+/// Waits up to `wait` for a stream that is not live, asking an on-demand
+/// input to start; true once it is live.
+pub(crate) async fn wait_live(stream: &LiveStream, wait: Duration) -> bool {
+    if stream.state() == hub::State::Live {
+        return true;
+    }
+    stream.request();
+    let deadline = tokio::time::Instant::now() + wait;
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if stream.state() == hub::State::Live {
+            return true;
+        }
+    }
+    false
+}
+
+async fn media_file(State(e): State<Edge>, Path(file): Path<String>) -> Response {
     let Some((name, ext)) = file.rsplit_once('.') else {
         return not_found();
     };
-    let Some(stream) = hub.get(name) else {
+    let Some(stream) = e.hub.get(name) else {
         return not_found();
     };
     match ext {
         "ts" => {
-            if stream.state() == hub::State::Offline {
-                stream.request();
+            if !wait_live(&stream, e.hls.config().start_wait).await {
                 return offline();
             }
             let body = Body::from_stream(crate::ts_out::stream(stream.subscribe()));
@@ -43,7 +101,6 @@ async fn media_file(State(hub): State<Arc<Hub>>, Path(file): Path<String>) -> Re
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("no-cache, no-store"),
             );
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
             r
         }
         _ => not_found(),
@@ -74,7 +131,11 @@ mod tests {
     async fn unknown_stream_is_404_and_offline_is_503() {
         let hub = Arc::new(Hub::default());
         hub.stream("idle");
-        let app = router(hub);
+        let config = hls::Config {
+            start_wait: Duration::from_millis(200),
+            ..hls::Config::default()
+        };
+        let app = router_with(hub, config);
         let r = app
             .clone()
             .oneshot(Request::get("/nope.ts").body(Body::empty()).unwrap())

@@ -48,6 +48,9 @@ pub struct LiveStream {
     demand: tokio::sync::Notify,
     viewers: AtomicU64,
     bytes_in: AtomicU64,
+    /// The DVR window in milliseconds: how much media the buffer and the
+    /// outputs' segment lists keep.
+    window_ms: AtomicU64,
 }
 
 /// The right to feed a stream. Dropping it marks the stream offline.
@@ -63,7 +66,7 @@ impl LiveStream {
     pub(crate) fn new(name: &str, config: BufferConfig) -> Self {
         Self {
             name: name.to_owned(),
-            buffer: RwLock::new(StreamBuffer::new(config)),
+            buffer: RwLock::new(StreamBuffer::new(config.clone())),
             wake: watch::channel(0).0,
             publisher: Mutex::new(None),
             next_publisher: AtomicU64::new(1),
@@ -73,6 +76,7 @@ impl LiveStream {
             demand: tokio::sync::Notify::new(),
             viewers: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
+            window_ms: AtomicU64::new(u64::try_from(config.max_duration.as_millis()).unwrap_or(u64::MAX)),
         }
     }
 
@@ -163,6 +167,19 @@ impl LiveStream {
     /// before the wait is not lost).
     pub async fn requested(&self) {
         self.demand.notified().await;
+    }
+
+    /// Sets the DVR window: the span of media the buffer keeps, which also
+    /// bounds the segments HLS outputs keep.
+    pub fn set_window(&self, window: std::time::Duration) {
+        self.buffer.write().set_max_duration(window);
+        self.window_ms
+            .store(u64::try_from(window.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// The DVR window.
+    pub fn window(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.window_ms.load(Ordering::Relaxed))
     }
 
     /// Subscribers right now.

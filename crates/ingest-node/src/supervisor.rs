@@ -47,6 +47,7 @@ pub async fn run(mut specs: watch::Receiver<Arc<BTreeMap<String, StreamSpec>>>, 
                 continue;
             }
             let stream = hub.stream(name);
+            stream.set_window(Duration::from_secs(spec.dvr_window_seconds.into()));
             if let Some(task) = start(spec, stream) {
                 running.insert(name.clone(), (spec.clone(), task));
             }

@@ -251,6 +251,13 @@ impl StreamBuffer {
         &self.config
     }
 
+    /// Changes the longest span of media time kept (a stream's DVR window).
+    /// A shorter window takes effect as the next frames are pushed.
+    pub fn set_max_duration(&mut self, max: Duration) {
+        self.config.max_duration = max;
+        self.max_duration_us = u64::try_from(max.as_micros()).unwrap_or(u64::MAX);
+    }
+
     /// Declares the stream's tracks. When they differ from the current ones
     /// the epoch is bumped and frames pushed from now on belong to the new
     /// epoch; readers learn about it through [`Read::Tracks`] when they reach

@@ -51,6 +51,7 @@
 
 pub mod attr;
 mod media_playlist;
+pub mod request;
 mod multivariant;
 mod uri;
 

@@ -1,1 +1,259 @@
-//! HLS and LL-HLS packaging: segments and parts cut once per stream and shared by every viewer.
+//! HLS and LL-HLS outputs: `/cmaf/NAME/...` (fMP4 parts and segments) and
+//! `/hls/NAME/...` (MPEG-TS parts and segments).
+//!
+//! Each (stream, format, video track) is packaged once, by one
+//! [`Packager`] task that reads the stream like any other output and feeds a
+//! [`segmenter::Segmenter`]; every viewer's requests are answered from its
+//! [`segmenter::Timeline`], sharing the parts' bytes. A packager starts on the
+//! first request and stops after [`Config::idle_timeout`] without one.
+//!
+//! Requests that wait (blocking playlist reloads, the preload-hinted part,
+//! the segment being written) wait on the packager's `watch` channel, at
+//! most three target durations, and are answered 503 when that passes;
+//! there are at most [`Config::max_waiting`] of them at once per process.
+
+pub mod playlist;
+pub mod segmenter;
+mod serve;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use hub::{Event, Hub, LiveStream};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+pub use segmenter::Format;
+use segmenter::{Segmenter, Timeline};
+pub use serve::serve;
+
+/// Settings of the HLS outputs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Config {
+    /// Segment target duration, whole seconds (default 2 s).
+    pub target_duration: Duration,
+    /// Wanted part duration (default 200 ms).
+    pub part_duration: Duration,
+    /// A packager with no request for this long stops (default 30 s).
+    pub idle_timeout: Duration,
+    /// How long a request for a stream that is not live waits for it (default 5 s).
+    pub start_wait: Duration,
+    /// Most requests waiting at once; more are answered 503 (default 20,000).
+    pub max_waiting: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            target_duration: Duration::from_secs(2),
+            part_duration: Duration::from_millis(200),
+            idle_timeout: Duration::from_secs(30),
+            start_wait: Duration::from_secs(5),
+            max_waiting: 20_000,
+        }
+    }
+}
+
+type Key = (String, Format, Option<u32>);
+
+/// The HLS outputs of one node.
+#[derive(Debug)]
+pub struct Hls {
+    hub: Arc<Hub>,
+    config: Config,
+    packagers: Mutex<HashMap<Key, Arc<Packager>>>,
+    waiting: AtomicUsize,
+    epoch: Instant,
+}
+
+impl Hls {
+    /// HLS outputs over the streams of `hub`.
+    pub fn new(hub: Arc<Hub>, config: Config) -> Arc<Self> {
+        Arc::new(Self {
+            hub,
+            config,
+            packagers: Mutex::new(HashMap::new()),
+            waiting: AtomicUsize::new(0),
+            epoch: Instant::now(),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Packagers running now.
+    pub fn packagers(&self) -> usize {
+        self.packagers.lock().len()
+    }
+
+    /// Requests waiting now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// The packager of `stream` in `format` for `video` (the first video
+    /// track when `None`), started if needed.
+    pub fn packager(self: &Arc<Self>, stream: &Arc<LiveStream>, format: Format, video: Option<u32>) -> Arc<Packager> {
+        let key = (stream.name().to_owned(), format, video);
+        let mut map = self.packagers.lock();
+        if let Some(p) = map.get(&key)
+            && Arc::ptr_eq(&p.stream, stream)
+            && !p.stopped()
+        {
+            p.touch(self.now_ms());
+            return p.clone();
+        }
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let config = segmenter::Config {
+            target_duration: self.config.target_duration,
+            part_duration: self.config.part_duration,
+            window: stream.window(),
+        };
+        // numbers start from the clock, so a restarted packager never reuses a name
+        let first_msn = now.as_secs();
+        let first_part = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
+        let p = Arc::new(Packager {
+            stream: stream.clone(),
+            segmenter: RwLock::new(Segmenter::new(format, config, video, first_msn, first_part)),
+            changed: watch::channel(0).0,
+            last_request: AtomicU64::new(self.now_ms()),
+            stopped: std::sync::atomic::AtomicBool::new(false),
+        });
+        map.insert(key.clone(), p.clone());
+        drop(map);
+        tokio::spawn(run(Arc::downgrade(self), key, p.clone()));
+        p
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Counts a waiting request while the guard lives; `None` when too many wait.
+    fn wait_slot(self: &Arc<Self>) -> Option<WaitSlot> {
+        let n = self.waiting.fetch_add(1, Ordering::AcqRel);
+        let slot = WaitSlot(self.clone());
+        (n < self.config.max_waiting).then_some(slot)
+    }
+}
+
+struct WaitSlot(Arc<Hls>);
+
+impl Drop for WaitSlot {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One stream packaged in one format.
+#[derive(Debug)]
+pub struct Packager {
+    stream: Arc<LiveStream>,
+    segmenter: RwLock<Segmenter>,
+    changed: watch::Sender<u64>,
+    last_request: AtomicU64,
+    stopped: std::sync::atomic::AtomicBool,
+}
+
+impl Packager {
+    /// Runs `f` on the current timeline.
+    pub fn with<T>(&self, f: impl FnOnce(&Timeline) -> T) -> T {
+        f(self.segmenter.read().timeline())
+    }
+
+    /// Waits until `ready` holds or `deadline` passes; returns whether it holds.
+    pub async fn wait_until(&self, deadline: Instant, ready: impl Fn(&Timeline) -> bool) -> bool {
+        let mut rx = self.changed.subscribe();
+        loop {
+            rx.borrow_and_update();
+            if self.with(&ready) {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return self.with(&ready),
+            }
+        }
+    }
+
+    fn touch(&self, now_ms: u64) {
+        self.last_request.store(now_ms, Ordering::Relaxed);
+    }
+
+    fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.changed.send_modify(|v| *v += 1);
+    }
+}
+
+/// Feeds a packager from its stream until it idles or the stream ends.
+async fn run(hls: std::sync::Weak<Hls>, key: Key, p: Arc<Packager>) {
+    let mut sub = p.stream.subscribe();
+    let name = p.stream.name().to_owned();
+    tracing::debug!(stream = %name, format = ?key.1, "hls packager started");
+    loop {
+        let event = match tokio::time::timeout(Duration::from_secs(1), sub.next()).await {
+            Ok(e) => e,
+            Err(_) => {
+                let Some(hls) = hls.upgrade() else { break };
+                let idle = hls.now_ms().saturating_sub(p.last_request.load(Ordering::Relaxed));
+                if idle > u64::try_from(hls.config.idle_timeout.as_millis()).unwrap_or(u64::MAX) {
+                    break;
+                }
+                continue;
+            }
+        };
+        let changed = {
+            let mut seg = p.segmenter.write();
+            match event {
+                Event::Tracks(tracks) => {
+                    if let Err(e) = seg.set_tracks(&tracks) {
+                        tracing::warn!(stream = %name, %e, "hls output cannot package these tracks");
+                    }
+                    true
+                }
+                Event::Frame(frame) => match seg.push(&frame, SystemTime::now()) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(stream = %name, %e, "hls part dropped");
+                        seg.skipped();
+                        true
+                    }
+                },
+                Event::Skipped { lost } => {
+                    tracing::debug!(stream = %name, lost, "hls packager fell behind");
+                    seg.skipped();
+                    true
+                }
+                Event::Offline => {
+                    seg.offline();
+                    true
+                }
+                Event::Closed => break,
+            }
+        };
+        if changed {
+            p.changed();
+        }
+    }
+    p.stopped.store(true, Ordering::Release);
+    p.segmenter.write().offline();
+    p.changed();
+    if let Some(hls) = hls.upgrade() {
+        let mut map = hls.packagers.lock();
+        if map.get(&key).is_some_and(|q| Arc::ptr_eq(q, &p)) {
+            map.remove(&key);
+        }
+    }
+    tracing::debug!(stream = %name, "hls packager stopped");
+}

@@ -1,0 +1,193 @@
+use std::time::{Duration, SystemTime};
+
+use media::{Codec, Frame, Timestamp, Track};
+
+use super::*;
+
+fn tracks() -> Vec<Track> {
+    let mut v = Track::new(1, Codec::H264, 90_000);
+    // avcC of a 64x64 High profile stream
+    v.init = Bytes::from_static(&[
+        1, 0x64, 0, 0x0a, 0xff, 0xe1, 0, 0x19, 0x67, 0x64, 0, 0x0a, 0xac, 0xd9, 0x44, 0x26, 0xc0, 0x44, 0, 0, 3,
+        0, 4, 0, 0, 3, 0, 0xc8, 0x3c, 0x48, 0x96, 0x58, 1, 0, 6, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0,
+    ]);
+    let mut a = Track::new(2, Codec::Aac, 48_000);
+    a.init = media::aac::AudioSpecificConfig {
+        object_type: 2,
+        sample_rate: 48_000,
+        channels: 2,
+    }
+    .encode();
+    vec![v, a]
+}
+
+fn video(i: i64, gop: i64) -> Frame {
+    // 25 fps
+    let t = Timestamp::new(i * 3600, 90_000);
+    Frame::new(1, t, t, i % gop == 0, vec![0, 0, 0, 2, 0x65, i as u8])
+}
+
+fn audio(i: i64) -> Frame {
+    let t = Timestamp::new(i * 1024, 48_000);
+    Frame::new(2, t, t, true, vec![0x21; 8])
+}
+
+/// Feeds 25 fps video frames `from..from + frames` with a keyframe every
+/// `gop` frames, and the audio frames up to them, interleaved by time.
+fn feed(seg: &mut Segmenter, from: i64, frames: i64, gop: i64, t0: SystemTime) -> usize {
+    let mut changes = 0;
+    let mut a = (from as f64 / 25.0 * 48_000.0 / 1024.0).ceil() as i64;
+    for i in from..from + frames {
+        let vt = i as f64 / 25.0;
+        while (a as f64 * 1024.0 / 48_000.0) < vt {
+            seg.push(&audio(a), t0).unwrap();
+            a += 1;
+        }
+        let now = t0 + Duration::from_secs_f64(vt);
+        if seg.push(&video(i, gop), now).unwrap() {
+            changes += 1;
+        }
+    }
+    changes
+}
+
+fn segmenter(format: Format) -> Segmenter {
+    let mut s = Segmenter::new(format, Config::default(), None, 100, 5000);
+    s.set_tracks(&tracks()).unwrap();
+    s
+}
+
+#[test]
+fn parts_are_whole_frames_and_segments_start_on_keyframes() {
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let mut s = segmenter(Format::Cmaf);
+    feed(&mut s, 0, 250, 25, t0); // 10 s, 1 s GOP
+    let tl = s.timeline();
+    assert_eq!(tl.part_target, Some(0.2));
+    assert_eq!(tl.target_duration, 2);
+    let complete: Vec<_> = tl.segments.iter().filter(|s| s.complete).collect();
+    assert_eq!(
+        complete.len(),
+        4,
+        "{:?}",
+        tl.segments.iter().map(|s| s.duration).collect::<Vec<_>>()
+    );
+    for seg in &complete {
+        assert!((seg.duration - 2.0).abs() < 1e-6, "segment of {}", seg.duration);
+        assert_eq!(seg.parts.len(), 10);
+        assert!(seg.independent && seg.parts[0].independent);
+        assert!(seg.parts.iter().all(|p| (p.duration - 0.2).abs() < 1e-6));
+    }
+    // numbering is continuous across segments
+    let seqs: Vec<u64> = tl.segments.iter().flat_map(|s| s.parts.iter().map(|p| p.seq)).collect();
+    assert_eq!(seqs.first(), Some(&5000));
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1));
+    assert_eq!(tl.next_part, seqs.last().unwrap() + 1);
+    let msns: Vec<u64> = tl.segments.iter().map(|s| s.msn).collect();
+    assert_eq!(msns, vec![100, 101, 102, 103, 104]);
+    // program date times follow media time
+    let d = complete[1]
+        .program_date_time
+        .duration_since(complete[0].program_date_time)
+        .unwrap();
+    assert!((d.as_secs_f64() - 2.0).abs() < 1e-3);
+    // the init segment and the segments make a fragmented mp4 holding every video frame
+    let mut file = tl.init(100).unwrap().to_vec();
+    for seg in &complete {
+        for c in &seg.data().chunks {
+            file.extend_from_slice(c);
+        }
+    }
+    let got = media::mp4::read_all(&file).unwrap();
+    let v = got.frames.iter().filter(|f| f.track == 1).count();
+    assert_eq!(v, 200);
+}
+
+#[test]
+fn a_part_is_complete_when_its_last_frame_arrives() {
+    let t0 = SystemTime::UNIX_EPOCH;
+    let mut s = segmenter(Format::Ts);
+    feed(&mut s, 0, 10, 25, t0);
+    let before = s.timeline().next_part;
+    // frames 10..15 make the next 200 ms part; it closes on frame 14, not on 15
+    for i in 10..14 {
+        s.push(&video(i, 25), t0).unwrap();
+        assert_eq!(s.timeline().next_part, before, "closed early at {i}");
+    }
+    assert!(s.push(&video(14, 25), t0).unwrap());
+    assert_eq!(s.timeline().next_part, before + 1);
+    assert!(s.timeline().part(before).is_some());
+}
+
+#[test]
+fn long_gops_force_cuts_within_the_target() {
+    let mut s = segmenter(Format::Ts);
+    feed(&mut s, 0, 500, 100, SystemTime::UNIX_EPOCH); // 4 s GOP
+    let complete: Vec<_> = s.timeline().segments.iter().filter(|s| s.complete).collect();
+    assert!(complete.len() >= 6);
+    for seg in complete {
+        assert!(seg.duration.round() <= 2.0, "segment of {}", seg.duration);
+        let sum: f64 = seg.parts.iter().map(|p| p.duration).sum();
+        assert!((sum - seg.duration).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn restart_is_a_discontinuity_with_a_new_init_and_the_window_is_bounded() {
+    let t0 = SystemTime::UNIX_EPOCH;
+    let config = Config {
+        window: Duration::from_secs(10),
+        ..Config::default()
+    };
+    let mut s = Segmenter::new(Format::Cmaf, config, None, 0, 0);
+    s.set_tracks(&tracks()).unwrap();
+    feed(&mut s, 0, 150, 25, t0);
+    s.offline();
+    assert!(!s.timeline().live);
+    assert!(s.timeline().segments.iter().all(|s| s.complete));
+    s.set_tracks(&tracks()).unwrap();
+    // the new source starts its clock at zero again
+    feed(&mut s, 0, 100, 25, t0);
+    let tl = s.timeline();
+    let disc: Vec<_> = tl.segments.iter().filter(|s| s.discontinuity).collect();
+    assert_eq!(disc.len(), 1);
+    assert_ne!(disc[0].init, tl.segments[0].init);
+    assert_eq!(tl.inits.len(), 2);
+    // run a long time: the window holds 10 s and the discontinuity left it
+    feed(&mut s, 100, 1000, 25, t0);
+    let tl = s.timeline();
+    let kept: f64 = tl.segments.iter().filter(|s| s.complete).map(|s| s.duration).sum();
+    assert!((10.0..=12.5).contains(&kept), "kept {kept} s");
+    assert_eq!(tl.discontinuity_sequence, 1);
+    assert_eq!(tl.inits.len(), 1);
+}
+
+#[test]
+fn blocking_conditions_follow_rfc_rules() {
+    let mut s = segmenter(Format::Ts);
+    feed(&mut s, 0, 60, 25, SystemTime::UNIX_EPOCH); // 2.4 s: one complete segment and two parts
+    let tl = s.timeline();
+    assert!(tl.has(100, None));
+    assert!(!tl.has(101, None));
+    assert!(tl.has(101, Some(1)));
+    assert!(!tl.has(101, Some(2)));
+    // a part index past the end of a complete segment means part 0 of the next
+    assert!(tl.has(100, Some(40)));
+    assert!(!tl.has(102, Some(0)));
+}
+
+#[test]
+fn frames_before_the_first_keyframe_and_unselected_tracks_are_left_out() {
+    let mut s = segmenter(Format::Ts);
+    for i in 1..25 {
+        assert!(!s.push(&video(i, 25), SystemTime::UNIX_EPOCH).unwrap());
+    }
+    assert!(s.timeline().segments.is_empty());
+    let other = Frame::new(9, Timestamp::new(0, 1000), Timestamp::new(0, 1000), true, vec![1]);
+    assert!(!s.push(&other, SystemTime::UNIX_EPOCH).unwrap());
+    let mut none = Segmenter::new(Format::Cmaf, Config::default(), None, 0, 0);
+    assert_eq!(
+        none.set_tracks(&[Track::new(1, Codec::H264, 90_000)]),
+        Err(Error::NoTracks)
+    );
+}
