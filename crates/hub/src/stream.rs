@@ -112,6 +112,16 @@ impl LiveStream {
         Subscriber::new(self.clone())
     }
 
+    /// A reader starting at the oldest keyframe in the window (the whole DVR window).
+    pub fn subscribe_from_oldest(self: &Arc<Self>) -> Subscriber {
+        Subscriber::from_oldest(self.clone())
+    }
+
+    /// Media time of the newest frame in the window.
+    pub fn newest_dts(&self) -> Option<media::Timestamp> {
+        self.buffer.read().iter().next_back().map(|(_, f)| f.dts)
+    }
+
     /// Current state.
     pub fn state(&self) -> State {
         *self.state.read()

@@ -42,6 +42,15 @@ pub struct Subscriber {
 impl Subscriber {
     pub(crate) fn new(stream: Arc<LiveStream>) -> Self {
         let cursor = stream.buffer.read().cursor_at_live_edge();
+        Self::at(stream, cursor)
+    }
+
+    pub(crate) fn from_oldest(stream: Arc<LiveStream>) -> Self {
+        let cursor = stream.buffer.read().cursor_at_oldest();
+        Self::at(stream, cursor)
+    }
+
+    fn at(stream: Arc<LiveStream>, cursor: Cursor) -> Self {
         let wake = stream.wake.subscribe();
         stream.viewer_joined();
         Self {

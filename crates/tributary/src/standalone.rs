@@ -32,6 +32,31 @@ pub(crate) struct Config {
     /// Address of the shared SRT port (UDP); overrides `[srt] listen`.
     #[arg(long, env = "TRIBUTARY_SRT_LISTEN")]
     pub(crate) srt_listen: Option<SocketAddr>,
+    /// HLS segment target duration in whole seconds (`EXT-X-TARGETDURATION`).
+    #[arg(long, env = "TRIBUTARY_HLS_TARGET_DURATION", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=30))]
+    pub(crate) hls_target_duration: u64,
+    /// LL-HLS part duration in seconds; parts are whole frames, as close to this as fits.
+    #[arg(long, env = "TRIBUTARY_HLS_PART_DURATION", default_value_t = 0.2, value_parser = part_duration)]
+    pub(crate) hls_part_duration: f64,
+}
+
+fn part_duration(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.05..=5.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err("a part lasts 0.05 to 5 seconds".into())
+    }
+}
+
+impl Config {
+    fn hls(&self) -> edge_node::hls::Config {
+        edge_node::hls::Config {
+            target_duration: std::time::Duration::from_secs(self.hls_target_duration),
+            part_duration: std::time::Duration::from_secs_f64(self.hls_part_duration),
+            ..Default::default()
+        }
+    }
 }
 
 /// Reads a configuration file; a missing main file is an empty, writable one.
@@ -73,18 +98,19 @@ fn persist(loaded: Arc<Mutex<LoadedConfig>>) -> control::Persist {
 }
 
 /// The HTTP router: health, REST API, media outputs.
-pub(crate) fn router(service: Arc<control::Service>) -> Router {
+pub(crate) fn router(service: Arc<control::Service>, hls: edge_node::hls::Config) -> Router {
     Router::new()
         .route("/", get(|| async { "Tributary standalone server\n" }))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(|| async { "ok\n" }))
         .merge(control::rest::router(service.clone()))
-        .merge(edge_node::http::router(service.hub().clone()))
+        .merge(edge_node::http::router_with(service.hub().clone(), hls))
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub(crate) fn run(config: Config) -> anyhow::Result<()> {
     let main = config.config.clone();
+    let hls = config.hls();
     let loaded = FileConfig::load(&main, |p| read_config_file(p, &main))
         .with_context(|| format!("loading {}", main.display()))?;
     let http_listen = config.http_listen.unwrap_or(loaded.config.http.listen);
@@ -141,7 +167,7 @@ pub(crate) fn run(config: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding HTTP port {http_listen}"))?;
         tracing::info!(addr = %listener.local_addr()?, config = %main.display(), "http listening");
-        axum::serve(listener, router(service))
+        axum::serve(listener, router(service, hls))
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("serving HTTP")

@@ -125,6 +125,7 @@ impl Hls {
             changed: watch::channel(0).0,
             last_request: AtomicU64::new(self.now_ms()),
             stopped: std::sync::atomic::AtomicBool::new(false),
+            caught_up: std::sync::atomic::AtomicBool::new(false),
         });
         map.insert(key.clone(), p.clone());
         drop(map);
@@ -160,6 +161,8 @@ pub struct Packager {
     changed: watch::Sender<u64>,
     last_request: AtomicU64,
     stopped: std::sync::atomic::AtomicBool,
+    /// The packager has read everything the stream had when it started.
+    caught_up: std::sync::atomic::AtomicBool,
 }
 
 impl Packager {
@@ -168,19 +171,34 @@ impl Packager {
         f(self.segmenter.read().timeline())
     }
 
-    /// Waits until `ready` holds or `deadline` passes; returns whether it holds.
+    /// Waits until `ready` holds of the timeline or `deadline` passes;
+    /// returns whether it holds.
     pub async fn wait_until(&self, deadline: Instant, ready: impl Fn(&Timeline) -> bool) -> bool {
+        self.wait_for(deadline, || self.with(&ready)).await
+    }
+
+    /// Waits until the packager is [`Packager::ready`] or `deadline` passes.
+    pub async fn wait_ready(&self, deadline: Instant) -> bool {
+        self.wait_for(deadline, || self.ready()).await
+    }
+
+    async fn wait_for(&self, deadline: Instant, ready: impl Fn() -> bool) -> bool {
         let mut rx = self.changed.subscribe();
         loop {
             rx.borrow_and_update();
-            if self.with(&ready) {
+            if ready() {
                 return true;
             }
             match tokio::time::timeout_at(deadline, rx.changed()).await {
                 Ok(Ok(())) => {}
-                _ => return self.with(&ready),
+                _ => return ready(),
             }
         }
+    }
+
+    /// True once the packager has read the stream's window and has a part to list.
+    pub fn ready(&self) -> bool {
+        self.caught_up.load(Ordering::Acquire) && self.with(Timeline::has_media)
     }
 
     fn touch(&self, now_ms: u64) {
@@ -198,19 +216,35 @@ impl Packager {
 
 /// Feeds a packager from its stream until it idles or the stream ends.
 async fn run(hls: std::sync::Weak<Hls>, key: Key, p: Arc<Packager>) {
-    let mut sub = p.stream.subscribe();
+    // the whole window: a new viewer gets a full playlist at once
+    let mut sub = p.stream.subscribe_from_oldest();
+    if let Some(newest) = p.stream.newest_dts() {
+        p.segmenter.write().set_clock(newest.as_secs_f64(), SystemTime::now());
+    }
     let name = p.stream.name().to_owned();
     tracing::debug!(stream = %name, format = ?key.1, "hls packager started");
+    let mut pending_change = false;
     loop {
-        let event = match tokio::time::timeout(Duration::from_secs(1), sub.next()).await {
-            Ok(e) => e,
-            Err(_) => {
-                let Some(hls) = hls.upgrade() else { break };
-                let idle = hls.now_ms().saturating_sub(p.last_request.load(Ordering::Relaxed));
-                if idle > u64::try_from(hls.config.idle_timeout.as_millis()).unwrap_or(u64::MAX) {
-                    break;
+        let event = match sub.try_next() {
+            Some(e) => e,
+            None => {
+                // caught up with the stream: tell waiting requests
+                if pending_change || !p.caught_up.load(Ordering::Relaxed) {
+                    p.caught_up.store(true, Ordering::Release);
+                    p.changed();
+                    pending_change = false;
                 }
-                continue;
+                match tokio::time::timeout(Duration::from_secs(1), sub.next()).await {
+                    Ok(e) => e,
+                    Err(_) => {
+                        let Some(hls) = hls.upgrade() else { break };
+                        let idle = hls.now_ms().saturating_sub(p.last_request.load(Ordering::Relaxed));
+                        if idle > u64::try_from(hls.config.idle_timeout.as_millis()).unwrap_or(u64::MAX) {
+                            break;
+                        }
+                        continue;
+                    }
+                }
             }
         };
         let changed = {
@@ -242,8 +276,10 @@ async fn run(hls: std::sync::Weak<Hls>, key: Key, p: Arc<Packager>) {
                 Event::Closed => break,
             }
         };
-        if changed {
+        if changed && p.caught_up.load(Ordering::Relaxed) {
             p.changed();
+        } else {
+            pending_change |= changed;
         }
     }
     p.stopped.store(true, Ordering::Release);

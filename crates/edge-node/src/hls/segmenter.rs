@@ -203,6 +203,11 @@ impl Timeline {
         }
     }
 
+    /// True when a part can be listed.
+    pub fn has_media(&self) -> bool {
+        self.part_target.is_some() && self.segments.iter().any(|s| !s.parts.is_empty())
+    }
+
     /// Payload bytes held by the window's parts.
     pub fn bytes(&self) -> u64 {
         self.segments
@@ -307,6 +312,10 @@ pub struct Segmenter {
     lead: u32,
     /// Lead frame interval in seconds, and the same in lead ticks.
     interval: Option<(f64, i64)>,
+    /// The lead track's nominal frame interval (from its frame rate or sample rate).
+    nominal: Option<f64>,
+    /// One tick of the lead track, in seconds.
+    tick: f64,
     last_lead: Option<Timestamp>,
     last_key: Option<f64>,
     gop: Option<f64>,
@@ -319,6 +328,8 @@ pub struct Segmenter {
     init_id: u64,
     /// (media seconds, wall clock) of the first frame of the current run.
     anchor: Option<(f64, SystemTime)>,
+    /// An anchor for the next run, from [`Segmenter::set_clock`].
+    clock: Option<(f64, SystemTime)>,
 }
 
 impl std::fmt::Debug for Segmenter {
@@ -355,6 +366,8 @@ impl Segmenter {
             tracks: Vec::new(),
             lead: 0,
             interval: None,
+            nominal: None,
+            tick: 0.0,
             last_lead: None,
             last_key: None,
             gop: None,
@@ -365,7 +378,15 @@ impl Segmenter {
             discontinuity: false,
             init_id: first_msn,
             anchor: None,
+            clock: None,
         }
+    }
+
+    /// Maps media time `media` (seconds) of the current run to wall-clock
+    /// `wall`, for `EXT-X-PROGRAM-DATE-TIME` of frames that arrived before
+    /// the segmenter saw them (a window read from its start).
+    pub fn set_clock(&mut self, media: f64, wall: SystemTime) {
+        self.clock = Some((media, wall));
     }
 
     /// What can be served now.
@@ -378,12 +399,23 @@ impl Segmenter {
         self.end_run();
         self.packer = None;
         let selected = select_tracks(tracks, self.video);
-        let lead = selected
+        let mut lead = selected
             .iter()
             .find(|t| t.codec.is_video())
             .or_else(|| selected.first())
             .ok_or(Error::NoTracks)?
-            .id;
+            .clone();
+        if lead.video.is_none() && lead.audio.is_none() {
+            lead.describe();
+        }
+        self.nominal = match (&lead.video, &lead.audio, lead.codec) {
+            (Some(v), _, _) => v.fps.filter(|f| (1.0..=240.0).contains(f)).map(|f| 1.0 / f),
+            (_, Some(a), media::Codec::Aac) if a.sample_rate > 0 => Some(1024.0 / f64::from(a.sample_rate)),
+            (_, Some(a), media::Codec::Opus) if a.sample_rate > 0 => Some(0.02),
+            _ => None,
+        };
+        self.tick = 1.0 / f64::from(lead.timescale.max(1));
+        let lead = lead.id;
         let (packer, init) = Packer::new(self.timeline.format, &selected)?;
         self.init_id = self.init_id.max(self.timeline.next_msn);
         if self.timeline.format == Format::Cmaf {
@@ -391,6 +423,7 @@ impl Segmenter {
         }
         self.packer = Some(packer);
         self.tracks = selected.iter().map(|t| t.id).collect();
+        self.anchor = self.clock.take();
         self.lead = lead;
         self.timeline.live = true;
         Ok(())
@@ -459,12 +492,13 @@ impl Segmenter {
             self.last_key = Some(t);
         }
         if self.timeline.part_target.is_none()
-            && let Some((iv, _)) = self.interval
+            && let Some(iv) = self.nominal.or(self.interval.map(|i| i.0))
         {
             let want = self.config.part_duration.as_secs_f64();
             let n = ((want + EPS) / iv).floor().max(1.0);
-            // printed with 3 decimals: round up so no part exceeds it
-            self.timeline.part_target = Some(((n * iv) * 1000.0).ceil() / 1000.0);
+            // coarse timestamps (milliseconds) jitter by a tick: allow one; printed with 3 decimals
+            let slack = if self.tick >= 1e-4 { self.tick } else { 0.0 };
+            self.timeline.part_target = Some(((n * iv + slack) * 1000.0 - 1e-6).ceil() / 1000.0);
         }
         match self.segment_start {
             None => {
@@ -489,7 +523,7 @@ impl Segmenter {
                     self.open_segment(t, now, frame.keyframe);
                     changed = true;
                 } else if let (Some(ps), Some(pt)) = (self.part_start, self.timeline.part_target)
-                    && t - ps >= pt - EPS
+                    && t - ps + iv / 2.0 > pt
                 {
                     changed |= self.close_part(Some(frame.dts))?;
                 }
@@ -502,7 +536,7 @@ impl Segmenter {
         self.pending.push(frame.clone());
         if let (Some(ps), Some(pt), Some((iv, ticks))) =
             (self.part_start, self.timeline.part_target, self.interval)
-            && t + iv - ps >= pt - EPS
+            && t + 1.5 * iv - ps > pt
         {
             let next = Timestamp::new(frame.dts.ticks() + ticks, frame.dts.timescale());
             changed |= self.close_part(Some(next))?;
@@ -516,6 +550,8 @@ impl Segmenter {
             anchor_wall + Duration::from_secs_f64(t - anchor_t)
         } else {
             anchor_wall
+                .checked_sub(Duration::from_secs_f64(anchor_t - t))
+                .unwrap_or(anchor_wall)
         };
         let msn = self.timeline.next_msn;
         self.timeline.next_msn += 1;

@@ -69,14 +69,11 @@ pub async fn serve(hls: Arc<Hls>, format: Format, name: &str, file: &str, query:
     let target = hls.config.target_duration.max(Duration::from_secs(1));
     let deadline = Instant::now() + 3 * target;
     // the first part of a new packager
-    if !packager.with(|t| t.part_target.is_some() && t.segments.iter().any(|s| !s.parts.is_empty())) {
+    if !packager.ready() {
         let Some(_slot) = hls.wait_slot() else {
             return unavailable("too many waiting requests");
         };
-        if !packager
-            .wait_until(deadline, |t| t.part_target.is_some() && t.segments.iter().any(|s| !s.parts.is_empty()))
-            .await
-        {
+        if !packager.wait_ready(deadline).await {
             return unavailable("no media yet");
         }
     }
