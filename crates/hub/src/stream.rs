@@ -112,7 +112,8 @@ impl LiveStream {
         Subscriber::new(self.clone())
     }
 
-    /// A reader starting at the oldest keyframe in the window (the whole DVR window).
+    /// A reader starting at the oldest keyframe in the window that has the
+    /// current tracks (the whole DVR window since the last track change).
     pub fn subscribe_from_oldest(self: &Arc<Self>) -> Subscriber {
         Subscriber::from_oldest(self.clone())
     }

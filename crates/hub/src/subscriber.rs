@@ -46,7 +46,7 @@ impl Subscriber {
     }
 
     pub(crate) fn from_oldest(stream: Arc<LiveStream>) -> Self {
-        let cursor = stream.buffer.read().cursor_at_oldest();
+        let cursor = stream.buffer.read().cursor_at_oldest_of_epoch();
         Self::at(stream, cursor)
     }
 

@@ -335,6 +335,18 @@ impl StreamBuffer {
         Cursor::at(self.base)
     }
 
+    /// A cursor at the oldest GOP start of the current track epoch: the
+    /// longest run a reader can take without a track change (falls back to
+    /// the live edge when no GOP of the epoch is in the window).
+    pub fn cursor_at_oldest_of_epoch(&self) -> Cursor {
+        let epoch = self.epoch();
+        let start = self
+            .gop_starts()
+            .find(|s| self.tracks_at(*s).0 == epoch)
+            .unwrap_or_else(|| self.live_edge());
+        Cursor::at(start)
+    }
+
     /// A cursor at `seq`, if `seq` is in the window or is the next sequence
     /// number. Positions inside a GOP are allowed: the caller decides where
     /// decoding can start (use [`gop_at`](Self::gop_at) to find GOP starts).

@@ -59,6 +59,9 @@ impl Default for Config {
 
 type Key = (String, Format, Option<u32>);
 
+/// How long a packager waits for every track of a new track set to be described.
+const UNDESCRIBED_WAIT: Duration = Duration::from_secs(3);
+
 /// The HLS outputs of one node.
 #[derive(Debug)]
 pub struct Hls {
@@ -196,9 +199,11 @@ impl Packager {
         }
     }
 
-    /// True once the packager has read the stream's window and has a part to list.
+    /// True once the packager has read the stream's window and has a
+    /// complete segment to list (players that ignore parts need one).
     pub fn ready(&self) -> bool {
-        self.caught_up.load(Ordering::Acquire) && self.with(Timeline::has_media)
+        self.caught_up.load(Ordering::Acquire)
+            && self.with(|t| t.has_media() && t.last_complete_msn().is_some())
     }
 
     fn touch(&self, now_ms: u64) {
@@ -224,6 +229,13 @@ async fn run(hls: std::sync::Weak<Hls>, key: Key, p: Arc<Packager>) {
     let name = p.stream.name().to_owned();
     tracing::debug!(stream = %name, format = ?key.1, "hls packager started");
     let mut pending_change = false;
+    // frames of a track set the stream has already replaced (read from the
+    // window's start) would only make a discontinuity at once: skip them
+    let mut stale = false;
+    // a track set with a track still undescribed (an audio track before its
+    // first frame): wait for its description rather than package without it
+    // and change the init segment a moment later
+    let mut undescribed: Option<(Vec<media::Track>, Instant)> = None;
     loop {
         let event = match sub.try_next() {
             Some(e) => e,
@@ -251,10 +263,40 @@ async fn run(hls: std::sync::Weak<Hls>, key: Key, p: Arc<Packager>) {
             let mut seg = p.segmenter.write();
             match event {
                 Event::Tracks(tracks) => {
-                    if let Err(e) = seg.set_tracks(&tracks) {
-                        tracing::warn!(stream = %name, %e, "hls output cannot package these tracks");
+                    stale = tracks != p.stream.tracks();
+                    undescribed = None;
+                    if stale {
+                        false
+                    } else if tracks
+                        .iter()
+                        .any(|t| (t.codec.is_video() || t.codec.is_audio()) && t.init.is_empty())
+                    {
+                        undescribed = Some((tracks, Instant::now()));
+                        seg.offline();
+                        true
+                    } else {
+                        if let Err(e) = seg.set_tracks(&tracks) {
+                            tracing::warn!(stream = %name, %e, "hls output cannot package these tracks");
+                        }
+                        true
                     }
-                    true
+                }
+                Event::Frame(_) if stale => false,
+                Event::Frame(_)
+                    if undescribed
+                        .as_ref()
+                        .is_some_and(|(_, since)| since.elapsed() < UNDESCRIBED_WAIT) =>
+                {
+                    false
+                }
+                Event::Frame(frame) if undescribed.is_some() => {
+                    if let Some((tracks, _)) = undescribed.take() {
+                        tracing::info!(stream = %name, "packaging without the tracks still undescribed");
+                        if let Err(e) = seg.set_tracks(&tracks) {
+                            tracing::warn!(stream = %name, %e, "hls output cannot package these tracks");
+                        }
+                    }
+                    seg.push(&frame, SystemTime::now()).unwrap_or(true)
                 }
                 Event::Frame(frame) => match seg.push(&frame, SystemTime::now()) {
                     Ok(c) => c,

@@ -67,6 +67,10 @@ pub fn media(tl: &Timeline, skip: bool) -> String {
     }
     let mut map = None;
     for (i, s) in tl.segments.iter().enumerate().skip(skipped) {
+        if s.parts.is_empty() {
+            // a segment opened by its first frame, with no part yet
+            continue;
+        }
         if s.discontinuity && i > skipped {
             out.push_str("#EXT-X-DISCONTINUITY\n");
         }

@@ -531,3 +531,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn oldest_of_epoch_skips_gops_from_before_a_track_change() {
+    let mut buf = StreamBuffer::new(BufferConfig::default());
+    buf.set_tracks(vec![Track::new(VIDEO, Codec::H264, 90_000)]);
+    for n in 0..30 {
+        buf.push(video(n, n % 25 == 0, 100)).unwrap();
+    }
+    assert_eq!(buf.cursor_at_oldest_of_epoch(), buf.cursor_at_oldest());
+    // the audio track becomes known mid-GOP: the next GOP is the first whole one with it
+    buf.set_tracks(av_tracks());
+    push_av(&mut buf, 30, 40, 25);
+    let mut c = buf.cursor_at_oldest_of_epoch();
+    let first = loop {
+        match buf.read(&mut c) {
+            Read::Frame(f) => break f.clone(),
+            Read::Tracks { tracks, .. } => assert_eq!(tracks.len(), 2),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(first.keyframe && first.dts == Timestamp::new(50 * 3600, 90_000), "{first:?}");
+}
