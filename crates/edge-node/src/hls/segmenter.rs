@@ -419,8 +419,11 @@ impl Segmenter {
         let (packer, init) = Packer::new(self.timeline.format, &selected)?;
         self.init_id = self.init_id.max(self.timeline.next_msn);
         if self.timeline.format == Format::Cmaf {
+            // no segment used the previous run's init if the id did not move on
+            self.timeline.inits.retain(|(id, _)| *id != self.init_id);
             self.timeline.inits.push_back((self.init_id, init));
         }
+        self.prune_inits();
         self.packer = Some(packer);
         self.tracks = selected.iter().map(|t| t.id).collect();
         self.anchor = self.clock.take();
@@ -625,6 +628,14 @@ impl Segmenter {
         self.evict();
     }
 
+    /// Drops init segments that neither a segment in the window nor the current run uses.
+    fn prune_inits(&mut self) {
+        let (segments, current) = (&self.timeline.segments, self.init_id);
+        self.timeline
+            .inits
+            .retain(|(id, _)| *id == current || segments.iter().any(|s| s.init == *id));
+    }
+
     fn evict(&mut self) {
         let keep = self
             .config
@@ -644,11 +655,7 @@ impl Segmenter {
                 self.timeline.discontinuity_sequence += 1;
             }
         }
-        // init segments no segment in the window refers to
-        let first_init = self.timeline.segments.front().map_or(self.init_id, |s| s.init);
-        while self.timeline.inits.len() > 1 && self.timeline.inits.front().is_some_and(|(id, _)| *id < first_init) {
-            self.timeline.inits.pop_front();
-        }
+        self.prune_inits();
     }
 }
 

@@ -191,3 +191,61 @@ fn frames_before_the_first_keyframe_and_unselected_tracks_are_left_out() {
         Err(Error::NoTracks)
     );
 }
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// (track, dts step in ms, keyframe) of arbitrary frames: jumps back and forward included.
+    fn frames() -> impl Strategy<Value = Vec<(bool, i64, bool)>> {
+        prop::collection::vec((any::<bool>(), -500i64..3000, prop::bool::weighted(0.1)), 0..600)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn any_timing_keeps_the_timeline_consistent(steps in frames(), ts in any::<bool>()) {
+            let format = if ts { Format::Ts } else { Format::Cmaf };
+            let config = Config { window: Duration::from_secs(8), ..Config::default() };
+            let mut s = Segmenter::new(format, config, None, 7, 70);
+            s.set_tracks(&tracks()).unwrap();
+            let (mut v, mut a) = (0i64, 0i64);
+            for (i, (is_video, step, key)) in steps.into_iter().enumerate() {
+                let f = if is_video {
+                    v += step;
+                    let t = Timestamp::new(v * 90, 90_000);
+                    Frame::new(1, t, t, key || i == 0, vec![0, 0, 0, 1, 0x41])
+                } else {
+                    a += step.abs();
+                    let t = Timestamp::new(a * 48, 48_000);
+                    Frame::new(2, t, t, true, vec![0x21; 4])
+                };
+                let _ = s.push(&f, SystemTime::UNIX_EPOCH);
+                if i % 97 == 0 {
+                    s.offline();
+                    s.set_tracks(&tracks()).unwrap();
+                }
+            }
+            let tl = s.timeline();
+            let seqs: Vec<u64> = tl.segments.iter().flat_map(|s| s.parts.iter().map(|p| p.seq)).collect();
+            prop_assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1));
+            let msns: Vec<u64> = tl.segments.iter().map(|s| s.msn).collect();
+            prop_assert!(msns.windows(2).all(|w| w[1] == w[0] + 1));
+            for seg in &tl.segments {
+                prop_assert!(seg.complete || seg.msn == *msns.last().unwrap());
+                let sum: f64 = seg.parts.iter().map(|p| p.duration).sum();
+                prop_assert!((sum - seg.duration).abs() < 1e-6);
+                prop_assert!(seg.duration >= 0.0);
+            }
+            // init segments: the ones the window uses, plus the current one
+            prop_assert!(tl.inits.len() <= tl.segments.len() + 1);
+            if format == Format::Cmaf {
+                for seg in &tl.segments {
+                    prop_assert!(tl.init(seg.init).is_some());
+                }
+            }
+        }
+    }
+}
