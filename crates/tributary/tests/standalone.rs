@@ -194,7 +194,7 @@ fn read_only_config_is_never_written() {
 }
 
 #[test]
-fn vod_file_starts_on_request_and_plays_as_ts() {
+fn vod_file_starts_on_request_and_plays_as_hls_and_ts() {
     if !have_ffmpeg() {
         return;
     }
@@ -213,8 +213,10 @@ fn vod_file_starts_on_request_and_plays_as_ts() {
         "offline",
         "on demand: nothing runs before a viewer"
     );
-    // the first request finds it offline and starts it
-    assert_eq!(server.get("/clip.ts").unwrap().0, 503);
+    // the first request finds it offline, starts it and waits for it
+    let (status, playlist) = server.get("/cmaf/clip/index.m3u8").expect("answered within 5 s");
+    assert_eq!(status, 200, "{playlist}");
+    assert!(playlist.contains("#EXTINF:"), "{playlist}");
     // ffprobe on the looping file: the same tracks as the file
     assert_live_h264_aac(&server, "clip", 2);
 }
