@@ -476,7 +476,7 @@ struct Pending {
 ///   only go without parts alongside a TYPE=PART preload hint or EXT-X-ENDLIST
 ///   (4.4.3.7);
 /// - every EXT-X-PART has URI and DURATION; DURATION <= PART-TARGET; DURATION
-///   >= 85% of PART-TARGET except for INDEPENDENT=YES or GAP=YES parts, parts
+///   at least 85% of PART-TARGET except for INDEPENDENT=YES or GAP=YES parts, parts
 ///   followed by a GAP=YES part and the final part of a parent segment (the
 ///   last part of the in-progress segment counts as possibly final) (4.4.4.9);
 /// - EXT-X-DISCONTINUITY, EXT-X-KEY, EXT-X-MAP, EXT-X-PROGRAM-DATE-TIME come
@@ -492,8 +492,10 @@ struct Pending {
 ///   CAN-SKIP-UNTIL >= 6 x TARGETDURATION; CAN-SKIP-DATERANGES only with
 ///   CAN-SKIP-UNTIL (4.4.3.8);
 /// - EXT-X-SKIP at most once, before the first segment, with SKIPPED-SEGMENTS,
-///   only when CAN-SKIP-UNTIL is announced (4.4.5.2); the segments it leaves
-///   listed span at least CAN-SKIP-UNTIL less one target duration (6.2.5.1);
+///   only when CAN-SKIP-UNTIL is announced (4.4.5.2); it replaces only
+///   segments that end further than CAN-SKIP-UNTIL from the end of the last
+///   completed segment, so the completed segments left span at least
+///   CAN-SKIP-UNTIL, within 50 ms (6.2.5.1; the RFC's own example skips so);
 /// - EXT-X-PRELOAD-HINT has TYPE and URI, at most one per TYPE (the RFC's
 ///   SHOULD NOT, enforced), none with EXT-X-ENDLIST (4.4.5.3), comes after the
 ///   last EXT-X-PART, and a TYPE=PART hint does not name a part already listed;
@@ -503,7 +505,8 @@ struct Pending {
 ///   discontinuity in between, grows by the durations of the segments in
 ///   between within 0.5 s;
 /// - EXT-X-MAP with URI is present before the first segment when segment or
-///   part URIs end in `.m4s` or `.mp4`;
+///   part URIs end in `.m4s` or `.mp4` (in a delta update it may have been
+///   skipped with the segments it preceded);
 /// - EXT-X-ENDLIST, if present, is the last line (a convention of this
 ///   checker; the RFC lets it appear anywhere).
 ///
@@ -949,7 +952,7 @@ pub fn check_media(text: &str) -> Result<MediaSummary, Vec<String>> {
             None => e.at(at, "EXT-X-SKIP without CAN-SKIP-UNTIL in EXT-X-SERVER-CONTROL"),
             Some(csu) if n > 0 => {
                 let listed: f64 = segments.iter().filter_map(|s| s.duration).map(|d| d.value).sum();
-                if listed < csu - td as f64 - 0.5 {
+                if listed < csu - 0.05 {
                     e.at(
                         at,
                         format!(
@@ -1018,7 +1021,8 @@ pub fn check_media(text: &str) -> Result<MediaSummary, Vec<String>> {
     let fmp4 = |u: &str| u.ends_with(".m4s") || u.ends_with(".mp4");
     let uses_fmp4 =
         segments.iter().any(|s| s.uri.as_deref().is_some_and(fmp4)) || all_parts().any(|p| fmp4(&p.uri));
-    if uses_fmp4 && segments.first().is_some_and(|s| s.map.is_none()) {
+    let skipped_any = skip.is_some_and(|(n, _)| n > 0);
+    if uses_fmp4 && !skipped_any && segments.first().is_some_and(|s| s.map.is_none()) {
         e.at(
             first_segment_line.unwrap_or(0),
             "fMP4 segments (.m4s/.mp4) need an EXT-X-MAP before the first segment",
@@ -1316,7 +1320,7 @@ pub fn check_reload(prev: &MediaSummary, next: &MediaSummary) -> Result<(), Vec<
     if let (Some(a), Some(b)) = (end(prev), end(next)) {
         let (am, ac, ap) = a;
         let (bm, bc, bp) = b;
-        let back = bm < am || (bm == am && ((ac && !bc) || (!ac && !bc && bp < ap)));
+        let back = bm < am || (bm == am && !bc && (ac || bp < ap));
         if back {
             e.push(format!(
                 "the live end went back: MSN {am} ({}) then MSN {bm} ({})",
@@ -1443,4 +1447,956 @@ pub fn check_reload(prev: &MediaSummary, next: &MediaSummary) -> Result<(), Vec<
         }
     }
     if e.is_empty() { Ok(()) } else { Err(e) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Low-Latency HLS playlist of the RFC 8216bis / Apple LL-HLS examples,
+    /// the response to `GET .../2M/waitForMSN.php?_HLS_msn=273&_HLS_part=2`.
+    const RFC_LL: &str = r#"#EXTM3U
+#// This Playlist is a response to:
+#//     GET https://example.com/2M/waitForMSN.php?_HLS_msn=273&_HLS_part=2
+#EXT-X-TARGETDURATION:4
+#EXT-X-VERSION:6
+#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.0,CAN-SKIP-UNTIL=24.0
+#EXT-X-PART-INF:PART-TARGET=0.33334
+#EXT-X-MEDIA-SEQUENCE:264
+#EXT-X-PROGRAM-DATE-TIME:2019-02-14T02:13:28.106Z
+#EXT-X-MAP:URI="init.mp4"
+#EXTINF:4.00008,
+fileSequence264.mp4
+#EXTINF:4.00008,
+fileSequence265.mp4
+#EXTINF:4.00008,
+fileSequence266.mp4
+#EXTINF:4.00008,
+fileSequence267.mp4
+#EXTINF:4.00008,
+fileSequence268.mp4
+#EXTINF:4.00008,
+fileSequence269.mp4
+#EXTINF:4.00008,
+fileSequence270.mp4
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.0.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.1.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.2.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.3.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.4.mp4",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.5.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.6.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.7.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.8.mp4",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.9.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.10.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.11.mp4"
+#EXTINF:4.00008,
+fileSequence271.mp4
+#EXT-X-PROGRAM-DATE-TIME:2019-02-14T02:14:00.106Z
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.a.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.b.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.c.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.d.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.e.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.f.mp4",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.g.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.h.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.i.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.j.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.k.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.l.mp4"
+#EXTINF:4.00008,
+fileSequence272.mp4
+#EXT-X-PART:DURATION=0.33334,URI="filePart273.0.mp4",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.33334,URI="filePart273.1.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart273.2.mp4"
+#EXT-X-PRELOAD-HINT:TYPE=PART,URI="filePart273.3.mp4"
+
+#EXT-X-RENDITION-REPORT:URI="../1M/waitForMSN.php",LAST-MSN=273,LAST-PART=2
+#EXT-X-RENDITION-REPORT:URI="../4M/waitForMSN.php",LAST-MSN=273,LAST-PART=1
+"#;
+
+    /// The Playlist Delta Update of the same examples, the response to
+    /// `GET .../2M/waitForMSN.php?_HLS_msn=273&_HLS_part=3&_HLS_skip=YES`.
+    const RFC_DELTA: &str = r#"#EXTM3U
+#EXT-X-TARGETDURATION:4
+#EXT-X-VERSION:10
+#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.0,CAN-SKIP-UNTIL=24.0
+#EXT-X-PART-INF:PART-TARGET=0.33334
+#EXT-X-MEDIA-SEQUENCE:264
+#EXT-X-SKIP:SKIPPED-SEGMENTS=3
+#EXTINF:4.00008,
+fileSequence267.mp4
+#EXTINF:4.00008,
+fileSequence268.mp4
+#EXTINF:4.00008,
+fileSequence269.mp4
+#EXTINF:4.00008,
+fileSequence270.mp4
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.0.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.1.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.2.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.3.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.4.mp4",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.5.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.6.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.7.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.8.mp4",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.9.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.10.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart271.11.mp4"
+#EXTINF:4.00008,
+fileSequence271.mp4
+#EXT-X-PROGRAM-DATE-TIME:2019-02-14T02:14:00.106Z
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.a.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.b.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.c.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.d.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.e.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.f.mp4",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.g.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.h.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.i.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.j.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.k.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart272.l.mp4"
+#EXTINF:4.00008,
+fileSequence272.mp4
+#EXT-X-PART:DURATION=0.33334,URI="filePart273.0.mp4",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.33334,URI="filePart273.1.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart273.2.mp4"
+#EXT-X-PART:DURATION=0.33334,URI="filePart273.3.mp4"
+#EXT-X-PRELOAD-HINT:TYPE=PART,URI="filePart273.4.mp4"
+
+#EXT-X-RENDITION-REPORT:URI="../1M/waitForMSN.php",LAST-MSN=273,LAST-PART=3
+#EXT-X-RENDITION-REPORT:URI="../4M/waitForMSN.php",LAST-MSN=273,LAST-PART=3
+"#;
+
+    /// Plain HLS over MPEG-TS.
+    const TS: &str = "#EXTM3U
+#EXT-X-VERSION:3
+#EXT-X-TARGETDURATION:6
+#EXT-X-MEDIA-SEQUENCE:7
+#EXTINF:6.000,
+s7.ts
+#EXTINF:5.960,
+s8.ts
+#EXTINF:6.040,
+s9.ts
+";
+
+    /// LL-HLS over fMP4, the way the server writes it: 2 s segments of four
+    /// 0.5 s parts, parts on the last two segments and the one in progress.
+    const LL: &str = r#"#EXTM3U
+#EXT-X-VERSION:9
+#EXT-X-TARGETDURATION:2
+#EXT-X-MEDIA-SEQUENCE:5
+#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.5,HOLD-BACK=6,CAN-SKIP-UNTIL=12
+#EXT-X-PART-INF:PART-TARGET=0.5
+#EXT-X-MAP:URI="init.mp4"
+#EXTINF:2.000,
+s5.m4s
+#EXTINF:2.000,
+s6.m4s
+#EXTINF:2.000,
+s7.m4s
+#EXTINF:2.000,
+s8.m4s
+#EXTINF:2.000,
+s9.m4s
+#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:00.000Z
+#EXTINF:2.000,
+s10.m4s
+#EXTINF:2.000,
+s11.m4s
+#EXTINF:2.000,
+s12.m4s
+#EXT-X-PART:DURATION=0.500,URI="p13.0.m4s",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.500,URI="p13.1.m4s"
+#EXT-X-PART:DURATION=0.500,URI="p13.2.m4s"
+#EXT-X-PART:DURATION=0.500,URI="p13.3.m4s"
+#EXTINF:2.000,
+s13.m4s
+#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:08.000Z
+#EXT-X-PART:DURATION=0.500,URI="p14.0.m4s",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.500,URI="p14.1.m4s"
+#EXT-X-PART:DURATION=0.500,URI="p14.2.m4s"
+#EXT-X-PART:DURATION=0.460,URI="p14.3.m4s"
+#EXTINF:1.960,
+s14.m4s
+#EXT-X-PART:DURATION=0.500,URI="p15.0.m4s",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.500,URI="p15.1.m4s"
+#EXT-X-PRELOAD-HINT:TYPE=PART,URI="p15.2.m4s"
+#EXT-X-RENDITION-REPORT:URI="../audio/index.m3u8",LAST-MSN=15,LAST-PART=1
+"#;
+
+    /// A delta update of [`LL`] one part later: s5 to s7 end more than the
+    /// 12 s skip boundary before the end of s14, and are skipped.
+    const LL_DELTA: &str = r#"#EXTM3U
+#EXT-X-VERSION:9
+#EXT-X-TARGETDURATION:2
+#EXT-X-MEDIA-SEQUENCE:5
+#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.5,HOLD-BACK=6,CAN-SKIP-UNTIL=12
+#EXT-X-PART-INF:PART-TARGET=0.5
+#EXT-X-MAP:URI="init.mp4"
+#EXT-X-SKIP:SKIPPED-SEGMENTS=3
+#EXTINF:2.000,
+s8.m4s
+#EXTINF:2.000,
+s9.m4s
+#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:00.000Z
+#EXTINF:2.000,
+s10.m4s
+#EXTINF:2.000,
+s11.m4s
+#EXTINF:2.000,
+s12.m4s
+#EXT-X-PART:DURATION=0.500,URI="p13.0.m4s",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.500,URI="p13.1.m4s"
+#EXT-X-PART:DURATION=0.500,URI="p13.2.m4s"
+#EXT-X-PART:DURATION=0.500,URI="p13.3.m4s"
+#EXTINF:2.000,
+s13.m4s
+#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:08.000Z
+#EXT-X-PART:DURATION=0.500,URI="p14.0.m4s",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.500,URI="p14.1.m4s"
+#EXT-X-PART:DURATION=0.500,URI="p14.2.m4s"
+#EXT-X-PART:DURATION=0.460,URI="p14.3.m4s"
+#EXTINF:1.960,
+s14.m4s
+#EXT-X-PART:DURATION=0.500,URI="p15.0.m4s",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.500,URI="p15.1.m4s"
+#EXT-X-PART:DURATION=0.500,URI="p15.2.m4s"
+#EXT-X-PRELOAD-HINT:TYPE=PART,URI="p15.3.m4s"
+"#;
+
+    /// A discontinuity: the source restarted after s21.
+    const DISCONTINUITY: &str = "#EXTM3U
+#EXT-X-VERSION:3
+#EXT-X-TARGETDURATION:4
+#EXT-X-MEDIA-SEQUENCE:20
+#EXT-X-DISCONTINUITY-SEQUENCE:3
+#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:00:00.000+02:00
+#EXTINF:4.000,
+s20.ts
+#EXTINF:4.000,
+s21.ts
+#EXT-X-DISCONTINUITY
+#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:05:00.000+02:00
+#EXTINF:4.000,
+s22.ts
+#EXTINF:3.000,
+s23.ts
+#EXT-X-ENDLIST
+";
+
+    fn ok(text: &str) -> MediaSummary {
+        check_media(text).unwrap_or_else(|e| panic!("valid playlist refused: {e:#?}"))
+    }
+
+    /// Replaces `from` by `to` in `base` and returns the errors of the result,
+    /// asserting one mentions `needle`.
+    fn broken(base: &str, from: &str, to: &str, needle: &str) -> Vec<String> {
+        assert!(base.contains(from), "{from:?} is not in the playlist");
+        let errs = check_media(&base.replacen(from, to, 1)).expect_err("broken playlist accepted");
+        assert!(
+            errs.iter().any(|m| m.contains(needle)),
+            "no error mentions {needle:?}: {errs:#?}"
+        );
+        errs
+    }
+
+    #[test]
+    fn rfc_low_latency_example() {
+        let m = ok(RFC_LL);
+        assert_eq!(
+            (m.target_duration, m.media_sequence, m.part_target),
+            (4, 264, Some(0.33334))
+        );
+        assert_eq!(m.segments.len(), 10);
+        let last = m.segments.last().unwrap();
+        assert_eq!((last.msn, last.uri.as_deref(), last.duration), (273, None, None));
+        assert_eq!(last.parts.len(), 3);
+        assert!(last.parts[0].independent);
+        assert_eq!(m.segments[7].parts.len(), 12);
+        assert_eq!(m.segments[7].uri.as_deref(), Some("fileSequence271.mp4"));
+        assert_eq!(m.preload_hint.as_deref(), Some("filePart273.3.mp4"));
+        assert!(m.can_block_reload);
+        assert_eq!(
+            (m.part_hold_back, m.can_skip_until, m.hold_back),
+            (Some(1.0), Some(24.0), None)
+        );
+        assert_eq!(m.map_uri.as_deref(), Some("init.mp4"));
+        assert_eq!(
+            m.segments[8].program_date_time.as_deref(),
+            Some("2019-02-14T02:14:00.106Z")
+        );
+    }
+
+    #[test]
+    fn rfc_delta_update_example() {
+        let m = ok(RFC_DELTA);
+        assert_eq!((m.media_sequence, m.skipped_segments), (264, 3));
+        assert_eq!(m.segments[0].msn, 267);
+        assert_eq!(m.segments[0].uri.as_deref(), Some("fileSequence267.mp4"));
+        assert_eq!(m.segments.last().unwrap().parts.len(), 4);
+        check_reload(&ok(RFC_LL), &m).unwrap();
+    }
+
+    #[test]
+    fn plain_ts_playlist() {
+        let m = ok(TS);
+        assert_eq!(m.media_sequence, 7);
+        let msns: Vec<u64> = m.segments.iter().map(|s| s.msn).collect();
+        assert_eq!(msns, [7, 8, 9]);
+        assert_eq!(m.segments[1].duration, Some(5.96));
+        assert!(m.part_target.is_none() && !m.ended && m.map_uri.is_none());
+    }
+
+    #[test]
+    fn low_latency_fmp4_playlist() {
+        let m = ok(LL);
+        assert_eq!(m.segments.len(), 11);
+        assert_eq!(m.segments[9].parts.len(), 4);
+        assert_eq!(m.segments[10].msn, 15);
+        assert_eq!(m.segments[10].map_uri.as_deref(), Some("init.mp4"));
+        assert_eq!(m.preload_hint.as_deref(), Some("p15.2.m4s"));
+        assert_eq!(m.hold_back, Some(6.0));
+    }
+
+    #[test]
+    fn delta_update_playlist() {
+        let m = ok(LL_DELTA);
+        assert_eq!((m.skipped_segments, m.segments[0].msn), (3, 8));
+        check_reload(&ok(LL), &m).unwrap();
+    }
+
+    #[test]
+    fn discontinuity_playlist() {
+        let m = ok(DISCONTINUITY);
+        assert_eq!(m.discontinuity_sequence, 3);
+        assert!(m.segments[2].discontinuity && !m.segments[1].discontinuity);
+        assert!(m.ended);
+    }
+
+    #[test]
+    fn byterange_parts() {
+        let text = r#"#EXTM3U
+#EXT-X-VERSION:9
+#EXT-X-TARGETDURATION:5
+#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=3.06
+#EXT-X-PART-INF:PART-TARGET=1.02
+#EXT-X-MAP:URI="init.mp4"
+#EXTINF:4.08,
+fs270.mp4
+#EXT-X-PART:DURATION=1.02,URI="fs271.mp4",BYTERANGE="20000@0"
+#EXT-X-PART:DURATION=1.02,URI="fs271.mp4",BYTERANGE="23000@20000"
+#EXT-X-PART:DURATION=1.02,URI="fs271.mp4",BYTERANGE="18000@43000"
+#EXT-X-PART:DURATION=1.02,URI="fs271.mp4",BYTERANGE="19000@61000"
+#EXTINF:4.08,
+fs271.mp4
+#EXT-X-PART:DURATION=1.02,URI="fs272.mp4",BYTERANGE="21000@0"
+#EXT-X-PRELOAD-HINT:TYPE=PART,URI="fs272.mp4",BYTERANGE-START=21000
+"#;
+        assert_eq!(ok(text).segments.len(), 3);
+    }
+
+    #[test]
+    fn first_line_is_extm3u() {
+        broken(TS, "#EXTM3U\n", "\n#EXTM3U\n", "#EXTM3U");
+    }
+
+    #[test]
+    fn version_present_and_high_enough() {
+        broken(TS, "#EXT-X-VERSION:3\n", "", "EXT-X-VERSION is missing");
+        broken(TS, "#EXT-X-VERSION:3", "#EXT-X-VERSION:2", "non-integer EXTINF");
+        broken(
+            LL,
+            "#EXT-X-VERSION:9",
+            "#EXT-X-VERSION:5",
+            "EXT-X-PART needs EXT-X-VERSION 6",
+        );
+        broken(
+            LL_DELTA,
+            "#EXT-X-VERSION:9",
+            "#EXT-X-VERSION:8",
+            "EXT-X-SKIP needs EXT-X-VERSION 9",
+        );
+        broken(
+            TS,
+            "#EXT-X-VERSION:3",
+            "#EXT-X-VERSION:3\n#EXT-X-VERSION:3",
+            "more than once",
+        );
+    }
+
+    #[test]
+    fn target_duration_once_before_segments() {
+        broken(
+            TS,
+            "#EXT-X-TARGETDURATION:6\n",
+            "",
+            "EXT-X-TARGETDURATION is missing",
+        );
+        broken(
+            TS,
+            "#EXT-X-TARGETDURATION:6",
+            "#EXT-X-TARGETDURATION:6\n#EXT-X-TARGETDURATION:6",
+            "more than once",
+        );
+        let moved = TS.replacen("#EXT-X-TARGETDURATION:6\n", "", 1) + "#EXT-X-TARGETDURATION:6\n";
+        let errs = check_media(&moved).unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|m| m.contains("EXT-X-TARGETDURATION must come before the first segment"))
+        );
+    }
+
+    #[test]
+    fn extinf_rounds_within_target_duration() {
+        broken(
+            TS,
+            "#EXTINF:6.040,",
+            "#EXTINF:6.5,",
+            "rounds above EXT-X-TARGETDURATION",
+        );
+        // 6.4 rounds to 6: allowed.
+        ok(&TS.replacen("#EXTINF:6.040,", "#EXTINF:6.4,", 1));
+    }
+
+    #[test]
+    fn sequence_tags_before_first_segment() {
+        let late = TS.replacen("#EXT-X-MEDIA-SEQUENCE:7\n", "", 1).replacen(
+            "s8.ts\n",
+            "s8.ts\n#EXT-X-MEDIA-SEQUENCE:7\n",
+            1,
+        );
+        let errs = check_media(&late).unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|m| m.contains("EXT-X-MEDIA-SEQUENCE must come before the first segment"))
+        );
+        let late = DISCONTINUITY
+            .replacen("#EXT-X-DISCONTINUITY-SEQUENCE:3\n", "", 1)
+            .replacen("s20.ts\n", "s20.ts\n#EXT-X-DISCONTINUITY-SEQUENCE:3\n", 1);
+        let errs = check_media(&late).unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|m| m.contains("EXT-X-DISCONTINUITY-SEQUENCE must come before the first segment"))
+        );
+    }
+
+    #[test]
+    fn part_inf_iff_parts() {
+        broken(
+            LL,
+            "#EXT-X-PART-INF:PART-TARGET=0.5\n",
+            "",
+            "EXT-X-PART tags without EXT-X-PART-INF",
+        );
+        let no_parts = TS.replacen(
+            "#EXT-X-TARGETDURATION:6",
+            "#EXT-X-TARGETDURATION:6\n#EXT-X-PART-INF:PART-TARGET=1",
+            1,
+        );
+        let errs = check_media(&no_parts).unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|m| m.contains("EXT-X-PART-INF without any EXT-X-PART"))
+        );
+        broken(LL, "PART-TARGET=0.5", "PART-TARGET=0", "PART-TARGET must be > 0");
+    }
+
+    #[test]
+    fn part_duration_within_part_target() {
+        broken(
+            LL,
+            r#"DURATION=0.500,URI="p15.1.m4s""#,
+            r#"DURATION=0.510,URI="p15.1.m4s""#,
+            "exceeds PART-TARGET",
+        );
+    }
+
+    #[test]
+    fn part_minimum_duration() {
+        broken(
+            LL,
+            r#"DURATION=0.500,URI="p14.1.m4s""#,
+            r#"DURATION=0.400,URI="p14.1.m4s""#,
+            "under 85%",
+        );
+        // The last part of a segment and INDEPENDENT parts are exempt.
+        let short_last = LL
+            .replacen(
+                r#"DURATION=0.460,URI="p14.3.m4s""#,
+                r#"DURATION=0.100,URI="p14.3.m4s""#,
+                1,
+            )
+            .replacen("#EXTINF:1.960,", "#EXTINF:1.600,", 1);
+        ok(&short_last);
+        let short_independent = LL.replacen(
+            r#"DURATION=0.500,URI="p15.0.m4s""#,
+            r#"DURATION=0.200,URI="p15.0.m4s""#,
+            1,
+        );
+        ok(&short_independent);
+    }
+
+    #[test]
+    fn part_has_uri_and_duration() {
+        broken(
+            LL,
+            r#"DURATION=0.500,URI="p13.1.m4s""#,
+            "DURATION=0.500",
+            "EXT-X-PART has no URI attribute",
+        );
+        broken(
+            LL,
+            r#"DURATION=0.500,URI="p13.1.m4s""#,
+            r#"URI="p13.1.m4s""#,
+            "EXT-X-PART has no DURATION",
+        );
+    }
+
+    #[test]
+    fn parts_sum_to_extinf() {
+        broken(
+            LL,
+            "#EXTINF:1.960,",
+            "#EXTINF:1.990,",
+            "EXT-X-PART durations sum to",
+        );
+    }
+
+    #[test]
+    fn parts_only_near_live_end() {
+        let old = LL.replacen(
+            "#EXTINF:2.000,\ns10.m4s",
+            "#EXT-X-PART:DURATION=0.500,URI=\"p10.0.m4s\",INDEPENDENT=YES\n\
+             #EXT-X-PART:DURATION=0.500,URI=\"p10.1.m4s\"\n\
+             #EXT-X-PART:DURATION=0.500,URI=\"p10.2.m4s\"\n\
+             #EXT-X-PART:DURATION=0.500,URI=\"p10.3.m4s\"\n#EXTINF:2.000,\ns10.m4s",
+            1,
+        );
+        let errs = check_media(&old).unwrap_err();
+        assert!(
+            errs.iter().any(|m| m.contains("three Target Durations")),
+            "{errs:#?}"
+        );
+    }
+
+    #[test]
+    fn server_control_limits() {
+        broken(LL, "PART-HOLD-BACK=1.5,", "", "PART-HOLD-BACK is required");
+        broken(
+            LL,
+            "PART-HOLD-BACK=1.5",
+            "PART-HOLD-BACK=0.9",
+            "PART-HOLD-BACK 0.9 is under twice",
+        );
+        broken(
+            LL,
+            "HOLD-BACK=6,",
+            "HOLD-BACK=5.9,",
+            "HOLD-BACK 5.9 is under three times",
+        );
+        broken(
+            LL,
+            "CAN-SKIP-UNTIL=12",
+            "CAN-SKIP-UNTIL=11",
+            "CAN-SKIP-UNTIL 11 is under six times",
+        );
+    }
+
+    #[test]
+    fn skip_rules() {
+        broken(
+            LL_DELTA,
+            ",CAN-SKIP-UNTIL=12",
+            "",
+            "EXT-X-SKIP without CAN-SKIP-UNTIL",
+        );
+        let late = LL_DELTA
+            .replacen("#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n", "", 1)
+            .replacen("s11.m4s\n", "s11.m4s\n#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n", 1);
+        let errs = check_media(&late).unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|m| m.contains("EXT-X-SKIP must come before the first segment"))
+        );
+        broken(
+            LL_DELTA,
+            "SKIPPED-SEGMENTS=3",
+            "SKIPPED=3",
+            "EXT-X-SKIP has no SKIPPED-SEGMENTS",
+        );
+        // Skipping s8 and s9 too leaves less than the 12 s skip boundary listed.
+        broken(
+            LL_DELTA,
+            "SKIPPED-SEGMENTS=3\n#EXTINF:2.000,\ns8.m4s\n#EXTINF:2.000,\ns9.m4s\n",
+            "SKIPPED-SEGMENTS=5\n",
+            "within the skip boundary",
+        );
+    }
+
+    #[test]
+    fn preload_hint_rules() {
+        let hint = "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p15.2.m4s\"";
+        broken(
+            LL,
+            hint,
+            &format!("{hint}\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p15.3.m4s\""),
+            "more than one with TYPE=PART",
+        );
+        broken(
+            LL,
+            hint,
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p15.1.m4s\"",
+            "a part already listed",
+        );
+        let early = LL.replacen(&format!("{hint}\n"), "", 1).replacen(
+            "#EXT-X-PART:DURATION=0.500,URI=\"p15.1.m4s\"",
+            &format!("{hint}\n#EXT-X-PART:DURATION=0.500,URI=\"p15.1.m4s\""),
+            1,
+        );
+        let errs = check_media(&early).unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|m| m.contains("must come after the last EXT-X-PART"))
+        );
+        broken(
+            LL,
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,",
+            "#EXT-X-PRELOAD-HINT:",
+            "EXT-X-PRELOAD-HINT has no TYPE",
+        );
+        let ended = LL.replacen(
+            "#EXT-X-RENDITION-REPORT:URI=\"../audio/index.m3u8\",LAST-MSN=15,LAST-PART=1\n",
+            "#EXT-X-ENDLIST\n",
+            1,
+        );
+        let errs = check_media(&ended).unwrap_err();
+        assert!(errs.iter().any(|m| m.contains("not allowed with EXT-X-ENDLIST")));
+    }
+
+    #[test]
+    fn program_date_time_rules() {
+        broken(
+            LL,
+            "2024-05-01T12:00:00.000Z",
+            "2024-05-01T12:00:00.000",
+            "not an ISO 8601 date-time",
+        );
+        broken(
+            LL,
+            "2024-05-01T12:00:00.000Z",
+            "2024-05-01 12:00:00Z",
+            "not an ISO 8601 date-time",
+        );
+        broken(
+            LL,
+            "2024-05-01T12:00:00.000Z",
+            "2024-02-30T12:00:00.000Z",
+            "not an ISO 8601 date-time",
+        );
+        // Four segments of 2 s after 12:00:00 is 12:00:08; 12:00:09 is a jump.
+        broken(
+            LL,
+            "2024-05-01T12:00:08.000Z",
+            "2024-05-01T12:00:09.000Z",
+            "EXT-X-PROGRAM-DATE-TIME",
+        );
+        // Within 0.5 s, and with another time zone, it is fine.
+        ok(&LL.replacen("2024-05-01T12:00:08.000Z", "2024-05-01T14:00:08.400+02:00", 1));
+        // A discontinuity resets the expectation (5 minutes later is fine).
+        assert_eq!(parse_date_time("1970-01-01T00:00:01.5Z"), Some(1.5));
+        assert_eq!(
+            parse_date_time("2010-02-19T14:54:23.031+08:00"),
+            Some(1_266_562_463.031)
+        );
+    }
+
+    #[test]
+    fn map_before_fmp4_segments() {
+        broken(LL, "#EXT-X-MAP:URI=\"init.mp4\"\n", "", "need an EXT-X-MAP");
+        broken(
+            LL,
+            "#EXT-X-MAP:URI=\"init.mp4\"\n",
+            "#EXT-X-MAP:BYTERANGE=\"10@0\"\n",
+            "EXT-X-MAP has no URI",
+        );
+    }
+
+    #[test]
+    fn malformed_attribute_lists() {
+        broken(
+            LL,
+            "CAN-BLOCK-RELOAD=YES,",
+            "CAN-BLOCK-RELOAD=YES,,",
+            "malformed attribute list",
+        );
+        broken(
+            LL,
+            r#"URI="p13.2.m4s""#,
+            r#"URI="p13.2.m4s"#,
+            "unterminated quoted-string",
+        );
+        broken(
+            LL,
+            r#"URI="p13.2.m4s""#,
+            r#"URI="p13.2.m4s",URI="x""#,
+            "appears twice",
+        );
+        broken(
+            LL,
+            r#"URI="p13.2.m4s""#,
+            "URI=p13.2.m4s",
+            "must be a quoted-string",
+        );
+        broken(
+            LL,
+            "INDEPENDENT=YES",
+            "independent=YES",
+            "malformed attribute list",
+        );
+        broken(
+            TS,
+            "#EXTINF:6.000,\ns7.ts",
+            "#EXT-X-KEY:METHOD=NONE,\n#EXTINF:6.000,\ns7.ts",
+            "malformed",
+        );
+        // Unknown tags are ignored, attribute list or not.
+        ok(&TS.replacen("#EXTINF:6.000,", "#EXT-X-FUTURE:what ever\n#EXTINF:6.000,", 1));
+    }
+
+    #[test]
+    fn every_segment_has_extinf_and_uri() {
+        broken(TS, "s8.ts\n", "", "has no URI line");
+        broken(TS, "#EXTINF:5.960,\n", "", "has no EXTINF before it");
+        broken(TS, "s9.ts\n", "", "EXTINF has no URI line after it");
+        // Only the trailing segment may go without a URI, and only with parts.
+        broken(LL, "s14.m4s\n", "", "has no URI line");
+    }
+
+    #[test]
+    fn segment_tags_before_first_part() {
+        broken(
+            LL,
+            "#EXT-X-PART:DURATION=0.500,URI=\"p14.1.m4s\"",
+            "#EXT-X-DISCONTINUITY\n#EXT-X-PART:DURATION=0.500,URI=\"p14.1.m4s\"",
+            "must come before the first EXT-X-PART",
+        );
+    }
+
+    #[test]
+    fn endlist_is_last() {
+        broken(
+            DISCONTINUITY,
+            "s23.ts\n#EXT-X-ENDLIST\n",
+            "#EXT-X-ENDLIST\ns23.ts\n",
+            "EXT-X-ENDLIST must be the last",
+        );
+    }
+
+    #[test]
+    fn no_multivariant_tags_in_media_playlist() {
+        broken(
+            TS,
+            "#EXT-X-TARGETDURATION:6",
+            "#EXT-X-TARGETDURATION:6\n#EXT-X-STREAM-INF:BANDWIDTH=1",
+            "Multivariant",
+        );
+    }
+
+    const MULTIVARIANT: &str = r#"#EXTM3U
+#EXT-X-VERSION:6
+#EXT-X-INDEPENDENT-SEGMENTS
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac",NAME="English",LANGUAGE="en",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="2",URI="audio/index.m3u8"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac",NAME="French",LANGUAGE="fr",URI="audio-fr/index.m3u8"
+#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID="cc",NAME="CC1",INSTREAM-ID="CC1"
+#EXT-X-STREAM-INF:BANDWIDTH=4400000,AVERAGE-BANDWIDTH=4000000,CODECS="avc1.64001f,mp4a.40.2",RESOLUTION=1280x720,FRAME-RATE=25.000,AUDIO="aac",CLOSED-CAPTIONS="cc"
+video/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=1200000,CODECS="avc1.4d401e,mp4a.40.2",RESOLUTION=640x360,AUDIO="aac",CLOSED-CAPTIONS="cc"
+low/index.m3u8
+#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=300000,CODECS="avc1.64001f",URI="iframes.m3u8"
+"#;
+
+    fn broken_mv(from: &str, to: &str, needle: &str) {
+        assert!(MULTIVARIANT.contains(from), "{from:?} is not in the playlist");
+        let errs =
+            check_multivariant(&MULTIVARIANT.replacen(from, to, 1)).expect_err("broken playlist accepted");
+        assert!(
+            errs.iter().any(|m| m.contains(needle)),
+            "no error mentions {needle:?}: {errs:#?}"
+        );
+    }
+
+    #[test]
+    fn multivariant_valid() {
+        assert_eq!(
+            check_multivariant(MULTIVARIANT).unwrap(),
+            ["video/index.m3u8", "low/index.m3u8"]
+        );
+        let minimal = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,CODECS=\"avc1.42c01e\"\nv.m3u8\n";
+        assert_eq!(check_multivariant(minimal).unwrap(), ["v.m3u8"]);
+    }
+
+    #[test]
+    fn multivariant_rules() {
+        broken_mv("#EXTM3U\n", "", "#EXTM3U");
+        broken_mv("BANDWIDTH=1200000,", "", "has no BANDWIDTH");
+        broken_mv("BANDWIDTH=1200000", "BANDWIDTH=1.2M", "not a decimal-integer");
+        broken_mv(r#"CODECS="avc1.4d401e,mp4a.40.2","#, "", "has no CODECS");
+        broken_mv("low/index.m3u8\n", "", "must be followed by its URI line");
+        let last = "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=300000,CODECS=\"avc1.64001f\",URI=\"iframes.m3u8\"\n";
+        broken_mv(&format!("low/index.m3u8\n{last}"), "", "has no URI line after it");
+        broken_mv(
+            "video/index.m3u8\n",
+            "#EXT-X-GAP\nvideo/index.m3u8\n",
+            "media playlist tag",
+        );
+        broken_mv("RESOLUTION=640x360", "RESOLUTION=640", "RESOLUTION=640 is not");
+        broken_mv(
+            r#"AUDIO="aac",CLOSED"#,
+            r#"AUDIO="ac3",CLOSED"#,
+            "names no EXT-X-MEDIA group",
+        );
+        broken_mv(r#"NAME="French""#, r#"NAME="English""#, "appears twice");
+        broken_mv(
+            r#"LANGUAGE="fr","#,
+            r#"LANGUAGE="fr",DEFAULT=YES,"#,
+            "more than one DEFAULT=YES",
+        );
+        broken_mv("AUTOSELECT=YES", "AUTOSELECT=NO", "AUTOSELECT must be YES");
+        broken_mv(
+            r#"NAME="CC1",INSTREAM-ID="CC1""#,
+            r#"NAME="CC1""#,
+            "INSTREAM-ID is required",
+        );
+        broken_mv(
+            r#"TYPE=AUDIO,GROUP-ID="aac",NAME="French""#,
+            r#"TYPE=AUDIO,GROUP-ID="aac""#,
+            "has no NAME",
+        );
+        broken_mv(
+            r#"TYPE=AUDIO,GROUP-ID="aac",NAME="French""#,
+            r#"TYPE=SOUND,GROUP-ID="aac",NAME="French""#,
+            "TYPE=SOUND",
+        );
+        broken_mv(
+            r#",URI="iframes.m3u8""#,
+            "",
+            "EXT-X-I-FRAME-STREAM-INF has no URI",
+        );
+        broken_mv(
+            "CODECS=\"avc1.64001f\",URI",
+            "CODECS=avc1,URI",
+            "must be a quoted-string",
+        );
+        let none = "#EXTM3U\n#EXT-X-VERSION:6\n";
+        assert!(check_multivariant(none).unwrap_err()[0].contains("no EXT-X-STREAM-INF"));
+    }
+
+    /// A live window of `n` 2 s TS segments from `first`, with discontinuity
+    /// tags on the listed MSNs.
+    fn window(first: u64, n: u64, disc_seq: u64, discontinuities: &[u64]) -> MediaSummary {
+        let mut t = format!(
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:{first}\n\
+             #EXT-X-DISCONTINUITY-SEQUENCE:{disc_seq}\n"
+        );
+        for msn in first..first + n {
+            if discontinuities.contains(&msn) {
+                t.push_str("#EXT-X-DISCONTINUITY\n");
+            }
+            t.push_str(&format!("#EXTINF:2.000,\ns{msn}.ts\n"));
+        }
+        ok(&t)
+    }
+
+    fn reload_err(prev: &MediaSummary, next: &MediaSummary, needle: &str) {
+        let errs = check_reload(prev, next).expect_err("bad reload accepted");
+        assert!(
+            errs.iter().any(|m| m.contains(needle)),
+            "no error mentions {needle:?}: {errs:#?}"
+        );
+    }
+
+    #[test]
+    fn reload_sliding_window() {
+        check_reload(&window(10, 5, 0, &[]), &window(12, 5, 0, &[])).unwrap();
+        check_reload(&window(10, 5, 0, &[]), &window(10, 5, 0, &[])).unwrap();
+        // The discontinuity on s11 left the window when s10 and s11 did.
+        check_reload(&window(10, 5, 4, &[11, 13]), &window(12, 5, 5, &[13])).unwrap();
+        reload_err(
+            &window(10, 5, 4, &[11, 13]),
+            &window(12, 5, 4, &[13]),
+            "grew by 0 but 1",
+        );
+        reload_err(&window(10, 5, 4, &[]), &window(12, 5, 5, &[]), "grew by 1 but 0");
+        reload_err(
+            &window(12, 5, 0, &[]),
+            &window(10, 5, 0, &[]),
+            "EXT-X-MEDIA-SEQUENCE went back",
+        );
+    }
+
+    #[test]
+    fn reload_segment_identity() {
+        let prev = window(10, 5, 0, &[]);
+        let mut next = window(11, 5, 0, &[]);
+        next.segments[1].duration = Some(1.5);
+        reload_err(&prev, &next, "had duration 2, now 1.5");
+        let mut next = window(11, 5, 0, &[]);
+        next.segments[0].uri = Some("s12.ts".into());
+        reload_err(&prev, &next, "had MSN 12, now 11");
+        let mut next = window(11, 5, 0, &[]);
+        next.segments.remove(2);
+        reload_err(&prev, &next, "numbering is not continuous");
+    }
+
+    #[test]
+    fn reload_parts() {
+        let prev = ok(LL);
+        // One more part, then the segment completes.
+        let more = LL.replacen(
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p15.2.m4s\"",
+            "#EXT-X-PART:DURATION=0.500,URI=\"p15.2.m4s\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p15.3.m4s\"",
+            1,
+        );
+        let next = ok(&more);
+        check_reload(&prev, &next).unwrap();
+        // The in-progress segment going back a part.
+        reload_err(&next, &prev, "the live end went back");
+        // A part of a completed segment changing.
+        let changed = ok(&LL.replacen("p13.2.m4s", "p13.2b.m4s", 1));
+        reload_err(&prev, &changed, "parts of completed segment MSN 13 changed");
+        // A part of the in-progress segment changing.
+        let changed = ok(&more.replacen("p15.1.m4s", "p15.1b.m4s", 1));
+        reload_err(&prev, &changed, "parts of in-progress segment MSN 15 changed");
+    }
+
+    #[test]
+    fn reload_skips() {
+        let prev = ok(LL);
+        check_reload(&prev, &ok(LL_DELTA)).unwrap();
+        // A delta update skipping segments the previous playlist never had.
+        let mut next = ok(LL_DELTA);
+        next.media_sequence = 3;
+        next.skipped_segments = 5;
+        reload_err(&prev, &next, "prev did not all have completed");
+        let mut next = ok(LL_DELTA);
+        next.can_skip_until = None;
+        reload_err(&prev, &next, "without CAN-SKIP-UNTIL");
+    }
+
+    #[test]
+    fn reload_after_endlist() {
+        let prev = window(10, 5, 0, &[]);
+        let mut ended = prev.clone();
+        ended.ended = true;
+        check_reload(&prev, &ended).unwrap();
+        check_reload(&ended, &ended).unwrap();
+        reload_err(&ended, &prev, "prev has EXT-X-ENDLIST");
+    }
 }
