@@ -52,7 +52,11 @@ pub fn router_with(hub: Arc<Hub>, config: hls::Config) -> Router {
         .with_state(Edge { hub, hls })
 }
 
-async fn cmaf(State(e): State<Edge>, Path((name, file)): Path<(String, String)>, RawQuery(q): RawQuery) -> Response {
+async fn cmaf(
+    State(e): State<Edge>,
+    Path((name, file)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
     hls::serve(e.hls, Format::Cmaf, &name, &file, q.as_deref()).await
 }
 

@@ -184,8 +184,10 @@ impl LiveStream {
     /// bounds the segments HLS outputs keep.
     pub fn set_window(&self, window: std::time::Duration) {
         self.buffer.write().set_max_duration(window);
-        self.window_ms
-            .store(u64::try_from(window.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.window_ms.store(
+            u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// The DVR window.

@@ -51,8 +51,8 @@
 
 pub mod attr;
 mod media_playlist;
-pub mod request;
 mod multivariant;
+pub mod request;
 mod uri;
 
 use std::fmt;

@@ -101,7 +101,12 @@ impl Hls {
 
     /// The packager of `stream` in `format` for `video` (the first video
     /// track when `None`), started if needed.
-    pub fn packager(self: &Arc<Self>, stream: &Arc<LiveStream>, format: Format, video: Option<u32>) -> Arc<Packager> {
+    pub fn packager(
+        self: &Arc<Self>,
+        stream: &Arc<LiveStream>,
+        format: Format,
+        video: Option<u32>,
+    ) -> Arc<Packager> {
         let key = (stream.name().to_owned(), format, video);
         let mut map = self.packagers.lock();
         if let Some(p) = map.get(&key)
@@ -224,7 +229,9 @@ async fn run(hls: std::sync::Weak<Hls>, key: Key, p: Arc<Packager>) {
     // the whole window: a new viewer gets a full playlist at once
     let mut sub = p.stream.subscribe_from_oldest();
     if let Some(newest) = p.stream.newest_dts() {
-        p.segmenter.write().set_clock(newest.as_secs_f64(), SystemTime::now());
+        p.segmenter
+            .write()
+            .set_clock(newest.as_secs_f64(), SystemTime::now());
     }
     let name = p.stream.name().to_owned();
     tracing::debug!(stream = %name, format = ?key.1, "hls packager started");
@@ -250,7 +257,9 @@ async fn run(hls: std::sync::Weak<Hls>, key: Key, p: Arc<Packager>) {
                     Ok(e) => e,
                     Err(_) => {
                         let Some(hls) = hls.upgrade() else { break };
-                        let idle = hls.now_ms().saturating_sub(p.last_request.load(Ordering::Relaxed));
+                        let idle = hls
+                            .now_ms()
+                            .saturating_sub(p.last_request.load(Ordering::Relaxed));
                         if idle > u64::try_from(hls.config.idle_timeout.as_millis()).unwrap_or(u64::MAX) {
                             break;
                         }

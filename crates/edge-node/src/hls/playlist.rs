@@ -81,7 +81,11 @@ pub fn media(tl: &Timeline, skip: bool) -> String {
         let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", date_time(s.program_date_time));
         if after[i] + s.duration <= PART_LIST_SPAN * target + 1e-6 || !s.complete {
             for p in &s.parts {
-                let _ = write!(out, "#EXT-X-PART:DURATION={:.5},URI=\"p{}.{ext}\"", p.duration, p.seq);
+                let _ = write!(
+                    out,
+                    "#EXT-X-PART:DURATION={:.5},URI=\"p{}.{ext}\"",
+                    p.duration, p.seq
+                );
                 out.push_str(if p.independent { ",INDEPENDENT=YES\n" } else { "\n" });
             }
         }
@@ -90,7 +94,11 @@ pub fn media(tl: &Timeline, skip: bool) -> String {
         }
     }
     if tl.live && tl.part_target.is_some() && !tl.segments.is_empty() {
-        let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p{}.{ext}\"", tl.next_part);
+        let _ = writeln!(
+            out,
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p{}.{ext}\"",
+            tl.next_part
+        );
     }
     out
 }

@@ -198,7 +198,11 @@ impl Timeline {
             None => self.segments.iter().rev().any(|s| s.complete && s.msn >= msn),
             Some(p) => {
                 self.segment(msn).is_some_and(|s| s.parts.len() as u64 > p)
-                    || self.segments.iter().rev().any(|s| s.msn > msn && !s.parts.is_empty())
+                    || self
+                        .segments
+                        .iter()
+                        .rev()
+                        .any(|s| s.msn > msn && !s.parts.is_empty())
             }
         }
     }
@@ -241,7 +245,8 @@ impl Packer {
     fn new(format: Format, tracks: &[Track]) -> Result<(Self, Bytes), Error> {
         match format {
             Format::Cmaf => {
-                let writer = media::fmp4::FragmentWriter::new(tracks).map_err(|e| Error::Mux(e.to_string()))?;
+                let writer =
+                    media::fmp4::FragmentWriter::new(tracks).map_err(|e| Error::Mux(e.to_string()))?;
                 let mut init = BytesMut::new();
                 writer.write_init(&mut init);
                 Ok((
@@ -260,7 +265,12 @@ impl Packer {
     }
 
     /// Packs one part; `segment_start` asks for stream headers first (TS).
-    fn pack(&mut self, frames: &[Frame], next: &[(u32, Timestamp)], segment_start: bool) -> Result<Chunks, Error> {
+    fn pack(
+        &mut self,
+        frames: &[Frame],
+        next: &[(u32, Timestamp)],
+        segment_start: bool,
+    ) -> Result<Chunks, Error> {
         let mut out = Chunks::default();
         match self {
             Self::Cmaf { writer, seq } => {
@@ -274,7 +284,8 @@ impl Packer {
                 }
             }
             Self::Ts(muxer) => {
-                let mut buf = BytesMut::with_capacity(frames.iter().map(|f| f.data.len() + 64).sum::<usize>() + 376);
+                let mut buf =
+                    BytesMut::with_capacity(frames.iter().map(|f| f.data.len() + 64).sum::<usize>() + 376);
                 if segment_start {
                     muxer.write_psi(&mut buf);
                 }
@@ -642,9 +653,17 @@ impl Segmenter {
             .window
             .as_secs_f64()
             .max(4.0 * self.timeline.target_duration as f64);
-        let mut total: f64 = self.timeline.segments.iter().filter(|s| s.complete).map(|s| s.duration).sum();
+        let mut total: f64 = self
+            .timeline
+            .segments
+            .iter()
+            .filter(|s| s.complete)
+            .map(|s| s.duration)
+            .sum();
         while self.timeline.segments.len() > 1 {
-            let Some(front) = self.timeline.segments.front() else { break };
+            let Some(front) = self.timeline.segments.front() else {
+                break;
+            };
             if !front.complete || total - front.duration < keep {
                 break;
             }

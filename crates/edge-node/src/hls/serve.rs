@@ -80,7 +80,14 @@ pub async fn serve(hls: Arc<Hls>, format: Format, name: &str, file: &str, query:
     match request {
         Request::Playlist => playlist(&hls, &packager, directives, deadline).await,
         Request::Init(id) => match packager.with(|t| t.init(id).cloned()) {
-            Some(b) => media(format, true, Chunks { len: b.len() as u64, chunks: vec![b] }),
+            Some(b) => media(
+                format,
+                true,
+                Chunks {
+                    len: b.len() as u64,
+                    chunks: vec![b],
+                },
+            ),
             None => text(StatusCode::NOT_FOUND, "no such init segment"),
         },
         Request::Segment(msn) => {
@@ -205,7 +212,11 @@ impl Request {
         if file == "index.m3u8" {
             return Some(Self::Playlist);
         }
-        let number = |s: &str| (!s.is_empty() && s.len() <= 20).then(|| s.parse::<u64>().ok()).flatten();
+        let number = |s: &str| {
+            (!s.is_empty() && s.len() <= 20)
+                .then(|| s.parse::<u64>().ok())
+                .flatten()
+        };
         if format == Format::Cmaf
             && let Some(id) = file.strip_prefix("init").and_then(|r| r.strip_suffix(".mp4"))
         {
@@ -284,14 +295,26 @@ mod tests {
 
     #[test]
     fn file_names_are_parsed() {
-        assert_eq!(Request::parse(Format::Cmaf, "index.m3u8"), Some(Request::Playlist));
-        assert_eq!(Request::parse(Format::Cmaf, "init17.mp4"), Some(Request::Init(17)));
+        assert_eq!(
+            Request::parse(Format::Cmaf, "index.m3u8"),
+            Some(Request::Playlist)
+        );
+        assert_eq!(
+            Request::parse(Format::Cmaf, "init17.mp4"),
+            Some(Request::Init(17))
+        );
         assert_eq!(Request::parse(Format::Cmaf, "s5.m4s"), Some(Request::Segment(5)));
         assert_eq!(Request::parse(Format::Cmaf, "p123.m4s"), Some(Request::Part(123)));
         assert_eq!(Request::parse(Format::Ts, "s5.ts"), Some(Request::Segment(5)));
         assert_eq!(Request::parse(Format::Ts, "p9.ts"), Some(Request::Part(9)));
         for bad in [
-            "s5.ts", "init.mp4", "s.m4s", "p-1.m4s", "s99999999999999999999999.m4s", "x.m4s", "index.m3u",
+            "s5.ts",
+            "init.mp4",
+            "s.m4s",
+            "p-1.m4s",
+            "s99999999999999999999999.m4s",
+            "x.m4s",
+            "index.m3u",
         ] {
             assert_eq!(Request::parse(Format::Cmaf, bad), None, "{bad}");
         }

@@ -551,5 +551,8 @@ fn oldest_of_epoch_skips_gops_from_before_a_track_change() {
             other => panic!("{other:?}"),
         }
     };
-    assert!(first.keyframe && first.dts == Timestamp::new(50 * 3600, 90_000), "{first:?}");
+    assert!(
+        first.keyframe && first.dts == Timestamp::new(50 * 3600, 90_000),
+        "{first:?}"
+    );
 }

@@ -92,7 +92,11 @@ fn number(name: &'static str, value: &str) -> Result<u64, DirectiveError> {
     if value.is_empty() || value.len() > 20 || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
-    value.parse::<u64>().ok().filter(|n| *n <= MAX_NUMBER).ok_or_else(bad)
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n <= MAX_NUMBER)
+        .ok_or_else(bad)
 }
 
 fn cut(s: &str) -> String {

@@ -120,4 +120,3 @@ pub fn push(url: &str, format: &str, secs: u32) -> Child {
         .spawn()
         .unwrap()
 }
-

@@ -8,8 +8,8 @@ fn tracks() -> Vec<Track> {
     let mut v = Track::new(1, Codec::H264, 90_000);
     // avcC of a 64x64 High profile stream
     v.init = Bytes::from_static(&[
-        1, 0x64, 0, 0x0a, 0xff, 0xe1, 0, 0x19, 0x67, 0x64, 0, 0x0a, 0xac, 0xd9, 0x44, 0x26, 0xc0, 0x44, 0, 0, 3,
-        0, 4, 0, 0, 3, 0, 0xc8, 0x3c, 0x48, 0x96, 0x58, 1, 0, 6, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0,
+        1, 0x64, 0, 0x0a, 0xff, 0xe1, 0, 0x19, 0x67, 0x64, 0, 0x0a, 0xac, 0xd9, 0x44, 0x26, 0xc0, 0x44, 0, 0,
+        3, 0, 4, 0, 0, 3, 0, 0xc8, 0x3c, 0x48, 0x96, 0x58, 1, 0, 6, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0,
     ]);
     let mut a = Track::new(2, Codec::Aac, 48_000);
     a.init = media::aac::AudioSpecificConfig {
@@ -79,7 +79,11 @@ fn parts_are_whole_frames_and_segments_start_on_keyframes() {
         assert!(seg.parts.iter().all(|p| (p.duration - 0.2).abs() < 1e-6));
     }
     // numbering is continuous across segments
-    let seqs: Vec<u64> = tl.segments.iter().flat_map(|s| s.parts.iter().map(|p| p.seq)).collect();
+    let seqs: Vec<u64> = tl
+        .segments
+        .iter()
+        .flat_map(|s| s.parts.iter().map(|p| p.seq))
+        .collect();
     assert_eq!(seqs.first(), Some(&5000));
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1));
     assert_eq!(tl.next_part, seqs.last().unwrap() + 1);
@@ -156,7 +160,12 @@ fn restart_is_a_discontinuity_with_a_new_init_and_the_window_is_bounded() {
     // run a long time: the window holds 10 s and the discontinuity left it
     feed(&mut s, 100, 1000, 25, t0);
     let tl = s.timeline();
-    let kept: f64 = tl.segments.iter().filter(|s| s.complete).map(|s| s.duration).sum();
+    let kept: f64 = tl
+        .segments
+        .iter()
+        .filter(|s| s.complete)
+        .map(|s| s.duration)
+        .sum();
     assert!((10.0..=12.5).contains(&kept), "kept {kept} s");
     assert_eq!(tl.discontinuity_sequence, 1);
     assert_eq!(tl.inits.len(), 1);

@@ -1,0 +1,328 @@
+//! The HLS outputs in one process: blocking requests answered the moment
+//! their part is complete, bounded waits, refusals of bad directives.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use edge_node::hls;
+use http_body_util::BodyExt;
+use hub::{Hub, Publisher};
+use media::{Codec, Frame, Timestamp, Track, aac, h264};
+use parking_lot::Mutex;
+use tower::ServiceExt;
+
+const SPS: &[u8] = &[
+    0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x00, 0xa0, 0x3d, 0xa1, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03,
+    0x00, 0x32, 0x0f, 0x16, 0x2e, 0x48,
+];
+const PPS: &[u8] = &[0x68, 0xcb, 0x83, 0xcb, 0x20];
+
+fn tracks() -> Vec<Track> {
+    let mut v = Track::new(1, Codec::H264, 90_000);
+    v.init = h264::AvcConfig::from_parameter_sets(&[SPS], &[PPS])
+        .expect("parameter sets")
+        .encode();
+    let mut a = Track::new(2, Codec::Aac, 48_000);
+    a.init = aac::AudioSpecificConfig {
+        object_type: 2,
+        sample_rate: 48_000,
+        channels: 2,
+    }
+    .encode();
+    vec![v, a]
+}
+
+/// Video frame `i` at 25 fps, a keyframe every second.
+fn video(i: i64) -> Frame {
+    let key = i % 25 == 0;
+    let mut data = vec![0x5a; 504];
+    data[..4].copy_from_slice(&500u32.to_be_bytes());
+    data[4] = if key { 0x65 } else { 0x41 };
+    let t = Timestamp::new(i * 3600, 90_000);
+    Frame::new(1, t, t, key, data)
+}
+
+fn config() -> hls::Config {
+    hls::Config {
+        target_duration: Duration::from_secs(1),
+        start_wait: Duration::from_millis(300),
+        ..hls::Config::default()
+    }
+}
+
+struct Live {
+    app: axum::Router,
+    publisher: Arc<Publisher>,
+    /// When each video frame was pushed, by index.
+    pushed: Arc<Mutex<Vec<Instant>>>,
+}
+
+/// A stream with 2 s of frames already in, and a task pushing more in real time until `frames`.
+async fn live(frames: i64) -> Live {
+    let hub = Arc::new(Hub::default());
+    let stream = hub.stream("cam");
+    let publisher = Arc::new(stream.publish().unwrap());
+    publisher.set_tracks(tracks());
+    let pushed = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..50 {
+        publisher.push(video(i));
+        pushed.lock().push(Instant::now());
+    }
+    let (p, log) = (publisher.clone(), pushed.clone());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(40));
+        for i in 50..frames {
+            tick.tick().await;
+            p.push(video(i));
+            log.lock().push(Instant::now());
+        }
+    });
+    Live {
+        app: edge_node::http::router_with(hub, config()),
+        publisher,
+        pushed,
+    }
+}
+
+async fn get(app: &axum::Router, uri: &str) -> (StatusCode, bytes::Bytes, Instant) {
+    let r = app
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = r.status();
+    let body = r.into_body().collect().await.unwrap().to_bytes();
+    (status, body, Instant::now())
+}
+
+fn attr<'a>(playlist: &'a str, tag: &str) -> Vec<&'a str> {
+    playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix(tag))
+        .filter_map(|rest| rest.split("URI=\"").nth(1))
+        .filter_map(|u| u.split('"').next())
+        .collect()
+}
+
+/// The video dts (90 kHz ticks) of the frames in a CMAF part, read with its init segment.
+fn part_video_dts(init: &[u8], part: &[u8]) -> Vec<i64> {
+    let mut file = init.to_vec();
+    file.extend_from_slice(part);
+    let got = media::mp4::read_all(&file).expect("init + part parse");
+    got.frames
+        .iter()
+        .filter(|f| f.track == 1)
+        .map(|f| f.dts.ticks())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_hinted_part_and_the_blocking_reload_answer_within_50_ms_of_the_last_frame() {
+    let live = live(400).await;
+    let (status, body, _) = get(&live.app, "/cmaf/cam/index.m3u8").await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let init_uri = attr(&text, "#EXT-X-MAP:")[0].to_owned();
+    let (_, init, _) = get(&live.app, &format!("/cmaf/cam/{init_uri}")).await;
+    let mut worst = Duration::ZERO;
+    for _ in 0..5 {
+        let (_, body, _) = get(&live.app, "/cmaf/cam/index.m3u8").await;
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        let hint = attr(&text, "#EXT-X-PRELOAD-HINT:")[0].to_owned();
+        // the next part: block on it as a player does
+        let (status, part, done) = get(&live.app, &format!("/cmaf/cam/{hint}")).await;
+        assert_eq!(status, StatusCode::OK, "{hint}");
+        let dts = part_video_dts(&init, &part);
+        let last = *dts.last().expect("video in the part");
+        let index = usize::try_from(last / 3600).unwrap();
+        let pushed_at = live.pushed.lock()[index];
+        let waited = done.duration_since(pushed_at);
+        worst = worst.max(waited);
+        assert!(
+            waited < Duration::from_millis(50),
+            "part answered {waited:?} after its last frame was pushed"
+        );
+        // and no later frame made it in: the answer did not wait for the next one
+        assert!(live.pushed.lock().len() <= index + 2);
+    }
+    // a blocking playlist reload for the next part
+    for _ in 0..5 {
+        let (_, body, _) = get(&live.app, "/cmaf/cam/index.m3u8").await;
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        let summary = testkit::hls::check_media(&text).expect("valid playlist");
+        let last = summary.segments.last().unwrap();
+        let (msn, part) = if last.uri.is_none() {
+            (last.msn, last.parts.len())
+        } else {
+            (last.msn + 1, 0)
+        };
+        let before = live.pushed.lock().len();
+        let (status, body, done) = get(
+            &live.app,
+            &format!("/cmaf/cam/index.m3u8?_HLS_msn={msn}&_HLS_part={part}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let pushed = live.pushed.lock().clone();
+        assert!(pushed.len() > before, "the reload blocked until new frames");
+        let waited = done.duration_since(*pushed.last().unwrap());
+        worst = worst.max(waited);
+        assert!(
+            waited < Duration::from_millis(50),
+            "reload answered {waited:?} after the last frame"
+        );
+        let next = testkit::hls::check_media(std::str::from_utf8(&body).unwrap()).expect("valid playlist");
+        let has = next
+            .segments
+            .iter()
+            .any(|s| s.msn > msn || (s.msn == msn && s.parts.len() > part));
+        assert!(has, "the reload holds segment {msn} part {part}");
+    }
+    println!("worst answer after the completing frame: {worst:?}");
+    drop(live.publisher);
+}
+
+#[tokio::test]
+async fn bad_directives_are_400_and_far_parts_404() {
+    let live = live(200).await;
+    let (status, _, _) = get(&live.app, "/hls/cam/index.m3u8").await;
+    assert_eq!(status, StatusCode::OK);
+    for q in [
+        "_HLS_msn=-1",
+        "_HLS_msn=18446744073709551616",
+        "_HLS_part=1",
+        "_HLS_msn=1&_HLS_part=x",
+        "_HLS_skip=maybe",
+        "_HLS_msn=99999999999999",
+    ] {
+        let t = Instant::now();
+        let (status, body, _) = get(&live.app, &format!("/hls/cam/index.m3u8?{q}")).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{q}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "{q} was refused at once"
+        );
+    }
+    let (_, body, _) = get(&live.app, "/hls/cam/index.m3u8").await;
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let hint = attr(&text, "#EXT-X-PRELOAD-HINT:")[0];
+    let n: u64 = hint
+        .trim_start_matches('p')
+        .trim_end_matches(".ts")
+        .parse()
+        .unwrap();
+    for uri in [
+        format!("/hls/cam/p{}.ts", n + 1000),
+        "/hls/cam/s1.ts".to_owned(),
+        "/hls/cam/p1.ts".to_owned(),
+        "/hls/cam/init1.mp4".to_owned(),
+        "/hls/cam/index.m3u".to_owned(),
+        "/hls/nope/index.m3u8".to_owned(),
+        "/cmaf/cam/v9x/index.m3u8".to_owned(),
+    ] {
+        let t = Instant::now();
+        let (status, _, _) = get(&live.app, &uri).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "{uri} was answered at once"
+        );
+    }
+}
+
+#[tokio::test]
+async fn waits_for_parts_that_never_come_are_bounded_and_many_waiters_are_released() {
+    let hub = Arc::new(Hub::default());
+    let stream = hub.stream("cam");
+    let publisher = stream.publish().unwrap();
+    publisher.set_tracks(tracks());
+    for i in 0..60 {
+        publisher.push(video(i));
+    }
+    let app = edge_node::http::router_with(hub, config());
+    let (_, body, _) = get(&app, "/cmaf/cam/index.m3u8").await;
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let summary = testkit::hls::check_media(&text).expect("valid playlist");
+    let next_msn = summary.segments.last().unwrap().msn + 1;
+    let hint = summary.preload_hint.clone().expect("a preload hint");
+    // no more frames come: 1,000 blocked requests, all answered 503 after three target durations
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..1000 {
+        let app = app.clone();
+        let uri = if i % 2 == 0 {
+            format!("/cmaf/cam/index.m3u8?_HLS_msn={next_msn}&_HLS_part=0")
+        } else {
+            format!("/cmaf/cam/{hint}")
+        };
+        tasks.push(tokio::spawn(async move { get(&app, &uri).await.0 }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let took = start.elapsed();
+    assert!(
+        (Duration::from_secs(3)..Duration::from_secs(6)).contains(&took),
+        "waits ended after {took:?}"
+    );
+    // the playlist still answers at once, and lists what there is
+    let (status, _, _) = get(&app, "/cmaf/cam/index.m3u8").await;
+    assert_eq!(status, StatusCode::OK);
+    drop(publisher);
+}
+
+#[tokio::test]
+async fn segments_parts_and_inits_are_immutable_playlists_are_not_and_head_works() {
+    let live = live(200).await;
+    let r = live
+        .app
+        .clone()
+        .oneshot(Request::head("/cmaf/cam/index.m3u8").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-cache");
+    assert_eq!(r.headers()["content-type"], "application/vnd.apple.mpegurl");
+    let (_, body, _) = get(&live.app, "/cmaf/cam/index.m3u8").await;
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let summary = testkit::hls::check_media(&text).expect("valid playlist");
+    let seg = summary.segments.iter().find_map(|s| s.uri.clone()).unwrap();
+    let part = summary
+        .segments
+        .iter()
+        .flat_map(|s| s.parts.iter())
+        .next()
+        .unwrap()
+        .uri
+        .clone();
+    for uri in [seg, part, summary.map_uri.clone().unwrap()] {
+        let r = live
+            .app
+            .clone()
+            .oneshot(
+                Request::get(format!("/cmaf/cam/{uri}"))
+                    .header("origin", "https://player.example")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{uri}");
+        let h = r.headers();
+        assert!(
+            h["cache-control"].to_str().unwrap().contains("immutable"),
+            "{uri}"
+        );
+        assert_eq!(h["access-control-allow-origin"], "*");
+        let len: usize = h["content-length"].to_str().unwrap().parse().unwrap();
+        let body = r.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body.len(), len);
+    }
+}
