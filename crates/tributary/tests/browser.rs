@@ -287,19 +287,39 @@ impl Server {
 
     /// (status, body) of a GET, or None when the server does not answer.
     fn get(&self, path: &str) -> Option<(u16, String)> {
+        self.get_with_cors(path).map(|(status, _, body)| (status, body))
+    }
+
+    /// (status, `Access-Control-Allow-Origin`, body) of a GET, or None when
+    /// the server does not answer.
+    fn get_with_cors(&self, path: &str) -> Option<(u16, Option<String>, String)> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(5)))
             .build()
             .into();
-        let mut response = agent.get(&self.url(path)).call().ok()?;
+        let mut response = agent
+            .get(&self.url(path))
+            .header("origin", "http://127.0.0.1")
+            .call()
+            .ok()?;
         let status = response.status().as_u16();
-        Some((status, response.body_mut().read_to_string().unwrap_or_default()))
+        let cors = response
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Some((
+            status,
+            cors,
+            response.body_mut().read_to_string().unwrap_or_default(),
+        ))
     }
 }
 
 /// The standalone server with ffmpeg pushing `name` over RTMP, once the
-/// stream is live and `playlist` answers 200 with a media segment or part.
+/// stream is live and `playlist` answers 200 with a media segment or part
+/// and allows cross-origin reads.
 fn live_server(name: &str, playlist: &str) -> (Server, Killed) {
     let server = Server::start(name);
     let ffmpeg = ffmpeg_live(
@@ -317,6 +337,13 @@ fn live_server(name: &str, playlist: &str) -> (Server, Killed) {
             .get(playlist)
             .is_some_and(|(s, body)| s == 200 && (body.contains("#EXTINF") || body.contains("#EXT-X-PART:")))
     });
+    // the page plays from another origin
+    let cors = server.get_with_cors(playlist).and_then(|(_, cors, _)| cors);
+    assert!(
+        cors.as_deref()
+            .is_some_and(|c| c == "*" || c == "http://127.0.0.1"),
+        "{playlist} must allow cross-origin reads (Access-Control-Allow-Origin), got {cors:?}"
+    );
     (server, ffmpeg)
 }
 
