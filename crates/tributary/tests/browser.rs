@@ -348,7 +348,6 @@ fn live_server(name: &str, playlist: &str) -> (Server, Killed) {
 }
 
 #[test]
-#[ignore = "needs the server's /cmaf/NAME/index.m3u8 LL-HLS output"]
 fn cmaf_ll_hls_plays_in_browser_at_low_latency() {
     if !have_browser_harness() {
         return;
@@ -360,7 +359,6 @@ fn cmaf_ll_hls_plays_in_browser_at_low_latency() {
 }
 
 #[test]
-#[ignore = "needs the server's /hls/NAME/index.m3u8 LL-HLS output"]
 fn ts_ll_hls_plays_in_browser() {
     if !have_browser_harness() {
         return;
