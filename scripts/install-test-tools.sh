@@ -9,6 +9,8 @@ command -v ffprobe >/dev/null || need+=(ffmpeg)
 command -v protoc >/dev/null || need+=(protobuf-compiler)
 command -v srt-live-transmit >/dev/null || need+=(srt-tools)
 command -v etcd >/dev/null || need+=(etcd-server)
+# the browser end-to-end tests (tests/e2e/browser) drive Debian's Chromium
+[ -x /usr/bin/chromium ] || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "test tools: all present"
@@ -21,6 +23,18 @@ else
   else
     echo "test tools: missing ${need[*]} (run as root to install them); tests that need them are skipped"
   fi
+fi
+
+# playwright-core and hls.js for the browser tests, at the versions the lock pins
+browser_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/e2e/browser"
+if [ -d "$browser_dir/node_modules/playwright-core" ] && [ -d "$browser_dir/node_modules/hls.js" ]; then
+  :
+elif ! command -v npm >/dev/null; then
+  echo "test tools: npm missing; browser tests are skipped"
+elif (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
+  echo "test tools: installed tests/e2e/browser/node_modules (npm ci)"
+else
+  echo "test tools: npm ci in tests/e2e/browser failed; browser tests are skipped"
 fi
 
 if ! command -v cargo-nextest >/dev/null; then
