@@ -8,13 +8,14 @@
 //! Skipped, with the reason printed, when Chromium, node, ffmpeg or the
 //! harness's `node_modules` (`make deps`) are missing.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+
+mod support;
 
 use serde_json::Value;
-use testkit::{SINE, TESTSRC, TempDir, free_tcp_port, free_udp_port, have_ffmpeg, lavfi};
+use support::{Server, wait_for};
+use testkit::{SINE, TESTSRC, TempDir, have_ffmpeg, lavfi};
 
 /// Seconds each browser run lasts.
 const PLAY_SECONDS: u32 = 12;
@@ -70,18 +71,6 @@ impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "a synchronous test thread polling a child process"
-)]
-fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -238,90 +227,14 @@ fn ffmpeg_fmp4_hls_plays_in_browser() {
     play_ffmpeg_hls("browser-ffmpeg-fmp4", "fmp4");
 }
 
-/// The standalone server with stream `name` accepting RTMP pushes; killed on drop.
-struct Server {
-    _child: Killed,
-    http: SocketAddr,
-    rtmp: SocketAddr,
-    _dir: TempDir,
-}
-
-impl Server {
-    fn start(name: &str) -> Self {
-        let dir = TempDir::new(&format!("browser-{name}"));
-        let config = dir.path("tributary.toml");
-        std::fs::write(&config, format!("[streams.{name}]\nsource = \"push://\"\n")).unwrap();
-        let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
-        let rtmp: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
-        let srt: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_tributary"))
-            .args(["standalone", "--config"])
-            .arg(&config)
-            .args([
-                "--http-listen",
-                &http.to_string(),
-                "--rtmp-listen",
-                &rtmp.to_string(),
-                "--srt-listen",
-                &srt.to_string(),
-            ])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = Self {
-            _child: Killed(child),
-            http,
-            rtmp,
-            _dir: dir,
-        };
-        wait_for(10, "the server to answer /healthz", || {
-            server.get("/healthz").is_some_and(|(s, _)| s == 200)
-        });
-        server
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.http)
-    }
-
-    /// (status, body) of a GET, or None when the server does not answer.
-    fn get(&self, path: &str) -> Option<(u16, String)> {
-        self.get_with_cors(path).map(|(status, _, body)| (status, body))
-    }
-
-    /// (status, `Access-Control-Allow-Origin`, body) of a GET, or None when
-    /// the server does not answer.
-    fn get_with_cors(&self, path: &str) -> Option<(u16, Option<String>, String)> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(5)))
-            .build()
-            .into();
-        let mut response = agent
-            .get(&self.url(path))
-            .header("origin", "http://127.0.0.1")
-            .call()
-            .ok()?;
-        let status = response.status().as_u16();
-        let cors = response
-            .headers()
-            .get("access-control-allow-origin")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        Some((
-            status,
-            cors,
-            response.body_mut().read_to_string().unwrap_or_default(),
-        ))
-    }
-}
-
 /// The standalone server with ffmpeg pushing `name` over RTMP, once the
 /// stream is live and `playlist` answers 200 with a media segment or part
 /// and allows cross-origin reads.
-fn live_server(name: &str, playlist: &str) -> (Server, Killed) {
-    let server = Server::start(name);
+fn live_server(name: &str, playlist: &str) -> (Server, Killed, TempDir) {
+    let dir = TempDir::new(&format!("browser-{name}"));
+    let config = dir.path("tributary.toml");
+    std::fs::write(&config, format!("[streams.{name}]\nsource = \"push://\"\n")).unwrap();
+    let server = Server::start(&config);
     let ffmpeg = ffmpeg_live(
         PLAY_SECONDS + 40,
         &["-f", "flv", &format!("rtmp://{}/live/{name}", server.rtmp)],
@@ -338,13 +251,15 @@ fn live_server(name: &str, playlist: &str) -> (Server, Killed) {
             .is_some_and(|(s, body)| s == 200 && (body.contains("#EXTINF") || body.contains("#EXT-X-PART:")))
     });
     // the page plays from another origin
-    let cors = server.get_with_cors(playlist).and_then(|(_, cors, _)| cors);
+    let cors = server
+        .cors(playlist, "http://127.0.0.1")
+        .and_then(|(_, cors)| cors);
     assert!(
         cors.as_deref()
             .is_some_and(|c| c == "*" || c == "http://127.0.0.1"),
         "{playlist} must allow cross-origin reads (Access-Control-Allow-Origin), got {cors:?}"
     );
-    (server, ffmpeg)
+    (server, ffmpeg, dir)
 }
 
 #[test]
@@ -353,7 +268,7 @@ fn cmaf_ll_hls_plays_in_browser_at_low_latency() {
         return;
     }
     let playlist = "/cmaf/cmafcam/index.m3u8";
-    let (server, _ffmpeg) = live_server("cmafcam", playlist);
+    let (server, _ffmpeg, _dir) = live_server("cmafcam", playlist);
     let playback = Playback::run(&server.url(playlist), true, None);
     playback.assert_played(5.0, 3.0);
 }
@@ -364,7 +279,7 @@ fn ts_ll_hls_plays_in_browser() {
         return;
     }
     let playlist = "/hls/tscam/index.m3u8";
-    let (server, _ffmpeg) = live_server("tscam", playlist);
+    let (server, _ffmpeg, _dir) = live_server("tscam", playlist);
     let playback = Playback::run(&server.url(playlist), true, None);
     playback.assert_played(5.0, 10.0);
 }

@@ -65,6 +65,22 @@ impl Server {
         request("GET", &self.url(path), None)
     }
 
+    /// (status, `Access-Control-Allow-Origin`) of a GET sent with an `Origin` header.
+    pub fn cors(&self, path: &str, origin: &str) -> Option<(u16, Option<String>)> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(5)))
+            .build()
+            .into();
+        let response = agent.get(&self.url(path)).header("origin", origin).call().ok()?;
+        let allowed = response
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Some((response.status().as_u16(), allowed))
+    }
+
     pub fn put(&self, path: &str, body: &str) -> (u16, String) {
         request("PUT", &self.url(path), Some(body)).expect("server answers")
     }
