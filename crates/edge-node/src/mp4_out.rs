@@ -18,7 +18,7 @@
 //! Decode times in MP4 must be non-negative and rise within each track. The
 //! output keeps one time origin for all tracks so that audio and video stay in
 //! sync: the smallest decode time among the first frames of every track (the
-//! output waits briefly, up to [`GATHER_SPAN`], for each track's first frame,
+//! output waits briefly, up to 1 s of media, for each track's first frame,
 //! and for a late-described track's decoder configuration before writing the
 //! init segment). After a discontinuity (the viewer was moved ahead, or the
 //! publisher restarted, announced by `Skipped` or a repeated `Tracks` event)
