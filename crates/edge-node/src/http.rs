@@ -3,6 +3,7 @@
 //! | path | what |
 //! |---|---|
 //! | `GET /NAME.ts` | endless MPEG-TS from the live edge, starting on a keyframe |
+//! | `GET /NAME.mp4` | endless fragmented MP4; upgraded to a WebSocket, WS/MP4 (see [`crate::mp4_out`]) |
 //! | `GET /cmaf/NAME/index.m3u8` | LL-HLS with fMP4 (CMAF) parts, see [`crate::hls`] |
 //! | `GET /hls/NAME/index.m3u8` | LL-HLS with MPEG-TS parts |
 //!
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -85,7 +87,11 @@ pub(crate) async fn wait_live(stream: &LiveStream, wait: Duration) -> bool {
     false
 }
 
-async fn media_file(State(e): State<Edge>, Path(file): Path<String>) -> Response {
+async fn media_file(
+    State(e): State<Edge>,
+    Path(file): Path<String>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
     let Some((name, ext)) = file.rsplit_once('.') else {
         return not_found();
     };
@@ -106,6 +112,12 @@ async fn media_file(State(e): State<Edge>, Path(file): Path<String>) -> Response
                 HeaderValue::from_static("no-cache, no-store"),
             );
             r
+        }
+        "mp4" => {
+            if !wait_live(&stream, e.hls.config().start_wait).await {
+                return offline();
+            }
+            crate::mp4_out::handle(stream, ws.ok()).await
         }
         _ => not_found(),
     }
