@@ -326,3 +326,50 @@ async fn segments_parts_and_inits_are_immutable_playlists_are_not_and_head_works
         assert_eq!(body.len(), len);
     }
 }
+
+#[tokio::test]
+async fn several_video_tracks_make_a_multivariant_playlist_with_one_variant_each() {
+    let hub = Arc::new(Hub::default());
+    let stream = hub.stream("multi");
+    let publisher = stream.publish().unwrap();
+    let mut t = tracks();
+    let mut second = t[0].clone();
+    second.id = 3;
+    t.push(second);
+    publisher.set_tracks(t);
+    for i in 0..75 {
+        publisher.push(video(i));
+        let mut f = video(i);
+        f.track = 3;
+        publisher.push(f);
+    }
+    let app = edge_node::http::router_with(hub, config());
+    for format in ["cmaf", "hls"] {
+        let (status, body, _) = get(&app, &format!("/{format}/multi/index.m3u8")).await;
+        assert_eq!(status, StatusCode::OK);
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        let variants = testkit::hls::check_multivariant(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        assert_eq!(variants, vec!["v1/index.m3u8", "v3/index.m3u8"], "{text}");
+        assert!(text.contains("CODECS=\"avc1.42c01e,mp4a.40.2\""), "{text}");
+        for v in &variants {
+            let (status, body, _) = get(&app, &format!("/{format}/multi/{v}")).await;
+            assert_eq!(status, StatusCode::OK, "{v}");
+            let text = String::from_utf8(body.to_vec()).unwrap();
+            let media = testkit::hls::check_media(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+            let seg = media
+                .segments
+                .iter()
+                .find_map(|s| s.uri.clone())
+                .expect("a complete segment");
+            let dir = v.trim_end_matches("index.m3u8");
+            let (status, data, _) = get(&app, &format!("/{format}/multi/{dir}{seg}")).await;
+            assert_eq!(status, StatusCode::OK);
+            if format == "hls" {
+                let got = media::ts::read_all(&data).unwrap();
+                assert_eq!(got.tracks.iter().filter(|t| t.codec.is_video()).count(), 1);
+                assert!(got.frames.len() >= 25);
+            }
+        }
+    }
+    drop(publisher);
+}
