@@ -30,6 +30,7 @@ pub mod adts;
 pub mod bits;
 pub mod buffer;
 pub mod container;
+pub mod fec;
 pub mod flv;
 pub mod fmp4;
 mod frame;

@@ -47,6 +47,7 @@
 
 pub mod amf0;
 mod chunk;
+pub mod client;
 mod encoder;
 mod event;
 pub mod handshake;

@@ -1,0 +1,1 @@
+//! Push engine slot.

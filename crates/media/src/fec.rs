@@ -1,0 +1,1 @@
+//! ProMPEG / SMPTE 2022-1 FEC slot.
