@@ -1282,7 +1282,7 @@ pub fn check_multivariant(text: &str) -> Result<Vec<String>, Vec<String>> {
 ///   segment completed in `prev` is not in progress in `next`;
 /// - the parts of a segment completed in `prev` are unchanged in `next` (or
 ///   removed altogether); those of the in-progress segment are kept, in order,
-///   with new ones after them;
+///   with new ones after them (or, once it completed, removed altogether);
 /// - the discontinuity sequence grows by exactly the number of
 ///   EXT-X-DISCONTINUITY tags that left the window (a range when they left
 ///   from segments `prev` itself skipped);
@@ -1374,7 +1374,7 @@ pub fn check_reload(prev: &MediaSummary, next: &MediaSummary) -> Result<(), Vec<
             if !s.parts.is_empty() && s.parts != p.parts {
                 e.push(format!("the parts of completed segment MSN {} changed", s.msn));
             }
-        } else if !s.parts.starts_with(&p.parts) {
+        } else if !s.parts.is_empty() && !s.parts.starts_with(&p.parts) {
             let kept = s.parts.len().min(p.parts.len());
             if s.parts[..kept] != p.parts[..kept] {
                 e.push(format!("the parts of in-progress segment MSN {} changed", s.msn));
@@ -2374,6 +2374,17 @@ low/index.m3u8
         // A part of the in-progress segment changing.
         let changed = ok(&more.replacen("p15.1.m4s", "p15.1b.m4s", 1));
         reload_err(&prev, &changed, "parts of in-progress segment MSN 15 changed");
+        // The in-progress segment completing without one of its parts.
+        let cut = LL.replacen(
+            "#EXT-X-PART:DURATION=0.500,URI=\"p15.1.m4s\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p15.2.m4s\"",
+            "#EXTINF:0.500,\ns15.m4s\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p16.0.m4s\"",
+            1,
+        );
+        reload_err(
+            &prev,
+            &ok(&cut),
+            "in-progress segment MSN 15 lost parts: 2 then 1",
+        );
     }
 
     #[test]
