@@ -10,29 +10,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use hub::Hub;
-use media::{Codec, Frame, Timestamp, Track, aac, h264};
+use media::{Frame, Timestamp, Track};
 use parking_lot::Mutex;
 
 const FRAMES: usize = 1500;
-const SPS: &[u8] = &[
-    0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x00, 0xa0, 0x3d, 0xa1, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03,
-    0x00, 0x32, 0x0f, 0x16, 0x2e, 0x48,
-];
-const PPS: &[u8] = &[0x68, 0xcb, 0x83, 0xcb, 0x20];
-
 fn tracks() -> Vec<Track> {
-    let mut v = Track::new(1, Codec::H264, 90_000);
-    v.init = h264::AvcConfig::from_parameter_sets(&[SPS], &[PPS])
-        .expect("parameter sets")
-        .encode();
-    let mut a = Track::new(2, Codec::Aac, 48_000);
-    a.init = aac::AudioSpecificConfig {
-        object_type: 2,
-        sample_rate: 48_000,
-        channels: 2,
-    }
-    .encode();
-    vec![v, a]
+    vec![media::sample::h264_track(1), media::sample::aac_track(2)]
 }
 
 fn video(i: usize) -> Frame {

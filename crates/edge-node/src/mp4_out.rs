@@ -558,33 +558,16 @@ fn span(frames: &[Frame]) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use media::{Codec, aac, h264};
+    use media::{Codec, aac};
 
     use super::*;
 
-    const SPS: &[u8] = &[
-        0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x00, 0xa0, 0x3d, 0xa1, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03,
-        0x00, 0x32, 0x0f, 0x16, 0x2e, 0x48,
-    ];
-    const PPS: &[u8] = &[0x68, 0xcb, 0x83, 0xcb, 0x20];
-
     fn video_track() -> Track {
-        let mut v = Track::new(1, Codec::H264, 90_000);
-        v.init = h264::AvcConfig::from_parameter_sets(&[SPS], &[PPS])
-            .unwrap()
-            .encode();
-        v
+        media::sample::h264_track(1)
     }
 
     fn audio_track() -> Track {
-        let mut a = Track::new(2, Codec::Aac, 48_000);
-        a.init = aac::AudioSpecificConfig {
-            object_type: 2,
-            sample_rate: 48_000,
-            channels: 2,
-        }
-        .encode();
-        a
+        media::sample::aac_track(2)
     }
 
     /// Video frame `i` at 25 fps starting at `start` seconds; key every 25.

@@ -9,39 +9,17 @@ use axum::http::{Request, StatusCode};
 use edge_node::hls;
 use http_body_util::BodyExt;
 use hub::{Hub, Publisher};
-use media::{Codec, Frame, Timestamp, Track, aac, h264};
+use media::{Frame, Track};
 use parking_lot::Mutex;
 use tower::ServiceExt;
 
-const SPS: &[u8] = &[
-    0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x00, 0xa0, 0x3d, 0xa1, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03,
-    0x00, 0x32, 0x0f, 0x16, 0x2e, 0x48,
-];
-const PPS: &[u8] = &[0x68, 0xcb, 0x83, 0xcb, 0x20];
-
 fn tracks() -> Vec<Track> {
-    let mut v = Track::new(1, Codec::H264, 90_000);
-    v.init = h264::AvcConfig::from_parameter_sets(&[SPS], &[PPS])
-        .expect("parameter sets")
-        .encode();
-    let mut a = Track::new(2, Codec::Aac, 48_000);
-    a.init = aac::AudioSpecificConfig {
-        object_type: 2,
-        sample_rate: 48_000,
-        channels: 2,
-    }
-    .encode();
-    vec![v, a]
+    vec![media::sample::h264_track(1), media::sample::aac_track(2)]
 }
 
 /// Video frame `i` at 25 fps, a keyframe every second.
 fn video(i: i64) -> Frame {
-    let key = i % 25 == 0;
-    let mut data = vec![0x5a; 504];
-    data[..4].copy_from_slice(&500u32.to_be_bytes());
-    data[4] = if key { 0x65 } else { 0x41 };
-    let t = Timestamp::new(i * 3600, 90_000);
-    Frame::new(1, t, t, key, data)
+    media::sample::h264_frame(1, i, i % 25 == 0, 500)
 }
 
 fn config() -> hls::Config {

@@ -41,6 +41,7 @@ pub mod mp4;
 pub mod nal;
 pub mod rtmp;
 pub mod rtp;
+pub mod sample;
 pub mod sdp;
 #[cfg(test)]
 mod test_support;
