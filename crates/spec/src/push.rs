@@ -143,9 +143,14 @@ impl PushSpec {
                 }
             }
             None if t.starts_with('/') => {
-                let is_ts = t.len() > 3 && t.get(t.len() - 3..).is_some_and(|e| e.eq_ignore_ascii_case(".ts"));
+                let is_ts = t.len() > 3
+                    && t.get(t.len() - 3..)
+                        .is_some_and(|e| e.eq_ignore_ascii_case(".ts"));
                 if !is_ts || t.ends_with("/.ts") {
-                    return bad("target", "a recording path must name an MPEG-TS file ending in .ts");
+                    return bad(
+                        "target",
+                        "a recording path must name an MPEG-TS file ending in .ts",
+                    );
                 }
             }
             None => {
