@@ -22,6 +22,12 @@ pub enum ApiError {
     /// The request is malformed (bad name, bad spec).
     #[error("{0}")]
     Invalid(String),
+    /// No push of that name.
+    #[error("no push named {0:?}")]
+    NoPush(String),
+    /// Nothing runs pushes in this process, or it refused.
+    #[error("{0}")]
+    Unavailable(String),
     /// The spec was accepted but could not be saved.
     #[error("could not save the configuration: {0}")]
     Persist(String),
@@ -44,6 +50,7 @@ pub struct Service {
     specs: watch::Sender<Specs>,
     persist: Option<Persist>,
     node: String,
+    pub(crate) pushes: crate::pushes::Pushes,
 }
 
 // === impl Service ===
@@ -65,7 +72,13 @@ impl Service {
             specs: watch::channel(Arc::new(specs)).0,
             persist,
             node: node.to_owned(),
+            pushes: crate::pushes::Pushes::default(),
         }
+    }
+
+    /// This node's id, as statuses report it.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// The hub the streams live in.

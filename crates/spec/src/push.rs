@@ -25,7 +25,8 @@ pub struct PushSpec {
     pub stream: StreamPattern,
     /// Where to push: `srt://HOST:PORT` (caller) or `srt://:PORT` (listener), `rtmp(s)://...`,
     /// `tsudp://HOST:PORT`, `tsrtp://HOST:PORT`, `rtp://HOST:PORT`, `rist://...`,
-    /// `http(s)://...` (CMAF push), or an absolute file path (recording).
+    /// `http(s)://...` (CMAF push), or an absolute `.ts` file path (a recording; `$stream`
+    /// becomes the stream's name and `$datetime` the UTC start time, `YYYY.MM.DD.HH.MM.SS`).
     pub target: String,
     /// Start whenever a matching stream goes live (an automatic push); when false the
     /// push runs only when started through the API.
@@ -48,7 +49,8 @@ pub struct RetryPolicy {
     #[serde(default = "default_interval")]
     #[schemars(range(min = 1, max = 3600))]
     pub interval_seconds: u32,
-    /// Give up after this many consecutive failed attempts; absent: retry forever.
+    /// Give up after this many consecutive retries (a limit of 2 makes at most 3 attempts);
+    /// absent: retry forever. A run that sent media before failing starts a new count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
 }
@@ -140,7 +142,17 @@ impl PushSpec {
                     return bad("target", "has nothing after the scheme");
                 }
             }
-            None if t.starts_with('/') => {}
+            None if t.starts_with('/') => {
+                let is_ts = t.len() > 3
+                    && t.get(t.len() - 3..)
+                        .is_some_and(|e| e.eq_ignore_ascii_case(".ts"));
+                if !is_ts || t.ends_with("/.ts") {
+                    return bad(
+                        "target",
+                        "a recording path must name an MPEG-TS file ending in .ts",
+                    );
+                }
+            }
             None => {
                 return bad(
                     "target",
@@ -210,6 +222,7 @@ mod tests {
             "SRT://:9000",
             "rtmps://a/b/c",
             "/rec/x.ts",
+            "/rec/$stream-$datetime.TS",
             "rist://h:1",
             "tsudp://239.0.0.1:5000",
         ] {
@@ -221,6 +234,8 @@ mod tests {
             ("srt://", "nothing after"),
             ("x.ts", "neither a URL"),
             ("srt://a b:1", "whitespace"),
+            ("/rec/x.mp4", "ending in .ts"),
+            ("/rec/", "ending in .ts"),
         ] {
             let e = push(bad).validate().unwrap_err().to_string();
             assert!(e.contains(msg), "{bad}: {e}");

@@ -4,6 +4,10 @@
 //! Streams come from the `[streams]` section of the TOML configuration (which
 //! may live in its own file) and from the REST API; API changes are written
 //! back to the file holding `[streams]` unless it is read-only.
+//!
+//! Pushes work alike with `[pushes]`: the push engine runs them and the API
+//! reports their status; API changes are written back to the file holding
+//! `[pushes]`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -97,6 +101,43 @@ fn persist(loaded: Arc<Mutex<LoadedConfig>>) -> control::Persist {
     })
 }
 
+/// The persistence callback of pushes: specs into the loaded configuration,
+/// then the file that holds `[pushes]`.
+fn persist_pushes(loaded: Arc<Mutex<LoadedConfig>>) -> control::PersistPushes {
+    Box::new(move |specs| {
+        let mut loaded = loaded.lock();
+        let mut pushes = BTreeMap::new();
+        for (name, spec) in specs {
+            let name = StreamName::parse(name).map_err(|e| e.to_string())?;
+            pushes.insert(name, spec.clone());
+        }
+        loaded.config.pushes = pushes;
+        let (path, text) = loaded.write_back(Section::Pushes).map_err(|e| e.to_string())?;
+        write_atomically(&path, &text).map_err(|e| format!("{}: {e}", path.display()))
+    })
+}
+
+/// The push engine as the control service sees it.
+struct PushEngine(ingest_node::push::engine::Engine);
+
+impl control::PushRunner for PushEngine {
+    fn status(&self, name: &str) -> Option<spec::PushStatus> {
+        self.0.status(name)
+    }
+
+    fn stream_statuses(&self, name: &str) -> BTreeMap<String, spec::PushStatus> {
+        self.0.stream_statuses(name).unwrap_or_default()
+    }
+
+    fn start(&self, name: &str) -> Result<(), String> {
+        self.0.start(name).map_err(|e| e.to_string())
+    }
+
+    fn stop(&self, name: &str) -> Result<(), String> {
+        self.0.stop(name).map_err(|e| e.to_string())
+    }
+}
+
 /// The HTTP router: health, REST API, media outputs.
 pub(crate) fn router(service: Arc<control::Service>, hls: edge_node::hls::Config) -> Router {
     Router::new()
@@ -122,6 +163,12 @@ pub(crate) fn run(config: Config) -> anyhow::Result<()> {
         .iter()
         .map(|(n, s)| (n.as_str().to_owned(), s.clone()))
         .collect();
+    let pushes = loaded
+        .config
+        .pushes
+        .iter()
+        .map(|(n, s)| (n.as_str().to_owned(), s.clone()))
+        .collect();
     let loaded = Arc::new(Mutex::new(loaded));
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -130,13 +177,13 @@ pub(crate) fn run(config: Config) -> anyhow::Result<()> {
         .context("starting runtime")?;
     rt.block_on(async move {
         let hub = Arc::new(hub::Hub::default());
-        let service = Arc::new(control::Service::new(
-            hub.clone(),
-            specs,
-            Some(persist(loaded)),
-            "standalone",
-        ));
+        let service = Arc::new(
+            control::Service::new(hub.clone(), specs, Some(persist(loaded.clone())), "standalone")
+                .with_pushes(pushes, Some(persist_pushes(loaded))),
+        );
         tokio::spawn(ingest_node::supervisor::run(service.watch(), hub.clone()));
+        let engine = ingest_node::push::engine::Engine::new(service.watch_pushes(), hub.clone());
+        service.set_push_runner(Arc::new(PushEngine(engine)));
         let rtmp = tokio::net::TcpListener::bind(rtmp_listen)
             .await
             .with_context(|| format!("binding RTMP port {rtmp_listen}"))?;
