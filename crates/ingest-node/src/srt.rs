@@ -44,6 +44,8 @@
 
 mod listener;
 mod options;
+mod output;
+pub(crate) mod push;
 mod session;
 mod shared;
 mod source;
