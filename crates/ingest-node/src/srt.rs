@@ -42,6 +42,7 @@
 //! (one crafted datagram, or a caller that merely encrypts when the port has
 //! no passphrase), taking every connection of the port with it.
 
+mod caller;
 mod listener;
 mod options;
 mod output;

@@ -96,7 +96,9 @@ fn slt_receive(source: &str, out: &Path) -> Proc {
     let file = std::fs::File::create(out).unwrap();
     Proc(
         Command::new("srt-live-transmit")
-            .args(["-a:no", "-loglevel:error", source, "file://con"])
+            .args(["-a:no", "-loglevel:error", "-s:500", "-f", "-pf:json"])
+            .arg(format!("-statsout:{}.stats", out.display()))
+            .args([source, "file://con"])
             .stdin(Stdio::null())
             .stdout(file)
             .spawn()
@@ -456,6 +458,8 @@ async fn caller_push_through_loss_delivers_every_packet() {
         tokio::time::sleep_until(start + at).await;
         publisher.push(frame);
     }
+    // both readers catch up, then the stream ends
+    tokio::time::sleep(Duration::from_millis(500)).await;
     drop(publisher);
     hub.remove("lossy");
     let result = timeout(Duration::from_secs(10), push)
@@ -464,6 +468,10 @@ async fn caller_push_through_loss_delivers_every_packet() {
     assert!(result.unwrap().is_ok(), "the push ends Ok with its stream");
     let sent = reference.await.unwrap();
     let _ = slt.exited(5).await;
+    eprintln!(
+        "{}",
+        std::fs::read_to_string(format!("{}.stats", out.display())).unwrap_or_default()
+    );
     slt.kill();
 
     let received = std::fs::read(&out).unwrap();

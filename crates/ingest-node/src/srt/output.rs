@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use hub::{Event, LiveStream, Subscriber};
+use hub::{Event, Subscriber};
 use media::ts::Muxer;
 use srt_protocol::connection::{Connection, DuplexConnection};
 use srt_protocol::packet::Packet;
@@ -164,7 +164,7 @@ pub(super) async fn play(
     let mut buf = BytesMut::with_capacity(1500);
     let mut stream_done: Option<Instant> = None;
     let mut sent = 0u64;
-    tracing::info!("srt viewer connected");
+    tracing::info!("srt output connected");
     let end = loop {
         let now = Instant::now();
         if !conn.is_open() {

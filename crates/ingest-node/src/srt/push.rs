@@ -15,10 +15,12 @@ use spec::source::{SrtMode, SrtSource};
 use srt_protocol::listener::AccessControlRequest;
 use srt_protocol::options::Passphrase;
 use srt_protocol::packet::RejectReason;
+use srt_protocol::statistics::SocketStatistics;
 
+use super::caller::{self, Called};
 use super::listener::{Admitted, Gate, Listener, Role};
 use super::options::{self, Parsed};
-use super::output::{FLUSH_LIMIT, OFFLINE_GRACE, Payloads, Play};
+use super::output::{self, FLUSH_LIMIT, OFFLINE_GRACE, Payloads, Play, PlayEnd, log_link};
 use super::source::{connect, resolve};
 use crate::push::{Job, PushError};
 
@@ -53,12 +55,48 @@ async fn call(job: &Job, source: &SrtSource, parsed: &Parsed) -> Result<(), Push
         .ok_or_else(|| PushError::BadTarget("no host to connect to".into()))?;
     let remote = resolve(host, source.port).await.map_err(PushError::Failed)?;
     let failed = |why: &dyn std::fmt::Display| PushError::Failed(format!("srt {mode} to {remote}: {why}"));
-    let mut socket = connect(mode, remote, parsed, source.options.streamid.as_deref())
+    let streamid = source.options.streamid.as_deref();
+    if mode == SrtMode::Rendezvous {
+        return rendezvous(job, remote, parsed, streamid)
+            .await
+            .map_err(|e| failed(&e));
+    }
+    let local = options::local_for(remote.is_ipv6(), parsed.adapter, parsed.local_port.unwrap_or(0));
+    let Called {
+        socket,
+        packets,
+        connection,
+        reader: _reader,
+    } = caller::call(remote, local, parsed.socket.clone(), streamid)
         .await
         .map_err(|e| failed(&e))?;
     tracing::info!(push = job.name, stream = job.stream.name(), %remote, "srt push connected");
+    let play = Play {
+        subscriber: job.stream.subscribe(),
+        sent: Some(job.bytes.clone()),
+    };
+    match output::play(connection, packets, socket, play).await {
+        PlayEnd::StreamEnded => {
+            tracing::info!(push = job.name, %remote, "srt push ended with its stream");
+            Ok(())
+        }
+        PlayEnd::Closed => Err(failed(&"the peer closed the connection")),
+        PlayEnd::ListenerGone => Err(failed(&"the socket failed")),
+    }
+}
+
+/// A rendezvous push over an srt-tokio socket.
+async fn rendezvous(
+    job: &Job,
+    remote: SocketAddr,
+    parsed: &Parsed,
+    streamid: Option<&str>,
+) -> Result<(), String> {
+    let mut socket = connect(SrtMode::Rendezvous, remote, parsed, streamid).await?;
+    tracing::info!(push = job.name, stream = job.stream.name(), %remote, "srt push connected (rendezvous)");
     let mut payloads = Payloads::new(job.stream.subscribe());
     let mut sent = 0u64;
+    let statistics = socket.statistics().clone();
     {
         let (mut incoming, mut outgoing) = socket.split_mut();
         loop {
@@ -69,7 +107,7 @@ async fn call(job: &Job, source: &SrtSource, parsed: &Parsed) -> Result<(), Push
                         outgoing
                             .send((Instant::now(), data))
                             .await
-                            .map_err(|_| failed(&"the connection closed"))?;
+                            .map_err(|_| "the connection closed".to_owned())?;
                         sent += len;
                         job.bytes.fetch_add(len, Ordering::Relaxed);
                     }
@@ -77,7 +115,7 @@ async fn call(job: &Job, source: &SrtSource, parsed: &Parsed) -> Result<(), Push
                 },
                 // a receiver sends no data; the stream ends when the connection does
                 data = incoming.next() => if data.is_none() {
-                    return Err(failed(&"the peer closed the connection"));
+                    return Err("the peer closed the connection".into());
                 },
             }
         }
@@ -88,8 +126,22 @@ async fn call(job: &Job, source: &SrtSource, parsed: &Parsed) -> Result<(), Push
         Ok(Err(e)) => tracing::debug!(%e, "srt push: closing"),
         Err(_) => tracing::debug!("srt push: closing timed out"),
     }
+    if let Some(stats) = latest(statistics) {
+        log_link(&stats, sent, "stream ended");
+    }
     tracing::info!(push = job.name, %remote, bytes = sent, "srt push ended with its stream");
     Ok(())
+}
+
+/// The newest of the statistics a socket published.
+fn latest(
+    mut statistics: impl futures_util::Stream<Item = SocketStatistics> + Unpin,
+) -> Option<SocketStatistics> {
+    let mut newest = None;
+    while let Some(Some(s)) = statistics.next().now_or_never() {
+        newest = Some(s);
+    }
+    newest
 }
 
 /// A listener push: every caller gets the stream (any streamid) until the
