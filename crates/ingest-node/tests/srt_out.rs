@@ -171,9 +171,9 @@ async fn shared_port_playback() {
     let _a = slt_receive(&format!("srt://{addr}?streamid=cam"), &slt_plain);
     let _b = slt_receive(&format!("srt://{addr}?streamid=request:cam"), &slt_request);
     let mut c = ffmpeg_receive(&format!("srt://{addr}?streamid=#!::r=cam,m=request"), &ff_ac);
-    assert_eq!(c.exited(20).await, Some(true), "ffmpeg plays 3 s");
-    grows(&slt_plain, 200_000).await;
-    grows(&slt_request, 200_000).await;
+    assert_eq!(c.exited(30).await, Some(true), "ffmpeg plays 3 s");
+    grows(&slt_plain, 50_000).await;
+    grows(&slt_request, 50_000).await;
     for file in [&slt_plain, &slt_request, &ff_ac] {
         assert_probe_h264_aac(file);
     }
@@ -212,12 +212,12 @@ async fn listener_push_serves_every_caller() {
     // no streamid needed
     let _slt = slt_receive(&format!("srt://127.0.0.1:{port}"), &slt_out);
     let mut ff = ffmpeg_receive(&format!("srt://127.0.0.1:{port}"), &ff_out);
-    assert_eq!(ff.exited(20).await, Some(true), "ffmpeg plays 3 s");
-    grows(&slt_out, 200_000).await;
+    assert_eq!(ff.exited(30).await, Some(true), "ffmpeg plays 3 s");
+    grows(&slt_out, 50_000).await;
     assert_probe_h264_aac(&slt_out);
     assert_probe_h264_aac(&ff_out);
     assert!(
-        job.bytes.load(Ordering::Relaxed) > 200_000,
+        job.bytes.load(Ordering::Relaxed) > 50_000,
         "bytes sent are counted"
     );
 
@@ -252,7 +252,7 @@ async fn caller_push_to_srt_live_transmit() {
         let job = job.clone();
         tokio::spawn(async move { ingest_node::push::srt::run(&job).await })
     };
-    grows(&out, 300_000).await;
+    grows(&out, 50_000).await;
     assert_probe_h264_aac(&out);
 
     // the receiver goes away: the push fails

@@ -225,7 +225,7 @@ mod tests {
                 socket_id: srt_protocol::packet::SocketId(7),
                 syn_cookie: 0,
                 peer_addr: [127, 0, 0, 1].into(),
-                info: Default::default(),
+                info: srt_protocol::packet::HandshakeVsInfo::V5(Default::default()),
             }),
         });
         assert!(is_conclusion(&packet));
