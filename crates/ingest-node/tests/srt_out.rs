@@ -182,12 +182,8 @@ async fn shared_port_playback() {
     // an unknown stream is refused with 2404 (not found), a real player fails
     assert_eq!(reject_code_for(addr, "ghost").await, 2404);
     assert_eq!(reject_code_for(addr, "#!::r=ghost,m=request").await, 2404);
-    let mut ghost = slt_receive(&format!("srt://{addr}?streamid=request:ghost"), &dir.path("g.ts"));
-    assert_eq!(
-        ghost.exited(15).await,
-        Some(false),
-        "srt-live-transmit is refused"
-    );
+    let mut ghost = ffmpeg_receive(&format!("srt://{addr}?streamid=request:ghost"), &dir.path("g.ts"));
+    assert_eq!(ghost.exited(20).await, Some(false), "ffmpeg is refused");
     assert!(hub.get("ghost").is_none(), "refused names create no stream");
 }
 
