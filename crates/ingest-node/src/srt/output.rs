@@ -180,7 +180,6 @@ pub(super) async fn play(
         // a player sends nothing we keep
         while conn.next_data(now).is_some() {}
         let wake = conn.check_timers(now);
-        tracing::trace!(wake_in = ?wake.saturating_duration_since(now), sent, "srt output loop");
         while let Some((packet, to)) = conn.next_packet(now) {
             buf.clear();
             packet.serialize(&mut buf);
