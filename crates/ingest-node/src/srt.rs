@@ -1,4 +1,4 @@
-//! SRT input: MPEG-TS carried over SRT into a live stream.
+//! SRT: MPEG-TS carried over SRT into a live stream, and out of it.
 //!
 //! Two ways in:
 //!
@@ -8,8 +8,7 @@
 //!   [`spec::streamid`]); publishers are checked by
 //!   [`Admission`](crate::admission::Admission) and refused ones are
 //!   rejected *in the handshake*, so the caller sees an SRT reject code (see
-//!   [`reject_code`]). Playing over SRT is not offered yet: request
-//!   streamids are rejected with `SRT_REJX_UNIMPLEMENTED` (2501).
+//!   [`reject_code`]). The same port serves players (below).
 //! - **Per-stream sources** ([`run_source`], [`run_source_forever`]) after
 //!   MistServer's conventions ([`SrtSource`]): `srt://:PORT` listens and takes
 //!   one caller at a time (others get `SRT_REJX_CONFLICT`, 2409),
@@ -19,7 +18,27 @@
 //!   `conntimeo`, `peeridletimeo` (ms), `port` and `adapter` (local port and
 //!   address of a caller or rendezvous). Others are ignored (logged at debug).
 //!
-//! Each connection runs in its own task: packets (usually 7 TS packets, 1316
+//! Ways out (MPEG-TS from the stream's newest keyframe on, 1316-byte
+//! payloads of 7 TS packets, muxed per connection from the shared frames):
+//!
+//! - **Playing from the shared port**: streamid `NAME`, `request:NAME` or
+//!   `#!::r=NAME,m=request`. The stream must exist in the hub (else
+//!   `SRT_REJX_NOTFOUND`, 2404); publish keys guard publishing only. A
+//!   stream that is not live is asked to start (on-demand inputs); an
+//!   output ends when its stream is removed or stays offline for 10 s.
+//! - **Pushes** ([`crate::push::srt`]): `srt://HOST:PORT` calls,
+//!   `srt://:PORT` listens and gives the stream to every caller,
+//!   `?mode=rendezvous` meets the peer (options as for sources).
+//!
+//! A viewer never holds anything back: payloads enter its SRT send buffer
+//! at the stream's pace and SRT drops what the peer cannot take in time.
+//! Senders keep 8192 packets for retransmission (libsrt's default;
+//! srt-protocol's 32 stall on the first keyframe burst). Callers that send
+//! run our own handshake loop (`caller.rs`) because srt-protocol's caller
+//! stamps its conclusion handshake with the listener's clock, which makes a
+//! libsrt receiver drop every retransmitted packet as too late.
+//!
+//! Each publishing connection runs in its own task: packets (usually 7 TS packets, 1316
 //! bytes) go through a [`media::ts::Demuxer`] whose tracks and frames feed
 //! the stream's [`hub::Publisher`]. The publisher is held only while the
 //! peer is connected: a peer that closes, goes silent for
@@ -36,14 +55,17 @@
 //! negotiate another one); callers and rendezvous use their `pbkeylen`.
 //!
 //! **The SRT protocol** comes from the `srt-tokio` 0.4.4 family (unmaintained
-//! since 2024). Callers and rendezvous use `srt-tokio` sockets. Listeners
-//! drive its sans-IO core, `srt-protocol`, from a loop of their own
-//! (`listener.rs`): srt-tokio's listener task panics on some handshakes
+//! since 2024). Source callers and rendezvous (sources and pushes) use
+//! `srt-tokio` sockets. Listeners and push callers drive its sans-IO core,
+//! `srt-protocol`, from loops of their own (`listener.rs`, `caller.rs`): srt-tokio's listener task panics on some handshakes
 //! (one crafted datagram, or a caller that merely encrypts when the port has
 //! no passphrase), taking every connection of the port with it.
 
+mod caller;
 mod listener;
 mod options;
+mod output;
+pub(crate) mod push;
 mod session;
 mod shared;
 mod source;

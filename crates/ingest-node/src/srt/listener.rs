@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use hub::Publisher;
+use hub::{LiveStream, Publisher};
 use srt_protocol::connection::{Connection, DuplexConnection};
 use srt_protocol::listener::{
     AccessControlRequest, AccessControlResponse, Action, Input, MultiplexListener, ResultOf, SessionId,
@@ -47,6 +47,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use super::output::{self, Play};
 use super::session::{End, Feed};
 use super::{DATA_IDLE_TIMEOUT, udp_socket};
 
@@ -59,11 +60,30 @@ const CONNECTION_QUEUE: usize = 1024;
 /// How often the loop looks for forgotten handshakes.
 const TICK: Duration = Duration::from_millis(500);
 
-/// A caller let in: the publisher its data feeds and the key to accept it with.
+/// A caller let in: what it does and the key to accept it with.
 #[derive(Debug)]
 pub(super) struct Admitted {
-    pub publisher: Publisher,
+    pub role: Role,
     pub keys: Option<KeySettings>,
+}
+
+/// What an admitted caller does.
+#[derive(Debug)]
+pub(super) enum Role {
+    /// Publishes: its data feeds this publisher.
+    Publish(Publisher),
+    /// Plays a stream.
+    Play(Play),
+}
+
+impl Role {
+    /// The stream published or played.
+    pub(super) fn stream(&self) -> &Arc<LiveStream> {
+        match self {
+            Self::Publish(p) => p.stream(),
+            Self::Play(p) => p.subscriber.stream(),
+        }
+    }
 }
 
 /// Decides who may connect.
@@ -233,7 +253,7 @@ impl<G: Gate> Loop<G> {
                     self.pending.remove(&id);
                     match self.admitted.remove(&id) {
                         Some(admitted) => {
-                            self.open_connection(id, connection, admitted.publisher);
+                            self.open_connection(id, connection, admitted.role);
                             Input::Success(ResultOf::OpenConnection(id))
                         }
                         // access control is always on: nothing opens unadmitted
@@ -360,15 +380,17 @@ impl<G: Gate> Loop<G> {
         Input::Success(ResultOf::DropConnection(id))
     }
 
-    fn open_connection(&mut self, id: SessionId, connection: Connection, publisher: Publisher) {
+    fn open_connection(&mut self, id: SessionId, connection: Connection, role: Role) {
         let (queue, packets) = mpsc::channel(CONNECTION_QUEUE);
         self.open.insert(id, queue);
-        let span =
-            tracing::info_span!("conn", proto = "srt", peer = %id.0, stream = publisher.stream().name());
+        let span = tracing::info_span!("conn", proto = "srt", peer = %id.0, stream = role.stream().name());
         let socket = self.socket.clone();
         self.connections.spawn(
             async move {
-                drive(connection, packets, socket, publisher, id.0).await;
+                match role {
+                    Role::Publish(publisher) => drive(connection, packets, socket, publisher, id.0).await,
+                    Role::Play(play) => drop(output::play(connection, packets, socket, play).await),
+                }
                 id
             }
             .instrument(span),
@@ -422,7 +444,7 @@ fn refused_after_acceptance(id: SessionId, admitted: &Admitted, packet: Option<&
         Some(r) => (r.to_string(), i32::from(r)),
         None => ("handshake failed".to_owned(), 0),
     };
-    let stream = admitted.publisher.stream();
+    let stream = admitted.role.stream();
     tracing::warn!(peer = %id.0, stream = stream.name(), reason = %text, code, "srt connection refused");
     stream.set_error(format!("srt connection from {} refused: {text}", id.0.ip()));
 }

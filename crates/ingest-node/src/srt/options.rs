@@ -106,12 +106,20 @@ pub(super) fn parse(options: &SrtOptions) -> Result<Parsed, OptionError> {
     })
 }
 
+/// Packets a sender keeps for (re)transmission: libsrt's default
+/// (`SRTO_SNDBUF`, 8192 buffers). srt-protocol's default is 32 packets, and
+/// when a burst (the keyframe an output starts with) overflows it, its send
+/// buffer drops packets it has not sent yet and never sends again.
+const SEND_BUFFER_PACKETS: u64 = 8192;
+
 /// Socket options every SRT socket of this module starts from.
 pub(super) fn base(latency: Duration) -> SocketOptions {
     let mut o = SocketOptions::default();
     o.receiver.latency = latency;
     o.sender.peer_latency = latency;
     o.connect.udp_recv_buffer_size = ByteCount(UDP_RECV_BUFFER as u64);
+    let packet = o.session.max_segment_size.0 - srt_protocol::packet::Packet::HEADER_SIZE.0;
+    o.sender.buffer_size = ByteCount(SEND_BUFFER_PACKETS * packet);
     o
 }
 
@@ -202,6 +210,8 @@ mod tests {
         let plain = parse(&opts("srt://:1")).unwrap();
         assert!(plain.passphrase.is_none() && plain.socket.encryption.passphrase.is_none());
         assert_eq!(plain.socket.receiver.latency, Duration::from_millis(120));
+        let settings = srt_protocol::settings::ConnInitSettings::from(plain.socket);
+        assert_eq!(settings.send_buffer_size.0, SEND_BUFFER_PACKETS);
     }
 
     #[test]

@@ -13,8 +13,9 @@ use srt_protocol::listener::AccessControlRequest;
 use srt_protocol::options::Passphrase;
 use srt_protocol::packet::{RejectReason, ServerRejectReason};
 
-use super::listener::{Admitted, Gate, Listener};
+use super::listener::{Admitted, Gate, Listener, Role};
 use super::options::{self, OptionError};
+use super::output::Play;
 use super::{DEFAULT_PORT, reject_code};
 use crate::admission::{Admission, PublishRefusal};
 
@@ -47,7 +48,7 @@ pub struct SharedListener {
     passphrase: Option<Passphrase>,
 }
 
-/// Binds `config.addr` and serves publishers until the socket fails; see
+/// Binds `config.addr` and serves publishers and players until the socket fails; see
 /// [`SharedListener`].
 pub async fn serve_shared(config: SharedSrtConfig, hub: Arc<Hub>, admission: Admission) -> io::Result<()> {
     SharedListener::bind(&config).await?.run(hub, admission).await
@@ -82,7 +83,7 @@ impl SharedListener {
         self.listener.local_addr()
     }
 
-    /// Serves publishers, one task per connection, until the socket fails.
+    /// Serves publishers and players, one task per connection, until the socket fails.
     /// Dropping the future ends every connection.
     pub async fn run(self, hub: Arc<Hub>, admission: Admission) -> io::Result<()> {
         let gate = SharedGate {
@@ -125,7 +126,7 @@ impl Gate for SharedGate {
         let peer = request.remote;
         match self.admit(request, encrypts) {
             Ok(admitted) => {
-                tracing::debug!(%peer, stream = admitted.publisher.stream().name(), "srt publisher accepted");
+                tracing::debug!(%peer, stream = admitted.role.stream().name(), "srt caller accepted");
                 Ok(admitted)
             }
             Err(refused) => {
@@ -145,13 +146,14 @@ impl Gate for SharedGate {
 }
 
 impl SharedGate {
-    /// The checks, in order: a publish streamid, [`Admission`], encryption,
-    /// then the stream's publisher slot.
+    /// The checks, in order: the streamid; for a publisher [`Admission`],
+    /// encryption, then the stream's publisher slot; for a player the
+    /// stream's existence, then encryption.
     fn admit(&self, request: &AccessControlRequest, encrypts: bool) -> Result<Admitted, Refused> {
         let Some(streamid) = request.stream_id.as_ref() else {
             return Err(Refused::new(
                 None,
-                "no streamid (use streamid=publish:NAME)",
+                "no streamid (use streamid=publish:NAME or request:NAME)",
                 ServerRejectReason::BadRequest,
             ));
         };
@@ -165,11 +167,7 @@ impl SharedGate {
         })?;
         let name = wanted.name.as_str();
         if wanted.mode == Mode::Request {
-            return Err(Refused::new(
-                Some(name),
-                "playing over srt is not offered yet (publish with streamid=publish:NAME)",
-                ServerRejectReason::Unimplemented,
-            ));
+            return self.admit_player(request, encrypts, name);
         }
         let key = wanted.key.as_ref().map(|k| k.expose().as_str());
         let refuse = |r: PublishRefusal| Refused::new(Some(name), &r, reject_code(&r));
@@ -183,6 +181,39 @@ impl SharedGate {
             .stream(name)
             .publish()
             .map_err(|_| refuse(PublishRefusal::Busy(name.to_owned())))?;
-        Ok(Admitted { publisher, keys })
+        Ok(Admitted {
+            role: Role::Publish(publisher),
+            keys,
+        })
+    }
+
+    /// A player: the stream must exist (publish keys guard publishing
+    /// only); an offline stream is asked to start (on-demand inputs) and
+    /// the player waits for it.
+    fn admit_player(
+        &self,
+        request: &AccessControlRequest,
+        encrypts: bool,
+        name: &str,
+    ) -> Result<Admitted, Refused> {
+        let Some(stream) = self.hub.get(name) else {
+            return Err(Refused::new(
+                None,
+                format!("no stream {name:?} to play"),
+                ServerRejectReason::Notfound,
+            ));
+        };
+        let keys = options::key_decision(self.passphrase.as_ref(), request.key_size, encrypts)
+            .map_err(|(code, why)| Refused::new(Some(name), why, code))?;
+        if stream.state() != hub::State::Live {
+            stream.request();
+        }
+        Ok(Admitted {
+            role: Role::Play(Play {
+                subscriber: stream.subscribe(),
+                sent: None,
+            }),
+            keys,
+        })
     }
 }

@@ -15,7 +15,7 @@ use srt_protocol::packet::{RejectReason, ServerRejectReason};
 use srt_tokio::SrtSocket;
 use tracing::Instrument;
 
-use super::listener::{Admitted, Gate, Listener};
+use super::listener::{Admitted, Gate, Listener, Role};
 use super::options::{self, Parsed};
 use super::session;
 
@@ -133,7 +133,7 @@ async fn connect_once(source: &SrtSource, stream: &Arc<LiveStream>) -> Failure {
 }
 
 /// Makes the connection of a caller or rendezvous socket.
-async fn connect(
+pub(super) async fn connect(
     mode: SrtMode,
     remote: SocketAddr,
     parsed: &Parsed,
@@ -172,7 +172,7 @@ async fn connect(
 }
 
 /// The first address of `host` (an IP address or a name).
-async fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+pub(super) async fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, port));
     }
@@ -245,7 +245,10 @@ impl Gate for SourceGate {
         let decision = options::key_decision(self.passphrase.as_ref(), request.key_size, encrypts)
             .map_err(|(code, why)| (code, why.to_owned()))
             .and_then(|keys| match self.stream.publish() {
-                Ok(publisher) => Ok(Admitted { publisher, keys }),
+                Ok(publisher) => Ok(Admitted {
+                    role: Role::Publish(publisher),
+                    keys,
+                }),
                 Err(e) => Err((ServerRejectReason::Conflict.into(), e.to_string())),
             });
         if let Err((code, reason)) = &decision {
