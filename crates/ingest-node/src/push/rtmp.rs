@@ -278,12 +278,14 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Pusher<'a, S> {
         }
     }
 
-    /// Sends frames until the stream ends.
+    /// Sends frames until the stream ends: it is removed, or goes offline after frames were sent.
     async fn publish(&mut self, sub: &mut Subscriber, mux: &mut Mux) -> Result<(), PushError> {
         loop {
             tokio::select! {
                 event = sub.next() => match event {
-                    Event::Offline | Event::Closed => return Ok(()),
+                    Event::Closed => return Ok(()),
+                    // a stream that is not live yet has not ended: wait for it
+                    Event::Offline if mux.last_any.is_some() => return Ok(()),
                     event => mux.handle(event, &mut self.session)?,
                 },
                 r = self.io.read(&mut self.buf) => self.input(r)?,
