@@ -192,7 +192,7 @@ impl ClientConfig {
             window_ack_size: 2_500_000,
             fourcc_list: Vec::new(),
             epoch: 0,
-            seed: 0xc11e_47,
+            seed: 0x00c1_1e47,
         }
     }
 }
