@@ -49,7 +49,8 @@ fn ffmpeg(url: &str, secs: u32) -> Child {
         .args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000"])
         .args(["-t", &secs.to_string()])
         .args([
-            "-c:v", "libx264", "-g", "25", "-bf", "2", "-c:a", "aac", "-f", "flv",
+            // one encoder thread: the reference encode must be byte-identical
+            "-c:v", "libx264", "-threads", "1", "-g", "25", "-bf", "2", "-c:a", "aac", "-f", "flv",
         ])
         .arg(url)
         .stdout(Stdio::null())
