@@ -1,5 +1,8 @@
 //! HLS playlists (RFC 8216 and its LL-HLS revision): parsing media and
-//! multivariant playlists for HLS pull, and writing them back.
+//! multivariant playlists for HLS pull, and writing them back; and live
+//! packaging: [`segmenter`] cuts a live stream into segments and LL-HLS parts
+//! (CMAF or MPEG-TS), [`live_playlist`] writes their playlists, [`request`]
+//! reads the delivery directives of a playlist request.
 //!
 //! [`parse`] (or [`parse_bytes`]) reads a playlist's text into a
 //! [`Playlist`]: a [`MediaPlaylist`] (segments) or a
@@ -50,9 +53,11 @@
 //! ```
 
 pub mod attr;
+pub mod live_playlist;
 mod media_playlist;
 mod multivariant;
 pub mod request;
+pub mod segmenter;
 mod uri;
 
 use std::fmt;

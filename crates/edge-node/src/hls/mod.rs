@@ -12,9 +12,10 @@
 //! most three target durations, and are answered 503 when that passes;
 //! there are at most [`Config::max_waiting`] of them at once per process.
 
-pub mod playlist;
-pub mod segmenter;
 mod serve;
+
+pub use media::hls::live_playlist as playlist;
+pub use media::hls::segmenter;
 
 use std::collections::HashMap;
 use std::sync::Arc;

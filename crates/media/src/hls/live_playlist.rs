@@ -133,17 +133,17 @@ pub fn multivariant(variants: &[Variant]) -> String {
 }
 
 /// RFC 6381 codec string of a track, when this server can tell it.
-pub fn codec_string(track: &media::Track) -> Option<String> {
+pub fn codec_string(track: &crate::Track) -> Option<String> {
     match track.codec {
-        media::Codec::H264 => track
+        crate::Codec::H264 => track
             .init
             .get(1..4)
             .map(|b| format!("avc1.{:02x}{:02x}{:02x}", b[0], b[1], b[2])),
-        media::Codec::Aac => {
+        crate::Codec::Aac => {
             let object = track.init.first().map(|b| b >> 3).filter(|o| *o > 0 && *o < 31)?;
             Some(format!("mp4a.40.{object}"))
         }
-        media::Codec::Opus => Some("opus".into()),
+        crate::Codec::Opus => Some("opus".into()),
         _ => None,
     }
 }
@@ -189,11 +189,11 @@ mod tests {
 
     #[test]
     fn codec_strings() {
-        let mut t = media::Track::new(1, media::Codec::H264, 90_000);
+        let mut t = crate::Track::new(1, crate::Codec::H264, 90_000);
         t.init = vec![1, 0x64, 0x00, 0x1f, 0xff].into();
         assert_eq!(codec_string(&t).as_deref(), Some("avc1.64001f"));
-        let mut a = media::Track::new(2, media::Codec::Aac, 48_000);
-        a.init = media::aac::AudioSpecificConfig {
+        let mut a = crate::Track::new(2, crate::Codec::Aac, 48_000);
+        a.init = crate::aac::AudioSpecificConfig {
             object_type: 2,
             sample_rate: 48_000,
             channels: 2,

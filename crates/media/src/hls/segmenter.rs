@@ -28,8 +28,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::{Frame, Timestamp, Track};
 use bytes::{Bytes, BytesMut};
-use media::{Frame, Timestamp, Track};
 
 /// Segment container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -235,10 +235,10 @@ pub enum Error {
 
 enum Packer {
     Cmaf {
-        writer: Box<media::fmp4::FragmentWriter>,
+        writer: Box<crate::fmp4::FragmentWriter>,
         seq: u32,
     },
-    Ts(Box<media::ts::Muxer>),
+    Ts(Box<crate::ts::Muxer>),
 }
 
 impl Packer {
@@ -246,7 +246,7 @@ impl Packer {
         match format {
             Format::Cmaf => {
                 let writer =
-                    media::fmp4::FragmentWriter::new(tracks).map_err(|e| Error::Mux(e.to_string()))?;
+                    crate::fmp4::FragmentWriter::new(tracks).map_err(|e| Error::Mux(e.to_string()))?;
                 let mut init = BytesMut::new();
                 writer.write_init(&mut init);
                 Ok((
@@ -258,7 +258,7 @@ impl Packer {
                 ))
             }
             Format::Ts => {
-                let muxer = media::ts::Muxer::new(tracks).map_err(|e| Error::Mux(e.to_string()))?;
+                let muxer = crate::ts::Muxer::new(tracks).map_err(|e| Error::Mux(e.to_string()))?;
                 Ok((Self::Ts(Box::new(muxer)), Bytes::new()))
             }
         }
@@ -290,9 +290,8 @@ impl Packer {
                     muxer.write_psi(&mut buf);
                 }
                 for f in frames {
-                    if let Err(e) = muxer.mux_frame(f, &mut buf) {
-                        tracing::debug!(%e, "frame left out of a ts part");
-                    }
+                    // a frame the muxer refuses (unknown track) is left out of the part
+                    let _ = muxer.mux_frame(f, &mut buf);
                 }
                 out.push(buf.freeze());
             }
@@ -421,8 +420,8 @@ impl Segmenter {
         }
         self.nominal = match (&lead.video, &lead.audio, lead.codec) {
             (Some(v), _, _) => v.fps.filter(|f| (1.0..=240.0).contains(f)).map(|f| 1.0 / f),
-            (_, Some(a), media::Codec::Aac) if a.sample_rate > 0 => Some(1024.0 / f64::from(a.sample_rate)),
-            (_, Some(a), media::Codec::Opus) if a.sample_rate > 0 => Some(0.02),
+            (_, Some(a), crate::Codec::Aac) if a.sample_rate > 0 => Some(1024.0 / f64::from(a.sample_rate)),
+            (_, Some(a), crate::Codec::Opus) if a.sample_rate > 0 => Some(0.02),
             _ => None,
         };
         self.tick = 1.0 / f64::from(lead.timescale.max(1));
@@ -455,9 +454,8 @@ impl Segmenter {
     }
 
     fn end_run(&mut self) {
-        if let Err(e) = self.close_part(None) {
-            tracing::debug!(%e, "last part of a run dropped");
-        }
+        // a last part the muxer refuses is dropped with its run
+        let _ = self.close_part(None);
         self.close_segment(None);
         self.pending.clear();
         self.last_lead = None;

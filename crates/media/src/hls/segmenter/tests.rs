@@ -1,6 +1,6 @@
 use std::time::{Duration, SystemTime};
 
-use media::{Codec, Frame, Timestamp, Track};
+use crate::{Codec, Frame, Timestamp, Track};
 
 use super::*;
 
@@ -12,7 +12,7 @@ fn tracks() -> Vec<Track> {
         3, 0, 4, 0, 0, 3, 0, 0xc8, 0x3c, 0x48, 0x96, 0x58, 1, 0, 6, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0,
     ]);
     let mut a = Track::new(2, Codec::Aac, 48_000);
-    a.init = media::aac::AudioSpecificConfig {
+    a.init = crate::aac::AudioSpecificConfig {
         object_type: 2,
         sample_rate: 48_000,
         channels: 2,
@@ -102,7 +102,7 @@ fn parts_are_whole_frames_and_segments_start_on_keyframes() {
             file.extend_from_slice(c);
         }
     }
-    let got = media::mp4::read_all(&file).unwrap();
+    let got = crate::mp4::read_all(&file).unwrap();
     let v = got.frames.iter().filter(|f| f.track == 1).count();
     assert_eq!(v, 200);
 }
