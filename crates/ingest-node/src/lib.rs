@@ -16,6 +16,7 @@ pub mod admission;
 pub mod file;
 pub mod hls_pull;
 pub mod push;
+pub mod rist;
 pub mod rtmp;
 pub mod rtp;
 pub mod srt;

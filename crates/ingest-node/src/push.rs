@@ -5,9 +5,11 @@
 //! stream, sends until the stream ends (`Ok`) or the target fails (`Err`),
 //! and counts the bytes it sent in [`Job::bytes`].
 
+pub mod cmaf;
 pub mod engine;
 pub mod file;
 pub mod rtmp;
+pub mod rist;
 pub mod rtp;
 pub mod srt;
 pub mod tsudp;

@@ -1,0 +1,1 @@
+//! CMAF push slot.

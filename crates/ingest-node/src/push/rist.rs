@@ -1,0 +1,1 @@
+//! RIST push slot.

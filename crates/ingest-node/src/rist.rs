@@ -1,0 +1,1 @@
+//! RIST input slot.
