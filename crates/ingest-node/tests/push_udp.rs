@@ -151,9 +151,20 @@ fn ffmpeg_reader(input: &[&str], secs: &str, out: &Path) -> Proc {
     Proc(child)
 }
 
+/// Feeds the stream (up to 20 s) until ffmpeg ends; returns ffmpeg's stderr.
+async fn feed_until_done(publisher: &Publisher, file: &Demuxed, ffmpeg: Proc) -> String {
+    tokio::select! {
+        errors = ffmpeg_done(ffmpeg) => errors,
+        () = feed(publisher, file, 20.0) => panic!("ffmpeg still running after 20 s of stream"),
+    }
+}
+
 /// Waits for ffmpeg to end and returns its stderr.
 async fn ffmpeg_done(mut p: Proc) -> String {
     let ok = p.exited(30).await;
+    if ok.is_none() {
+        p.kill();
+    }
     let mut err = String::new();
     if let Some(mut e) = p.0.stderr.take() {
         std::io::Read::read_to_string(&mut e, &mut err).unwrap();
@@ -251,8 +262,24 @@ async fn ffmpeg_decodes_tsrtp_with_fec() {
     // nothing listens on the FEC ports: the push must not mind
     let (port, _) = port_range(false);
     let out = dir.path("out.crc");
-    let url = format!("rtp://127.0.0.1:{port}");
-    let ffmpeg = ffmpeg_reader(&["-i", &url], "3", &out);
+    // ffmpeg reads the media port as RTP/MP2T. Through an SDP rather than
+    // `-i rtp://`: that input waits for a first packet to learn the payload
+    // type, then reopens the port, and what comes in between is lost.
+    let sdp = dir.path("in.sdp");
+    std::fs::write(
+        &sdp,
+        format!(
+            "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=video {port} RTP/AVP 33\r\na=rtpmap:33 MP2T/90000\r\n"
+        ),
+    )
+    .unwrap();
+    let sdp_arg = sdp.display().to_string();
+    let ffmpeg = ffmpeg_reader(
+        &["-protocol_whitelist", "file,udp,rtp", "-i", &sdp_arg],
+        "3",
+        &out,
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     let hub = Hub::default();
     let stream = hub.stream("fec");
@@ -260,8 +287,7 @@ async fn ffmpeg_decodes_tsrtp_with_fec() {
     publisher.set_tracks(file.tracks.clone());
     let job = job(&stream, &format!("tsrtp://127.0.0.1:{port}?fec=prompeg"));
     let push = start(&job);
-    feed(&publisher, &file, 5.0).await;
-    let errors = ffmpeg_done(ffmpeg).await;
+    let errors = feed_until_done(&publisher, &file, ffmpeg).await;
     assert!(errors.is_empty(), "ffmpeg errors: {errors}");
     let counts = framecrc_counts(&out);
     assert_eq!(counts.len(), 2, "{counts:?}");
@@ -301,8 +327,7 @@ async fn ffmpeg_reads_tsudp() {
     publisher.set_tracks(file.tracks.clone());
     let job = job(&stream, &format!("tsudp://127.0.0.1:{port}"));
     let push = start(&job);
-    feed(&publisher, &file, 5.0).await;
-    let errors = ffmpeg_done(Proc(child)).await;
+    let errors = feed_until_done(&publisher, &file, Proc(child)).await;
     assert!(errors.is_empty(), "ffmpeg errors: {errors}");
     let streams = testkit::ffprobe_streams(&out);
     let codecs: Vec<&str> = streams
@@ -385,8 +410,7 @@ async fn ffmpeg_decodes_rtp_with_the_sdp_file() {
         &out,
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    feed(&publisher, &file, 6.0).await;
-    let errors = ffmpeg_done(ffmpeg).await;
+    let errors = feed_until_done(&publisher, &file, ffmpeg).await;
     assert!(errors.is_empty(), "ffmpeg errors: {errors}");
     let counts = framecrc_counts(&out);
     assert_eq!(counts.len(), 2, "{counts:?}");
