@@ -476,13 +476,8 @@ async fn dispatch(job: &Job) -> Result<(), PushError> {
         None if job.target.starts_with('/') => super::file::run(job).await,
         Some("srt") => super::srt::run(job).await,
         Some("rtmp" | "rtmps") => super::rtmp::run(job).await,
-        // targets: wired at merge (replace the "not built yet" arm by these)
-        // Some("tsudp" | "tsrtp") => super::tsudp::run(job).await,
-        // Some("rtp") => super::rtp::run(job).await,
-        Some(s @ ("tsudp" | "tsrtp" | "rtp")) => {
-            Err(PushError::Failed(format!("{s} pushes are not built yet")))
-        }
-        // end of targets wired at merge
+        Some("tsudp" | "tsrtp") => super::tsudp::run(job).await,
+        Some("rtp") => super::rtp::run(job).await,
         Some(s) => Err(PushError::BadTarget(format!(
             "{s} pushes are not supported by this node"
         ))),
