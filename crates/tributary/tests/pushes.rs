@@ -140,3 +140,79 @@ fn recording_push_created_through_the_api() {
     assert_eq!(status, 404);
     assert!(!std::fs::read_to_string(&config).unwrap().contains("pushes.rec"));
 }
+
+/// An automatic SRT push created through the API follows an RTMP publisher
+/// to `srt-live-transmit` listening, and a failing target reports its error
+/// and retries per its policy.
+#[test]
+fn srt_push_created_through_the_api_reaches_srt_live_transmit() {
+    if !have_ffmpeg() || !testkit::have("srt-live-transmit") {
+        return;
+    }
+    let dir = TempDir::new("pushes-srt");
+    let config = dir.path("tributary.toml");
+    std::fs::write(&config, "[streams.cam]\nsource = \"push://\"\n").unwrap();
+    let server = Server::start(&config);
+    let port = testkit::free_udp_port();
+    let received = dir.path("received.ts");
+    let receiver = std::process::Command::new("srt-live-transmit")
+        .args([
+            "-q",
+            &format!("srt://:{port}?mode=listener&latency=200"),
+            "file://con",
+        ])
+        .stdout(std::fs::File::create(&received).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let receiver = KillOnDrop(receiver);
+    let spec = serde_json::json!({
+        "stream": "cam",
+        "target": format!("srt://127.0.0.1:{port}?latency=200"),
+        "autoStart": true,
+        "retry": {"intervalSeconds": 1},
+    });
+    let (status, answer) = call(&server, "PUT", "/api/v1/pushes/out", Some(&spec.to_string()));
+    assert_eq!(status, 200, "{answer}");
+    // a second push to a port nobody listens on fails and retries
+    let dead = serde_json::json!({
+        "stream": "cam",
+        "target": format!("srt://127.0.0.1:{}?latency=200", testkit::free_udp_port()),
+        "autoStart": true,
+        "retry": {"intervalSeconds": 1},
+    });
+    let (status, answer) = call(&server, "PUT", "/api/v1/pushes/dead", Some(&dead.to_string()));
+    assert_eq!(status, 200, "{answer}");
+
+    let mut ffmpeg = push(&format!("rtmp://{}/live/cam", server.rtmp), "flv", 30);
+    wait_for(20, "the srt push to be pushing with bytes", || {
+        let v = push_view(&server, "out");
+        v["status"]["state"] == "pushing" && v["status"]["bytes"].as_u64().is_some_and(|b| b > 200_000)
+    });
+    wait_for(20, "the dead push to report an error and retry", || {
+        let v = push_view(&server, "dead");
+        v["status"]["state"] == "retrying" && v["status"]["lastError"].as_str().is_some_and(|e| !e.is_empty())
+    });
+    ffmpeg.kill().unwrap();
+    let _ = ffmpeg.wait();
+    wait_for(15, "the push to wait again", || {
+        push_view(&server, "out")["status"]["state"] == "waiting"
+    });
+    drop(receiver);
+    let streams = testkit::ffprobe_streams(&received);
+    let codecs: Vec<&str> = streams.iter().filter_map(|s| s["codec_name"].as_str()).collect();
+    assert!(
+        codecs.contains(&"h264") && codecs.contains(&"aac"),
+        "ffprobe of what srt-live-transmit received: {codecs:?}"
+    );
+}
+
+/// A child process killed on drop.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
