@@ -34,7 +34,7 @@
 //! The push ends when the stream is removed or stays offline for
 //! [`super::tsudp::OFFLINE_GRACE`].
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
@@ -94,7 +94,9 @@ impl Target {
         let bad = |why: String| PushError::BadTarget(format!("{target}: {why}"));
         let mut base = Url::parse(&target.replace("$stream", stream)).map_err(|e| bad(e.to_string()))?;
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none_or(str::is_empty) {
-            return Err(bad("a CMAF push needs an http:// or https:// URL with a host".into()));
+            return Err(bad(
+                "a CMAF push needs an http:// or https:// URL with a host".into()
+            ));
         }
         let mut out = Self {
             base: base.clone(),
@@ -110,7 +112,13 @@ impl Target {
                 .ok()
                 .filter(|s| range.contains(s))
                 .map(Duration::from_secs_f64)
-                .ok_or_else(|| bad(format!("{key}={v}: seconds from {} to {}", range.start(), range.end())))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{key}={v}: seconds from {} to {}",
+                        range.start(),
+                        range.end()
+                    ))
+                })
         };
         let pairs: Vec<(String, String)> = base.query_pairs().into_owned().collect();
         let mut kept = base.clone();
@@ -167,7 +175,10 @@ impl Target {
 pub async fn run(job: &Job) -> Result<(), PushError> {
     let target = Target::parse(&job.target, job.stream.name())?;
     if job.audio_override.is_some() {
-        tracing::warn!(push = job.name, "CMAF pushes keep the stream's own audio: audioOverride ignored");
+        tracing::warn!(
+            push = job.name,
+            "CMAF pushes keep the stream's own audio: audioOverride ignored"
+        );
     }
     let client = reqwest::Client::builder()
         .connect_timeout(target.timeout)
@@ -224,7 +235,11 @@ pub async fn run(job: &Job) -> Result<(), PushError> {
             }
             Event::Frame(frame) => {
                 if let Some((tracks, _)) = undescribed.take() {
-                    tracing::info!(push = job.name, stream = name, "cutting without the tracks still undescribed");
+                    tracing::info!(
+                        push = job.name,
+                        stream = name,
+                        "cutting without the tracks still undescribed"
+                    );
                     set_tracks(&mut seg, &tracks, job);
                 }
                 match seg.push(&frame, SystemTime::now()) {
@@ -253,7 +268,11 @@ pub async fn run(job: &Job) -> Result<(), PushError> {
     }
     seg.offline();
     up.sync(seg.timeline(), true).await?;
-    tracing::info!(push = job.name, bytes = job.bytes.load(Ordering::Relaxed), "CMAF push ended");
+    tracing::info!(
+        push = job.name,
+        bytes = job.bytes.load(Ordering::Relaxed),
+        "CMAF push ended"
+    );
     Ok(())
 }
 
@@ -284,7 +303,8 @@ impl Uploader<'_> {
     async fn sync(&mut self, tl: &Timeline, ended: bool) -> Result<(), PushError> {
         for (id, init) in &tl.inits {
             if !self.inits.contains(id) {
-                self.upload(&format!("init{id}.mp4"), MP4_TYPE, init.clone()).await?;
+                self.upload(&format!("init{id}.mp4"), MP4_TYPE, init.clone())
+                    .await?;
                 self.inits.push(*id);
             }
         }
@@ -352,7 +372,10 @@ impl Uploader<'_> {
                 tracing::debug!(push = self.job.name, %method, %url, error, "upload failed, trying again");
                 tokio::time::sleep(RETRY_DELAY).await;
             }
-            match self.send(method.clone(), &url, Some((content_type, body.clone()))).await {
+            match self
+                .send(method.clone(), &url, Some((content_type, body.clone())))
+                .await
+            {
                 Ok(()) => {
                     self.job.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
                     return Ok(());
@@ -364,7 +387,12 @@ impl Uploader<'_> {
     }
 
     /// One request; Err with the status or the reason it failed.
-    async fn send(&self, method: Method, url: &Url, body: Option<(&'static str, Bytes)>) -> Result<(), String> {
+    async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<(&'static str, Bytes)>,
+    ) -> Result<(), String> {
         let timeout = self.target.timeout;
         let mut request = self.client.request(method, url.clone()).timeout(timeout);
         if let Some((content_type, body)) = body {
@@ -463,7 +491,10 @@ mod tests {
         assert_eq!(t.timeout, DEFAULT_TIMEOUT);
         assert_eq!(t.segment, DEFAULT_SEGMENT);
         assert!(!t.delete);
-        assert_eq!(t.url("s5.m4s").as_str(), "http://cdn.example:8080/live/cam/s5.m4s");
+        assert_eq!(
+            t.url("s5.m4s").as_str(),
+            "http://cdn.example:8080/live/cam/s5.m4s"
+        );
 
         let t = Target::parse(
             "https://cdn.example/in/?method=post&timeout=1.5&token=a%20b&segment=4&window=60&delete=1",
@@ -475,18 +506,24 @@ mod tests {
         assert_eq!(t.segment, Duration::from_secs(4));
         assert_eq!(t.window, Duration::from_secs(60));
         assert!(t.delete);
-        assert_eq!(t.url(PLAYLIST).as_str(), "https://cdn.example/in/index.m3u8?token=a+b");
+        assert_eq!(
+            t.url(PLAYLIST).as_str(),
+            "https://cdn.example/in/index.m3u8?token=a+b"
+        );
 
         for bad in [
             "ftp://cdn.example/x/",
-            "http:///x/",
+            "http://:8080/x/",
             "http://cdn.example/?method=GET",
             "http://cdn.example/?timeout=0",
             "http://cdn.example/?segment=1.5",
             "http://cdn.example/?delete=maybe",
             "not a url",
         ] {
-            assert!(matches!(Target::parse(bad, "cam"), Err(PushError::BadTarget(_))), "{bad}");
+            assert!(
+                matches!(Target::parse(bad, "cam"), Err(PushError::BadTarget(_))),
+                "{bad}"
+            );
         }
     }
 
@@ -496,15 +533,17 @@ mod tests {
         let mut video = media::Track::new(1, media::Codec::H264, 90_000);
         // avcC of a 64x64 High profile stream
         video.init = Bytes::from_static(&[
-            1, 0x64, 0, 0x0a, 0xff, 0xe1, 0, 0x19, 0x67, 0x64, 0, 0x0a, 0xac, 0xd9, 0x44, 0x26, 0xc0, 0x44, 0,
-            0, 3, 0, 4, 0, 0, 3, 0, 0xc8, 0x3c, 0x48, 0x96, 0x58, 1, 0, 6, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0,
+            1, 0x64, 0, 0x0a, 0xff, 0xe1, 0, 0x19, 0x67, 0x64, 0, 0x0a, 0xac, 0xd9, 0x44, 0x26, 0xc0, 0x44,
+            0, 0, 3, 0, 4, 0, 0, 3, 0, 0xc8, 0x3c, 0x48, 0x96, 0x58, 1, 0, 6, 0x68, 0xeb, 0xe3, 0xcb, 0x22,
+            0xc0,
         ]);
         seg.set_tracks(&[video]).unwrap();
         let t0 = SystemTime::UNIX_EPOCH;
         for i in 0..130i64 {
             let ts = media::Timestamp::new(i * 3600, 90_000);
             let frame = media::Frame::new(1, ts, ts, i % 25 == 0, vec![0, 0, 0, 2, 0x65, i as u8]);
-            seg.push(&frame, t0 + Duration::from_millis(i as u64 * 40)).unwrap();
+            seg.push(&frame, t0 + Duration::from_millis(i as u64 * 40))
+                .unwrap();
         }
         let text = playlist(seg.timeline(), false);
         assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n"));
@@ -512,7 +551,10 @@ mod tests {
         assert!(text.contains("#EXT-X-MAP:URI=\"init100.mp4\"\n"));
         assert!(text.contains("#EXTINF:2.00000,\ns100.m4s\n"));
         assert!(text.contains("s101.m4s\n"));
-        assert!(!text.contains("s102.m4s"), "the open segment is not listed: {text}");
+        assert!(
+            !text.contains("s102.m4s"),
+            "the open segment is not listed: {text}"
+        );
         assert!(!text.contains("#EXT-X-PART"));
         assert!(!text.contains("ENDLIST"));
         seg.offline();
