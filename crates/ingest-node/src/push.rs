@@ -8,8 +8,8 @@
 pub mod cmaf;
 pub mod engine;
 pub mod file;
-pub mod rtmp;
 pub mod rist;
+pub mod rtmp;
 pub mod rtp;
 pub mod srt;
 pub mod tsudp;
