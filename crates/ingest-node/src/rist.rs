@@ -171,7 +171,10 @@ mod tests {
             ("rist://:8193", "rist://@0.0.0.0:8193"),
             ("rist://@127.0.0.1:8193", "rist://@127.0.0.1:8193"),
             ("rist://@[::]:8193", "rist://@[::]:8193"),
-            ("rist://10.0.0.1:8193?cname=x&buffer=500", "rist://10.0.0.1:8193?buffer=500&cname=x"),
+            (
+                "rist://10.0.0.1:8193?cname=x&buffer=500",
+                "rist://10.0.0.1:8193?buffer=500&cname=x",
+            ),
             ("rist://[::1]:1", "rist://[::1]:1"),
         ] {
             assert_eq!(librist_url(&rist(ours)), theirs, "{ours}");

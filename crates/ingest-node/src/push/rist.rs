@@ -152,7 +152,11 @@ mod imp {
             let rest = pending.split();
             out.send(&rest)?;
         }
-        tracing::info!(push = job.name, stream = job.stream.name(), "rist push: the stream ended");
+        tracing::info!(
+            push = job.name,
+            stream = job.stream.name(),
+            "rist push: the stream ended"
+        );
         Ok(())
     }
 }
@@ -169,7 +173,12 @@ mod tests {
         assert!(!t.shown.contains("s3cr3t"), "{}", t.shown);
         let t = parse("rist://:9000").unwrap();
         assert_eq!((t.url.as_str(), t.listener), ("rist://@0.0.0.0:9000", true));
-        for bad in ["rist://h", "srt://h:1", "rist://h:1/path", "rist://h:1?cname=a&cname=b"] {
+        for bad in [
+            "rist://h",
+            "srt://h:1",
+            "rist://h:1/path",
+            "rist://h:1?cname=a&cname=b",
+        ] {
             assert!(matches!(parse(bad), Err(PushError::BadTarget(_))), "{bad}");
         }
     }
