@@ -180,4 +180,12 @@ mod tests {
             assert_eq!(librist_url(&rist(ours)), theirs, "{ours}");
         }
     }
+
+    #[cfg(not(feature = "rist"))]
+    #[tokio::test]
+    async fn without_the_feature_sources_say_so() {
+        let hub = hub::Hub::default();
+        let e = run(rist("rist://:8193"), hub.stream("s")).await.unwrap_err();
+        assert!(e.contains("built without RIST support"), "{e}");
+    }
 }

@@ -2,8 +2,9 @@
 //! listens for, following spec changes: a new or changed source (re)starts
 //! its input, a removed stream stops it.
 //!
-//! Listening inputs (`tsudp://`, `tsrtp://`, `sdp:`, `srt://:PORT`) run as
-//! long as the stream is defined. Pulling inputs (files, HLS, SRT callers)
+//! Listening inputs (`tsudp://`, `tsrtp://`, `sdp:`, `srt://:PORT`,
+//! `rist://@:PORT`) run as long as the stream is defined. Pulling inputs
+//! (files, HLS, SRT and RIST callers)
 //! run always when the spec says `alwaysOn`,
 //! restarting with backoff after failures; otherwise they start when a viewer
 //! asks for the stream ([`hub::LiveStream::request`]), keep trying for

@@ -173,6 +173,21 @@ mod tests {
         assert!(!t.shown.contains("s3cr3t"), "{}", t.shown);
         let t = parse("rist://:9000").unwrap();
         assert_eq!((t.url.as_str(), t.listener), ("rist://@0.0.0.0:9000", true));
+        #[cfg(not(feature = "rist"))]
+        {
+            let hub = hub::Hub::default();
+            let job = Job {
+                name: "p".into(),
+                stream: hub.stream("s"),
+                target: "rist://h:1".into(),
+                audio_override: None,
+                bytes: Default::default(),
+            };
+            let e = futures_util::FutureExt::now_or_never(run(&job))
+                .unwrap()
+                .unwrap_err();
+            assert!(e.to_string().contains("built without RIST support"), "{e}");
+        }
         for bad in [
             "rist://h",
             "srt://h:1",
