@@ -9,6 +9,9 @@ command -v ffprobe >/dev/null || need+=(ffmpeg)
 command -v protoc >/dev/null || need+=(protobuf-compiler)
 command -v srt-live-transmit >/dev/null || need+=(srt-tools)
 command -v etcd >/dev/null || need+=(etcd-server)
+# RIST: librist to build the default `rist` feature, rist-tools for the interop tests
+[ -e /usr/include/librist/librist.h ] || need+=(librist-dev)
+command -v ristsender >/dev/null || need+=(rist-tools)
 # the browser end-to-end tests (tests/e2e/browser) drive Debian's Chromium
 [ -x /usr/bin/chromium ] || need+=(chromium)
 

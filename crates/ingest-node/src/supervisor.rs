@@ -2,8 +2,9 @@
 //! listens for, following spec changes: a new or changed source (re)starts
 //! its input, a removed stream stops it.
 //!
-//! Listening inputs (`tsudp://`, `tsrtp://`, `sdp:`, `srt://:PORT`) run as
-//! long as the stream is defined. Pulling inputs (files, HLS, SRT callers)
+//! Listening inputs (`tsudp://`, `tsrtp://`, `sdp:`, `srt://:PORT`,
+//! `rist://@:PORT`) run as long as the stream is defined. Pulling inputs
+//! (files, HLS, SRT and RIST callers)
 //! run always when the spec says `alwaysOn`,
 //! restarting with backoff after failures; otherwise they start when a viewer
 //! asks for the stream ([`hub::LiveStream::request`]), keep trying for
@@ -137,6 +138,26 @@ fn start(spec: &StreamSpec, stream: Arc<LiveStream>) -> Option<JoinHandle<()>> {
         Source::Srt(srt) => Some(tokio::spawn(run_pull(false, stream, "srt", move |stream| {
             crate::srt::run_source(srt.clone(), stream)
         }))),
+        Source::Rist(rist) if rist.mode == spec::source::RistMode::Listener => {
+            Some(tokio::spawn(async move {
+                // a listener waits for senders as long as the stream is defined
+                let mut backoff = BACKOFF.0;
+                loop {
+                    if let Err(e) = crate::rist::run(rist.clone(), stream.clone()).await {
+                        tracing::warn!(stream = stream.name(), %e, "rist listener failed");
+                        stream.set_error(e);
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF.1);
+                }
+            }))
+        }
+        Source::Rist(rist) => Some(tokio::spawn(run_pull(
+            spec.always_on,
+            stream,
+            "rist",
+            move |stream| crate::rist::run(rist.clone(), stream),
+        ))),
         Source::Hls(hls) => Some(tokio::spawn(run_pull(
             spec.always_on,
             stream,

@@ -478,6 +478,7 @@ async fn dispatch(job: &Job) -> Result<(), PushError> {
         Some("rtmp" | "rtmps") => super::rtmp::run(job).await,
         Some("tsudp" | "tsrtp") => super::tsudp::run(job).await,
         Some("rtp") => super::rtp::run(job).await,
+        Some("rist") => super::rist::run(job).await,
         Some("http" | "https") => super::cmaf::run(job).await,
         Some(s) => Err(PushError::BadTarget(format!(
             "{s} pushes are not supported by this node"
