@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use hub::{LiveStream, Publisher};
-use media::ts::{Demuxer, Event};
+use media::ts::Demuxer;
 use spec::source::{RistMode, RistSource};
 
 /// The message an input or push reports when this build has no librist.
@@ -64,7 +64,7 @@ pub async fn run(source: RistSource, stream: Arc<LiveStream>) -> Result<(), Stri
             Err(_) => {
                 if let Some((publisher, mut demux)) = source_state.take() {
                     demux.finish();
-                    drain(&mut demux, &publisher);
+                    crate::tsudp::drain(&mut demux, &publisher, "rist input");
                     tracing::info!(stream = stream.name(), source = %shown, "rist source went silent");
                 }
                 if source.mode == RistMode::Caller {
@@ -90,7 +90,7 @@ pub async fn run(source: RistSource, stream: Arc<LiveStream>) -> Result<(), Stri
         }
         if let Some((publisher, demux)) = source_state.as_mut() {
             demux.feed(&block);
-            drain(demux, publisher);
+            crate::tsudp::drain(demux, publisher, "rist input");
         }
     }
 }
@@ -139,19 +139,6 @@ fn receive(url: String) -> Result<Blocks, String> {
 #[cfg(not(feature = "rist"))]
 fn receive(_url: String) -> Result<Blocks, String> {
     Err(NO_RIST.into())
-}
-
-fn drain(demux: &mut Demuxer, publisher: &Publisher) {
-    while let Some(event) = demux.poll_event() {
-        match event {
-            Event::Tracks(tracks) => publisher.set_tracks(tracks),
-            Event::Frame(frame) => publisher.push(frame),
-            Event::Warning(w) => {
-                tracing::debug!(stream = publisher.stream().name(), %w, "rist input");
-                publisher.stream().set_error(w.to_string());
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ pub async fn run(socket: UdpSocket, stream: Arc<LiveStream>, rtp: bool) -> io::R
             Err(_) => {
                 if let Some((publisher, mut demux, peer)) = source.take() {
                     demux.finish();
-                    drain(&mut demux, &publisher);
+                    drain(&mut demux, &publisher, "ts/udp input");
                     tracing::info!(stream = stream.name(), %peer, "ts/udp source went silent");
                 }
                 continue;
@@ -96,18 +96,20 @@ pub async fn run(socket: UdpSocket, stream: Arc<LiveStream>, rtp: bool) -> io::R
             } else {
                 demux.feed(&buf[..n]);
             }
-            drain(demux, publisher);
+            drain(demux, publisher, "ts/udp input");
         }
     }
 }
 
-fn drain(demux: &mut Demuxer, publisher: &Publisher) {
+/// Hands what the demuxer found to the publisher; warnings become the
+/// stream's last error. `what` names the input in logs.
+pub(crate) fn drain(demux: &mut Demuxer, publisher: &Publisher, what: &'static str) {
     while let Some(event) = demux.poll_event() {
         match event {
             Event::Tracks(tracks) => publisher.set_tracks(tracks),
             Event::Frame(frame) => publisher.push(frame),
             Event::Warning(w) => {
-                tracing::debug!(stream = publisher.stream().name(), %w, "ts/udp input");
+                tracing::debug!(stream = publisher.stream().name(), %w, "{what}");
                 publisher.stream().set_error(w.to_string());
             }
         }

@@ -3,7 +3,7 @@
 //! segments; targets that answer 500, refuse connections or never answer.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,9 +13,11 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use bytes::Bytes;
 use hub::{Hub, LiveStream, Publisher};
 use ingest_node::push::{Job, PushError, cmaf};
-use media::Frame;
-use media::container::{Demuxed, Format};
-use testkit::{SINE, TESTSRC, TempDir, have_ffmpeg, lavfi};
+use media::container::Demuxed;
+use support::{feed_looped, job, ts_sample};
+use testkit::{TempDir, have_ffmpeg};
+
+mod support;
 
 /// A request the receiver got: method, path, Content-Type, body length.
 type Request = (Method, String, Option<String>, usize);
@@ -72,52 +74,6 @@ async fn receiver() -> (u16, Shared) {
     (port, store)
 }
 
-/// A sample of `secs` seconds, H.264 (a keyframe a second) and AAC, demuxed.
-fn sample(dir: &TempDir, secs: &str) -> Demuxed {
-    let path = dir.path("sample.ts");
-    let mut args = lavfi(&[TESTSRC, SINE], secs);
-    args.extend([
-        "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2",
-    ]);
-    testkit::ffmpeg(&args, &path);
-    media::container::demux(Format::Ts, &std::fs::read(&path).unwrap()).unwrap()
-}
-
-/// Pushes the file's frames in real time, looped, for `secs` seconds.
-async fn feed(publisher: &Publisher, file: &Demuxed, secs: f64) {
-    let dts = |f: &Frame| f.dts.as_secs_f64();
-    let first = file.frames.iter().map(dts).fold(f64::INFINITY, f64::min);
-    let last = file.frames.iter().map(dts).fold(f64::NEG_INFINITY, f64::max);
-    let period = last - first + 0.04;
-    let start = tokio::time::Instant::now();
-    for round in 0.. {
-        let offset = period * f64::from(round);
-        for frame in &file.frames {
-            let due = dts(frame) - first + offset;
-            if due > secs {
-                return;
-            }
-            tokio::time::sleep_until(start + Duration::from_secs_f64(due.max(0.0))).await;
-            let shift = |t: media::Timestamp| t.add_ticks((offset * f64::from(t.timescale())).round() as i64);
-            publisher.push(Frame {
-                dts: shift(frame.dts),
-                pts: shift(frame.pts),
-                ..frame.clone()
-            });
-        }
-    }
-}
-
-fn job(stream: &Arc<LiveStream>, target: &str) -> Job {
-    Job {
-        name: "test".into(),
-        stream: stream.clone(),
-        target: target.into(),
-        audio_override: None,
-        bytes: Arc::new(AtomicU64::new(0)),
-    }
-}
-
 fn start(job: &Job) -> tokio::task::JoinHandle<Result<(), PushError>> {
     let job = job.clone();
     tokio::spawn(async move { cmaf::run(&job).await })
@@ -137,14 +93,14 @@ async fn segments_and_playlist_arrive_and_decode() {
         return;
     }
     let dir = TempDir::new("push-cmaf");
-    let file = sample(&dir, "4");
+    let file = ts_sample(&dir, "4");
     let (port, store) = receiver().await;
     let hub = Hub::default();
     let (stream, publisher) = publish(&hub, "cam", &file);
     let job = job(&stream, &format!("http://127.0.0.1:{port}/ingest/$stream"));
     let push = start(&job);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    feed(&publisher, &file, 7.0).await;
+    feed_looped(&publisher, &file, 7.0).await;
     drop(publisher);
     hub.remove("cam");
     tokio::time::timeout(Duration::from_secs(10), push)
@@ -209,7 +165,7 @@ async fn post_with_delete_keeps_only_the_window() {
         return;
     }
     let dir = TempDir::new("push-cmaf-delete");
-    let file = sample(&dir, "4");
+    let file = ts_sample(&dir, "4");
     let (port, store) = receiver().await;
     let hub = Hub::default();
     let (stream, publisher) = publish(&hub, "cam", &file);
@@ -219,7 +175,7 @@ async fn post_with_delete_keeps_only_the_window() {
     );
     let push = start(&job);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    feed(&publisher, &file, 10.0).await;
+    feed_looped(&publisher, &file, 10.0).await;
     drop(publisher);
     hub.remove("cam");
     tokio::time::timeout(Duration::from_secs(10), push)
@@ -265,7 +221,7 @@ async fn post_with_delete_keeps_only_the_window() {
 /// Feeds the stream until the push ends (at most `secs`); its result and how long it ran.
 async fn run_against(target: &str, secs: f64) -> (Result<(), PushError>, Duration) {
     let dir = TempDir::new("push-cmaf-bad");
-    let file = sample(&dir, "2");
+    let file = ts_sample(&dir, "2");
     let hub = Hub::default();
     let (stream, publisher) = publish(&hub, "bad", &file);
     let job = job(&stream, target);
@@ -273,7 +229,7 @@ async fn run_against(target: &str, secs: f64) -> (Result<(), PushError>, Duratio
     let mut push = start(&job);
     let result = tokio::select! {
         r = &mut push => r.unwrap(),
-        () = feed(&publisher, &file, secs) => panic!("{target}: the push still runs after {secs} s"),
+        () = feed_looped(&publisher, &file, secs) => panic!("{target}: the push still runs after {secs} s"),
     };
     (result, began.elapsed())
 }

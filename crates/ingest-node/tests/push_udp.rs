@@ -7,65 +7,18 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
 use hub::{Hub, LiveStream, Publisher};
 use ingest_node::push::{Job, PushError};
-use media::container::{Demuxed, Format};
-use media::{Codec, Frame, Track};
-use support::Proc;
-use testkit::{SINE, TESTSRC, TempDir, have_ffmpeg, lavfi};
+use media::container::Demuxed;
+use media::{Codec, Track};
+use support::{Proc, feed_looped, job, ts_sample};
+use testkit::{TempDir, have_ffmpeg};
 
 mod support;
-
-/// A sample of `secs` seconds, H.264 at about 1 Mbps (a few RTP packets per
-/// frame) and AAC, demuxed.
-fn sample(dir: &TempDir, secs: &str) -> Demuxed {
-    let path = dir.path("sample.ts");
-    let mut args = lavfi(&[TESTSRC, SINE], secs);
-    args.extend([
-        "-c:v", "libx264", "-g", "25", "-b:v", "1M", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2",
-    ]);
-    testkit::ffmpeg(&args, &path);
-    media::container::demux(Format::Ts, &std::fs::read(&path).unwrap()).unwrap()
-}
-
-/// Pushes the file's frames in real time, looped, for `secs` seconds.
-async fn feed(publisher: &Publisher, file: &Demuxed, secs: f64) {
-    let dts = |f: &Frame| f.dts.as_secs_f64();
-    let first = file.frames.iter().map(dts).fold(f64::INFINITY, f64::min);
-    let last = file.frames.iter().map(dts).fold(f64::NEG_INFINITY, f64::max);
-    let period = last - first + 0.05;
-    let start = tokio::time::Instant::now();
-    for round in 0.. {
-        let offset = period * f64::from(round);
-        for frame in &file.frames {
-            let due = dts(frame) - first + offset;
-            if due > secs {
-                return;
-            }
-            tokio::time::sleep_until(start + Duration::from_secs_f64(due.max(0.0))).await;
-            let shift = |t: media::Timestamp| t.add_ticks((offset * f64::from(t.timescale())).round() as i64);
-            publisher.push(Frame {
-                dts: shift(frame.dts),
-                pts: shift(frame.pts),
-                ..frame.clone()
-            });
-        }
-    }
-}
-
-fn job(stream: &Arc<LiveStream>, target: &str) -> Job {
-    Job {
-        name: "test".into(),
-        stream: stream.clone(),
-        target: target.into(),
-        audio_override: None,
-        bytes: Arc::new(AtomicU64::new(0)),
-    }
-}
 
 /// Runs the push target module of `job`'s scheme.
 async fn run_target(job: &Job) -> Result<(), PushError> {
@@ -155,7 +108,7 @@ fn ffmpeg_reader(input: &[&str], secs: &str, out: &Path) -> Proc {
 async fn feed_until_done(publisher: &Publisher, file: &Demuxed, ffmpeg: Proc) -> String {
     tokio::select! {
         errors = ffmpeg_done(ffmpeg) => errors,
-        () = feed(publisher, file, 20.0) => panic!("ffmpeg still running after 20 s of stream"),
+        () = feed_looped(publisher, file, 20.0) => panic!("ffmpeg still running after 20 s of stream"),
     }
 }
 
@@ -179,7 +132,7 @@ async fn tsrtp_with_fec_recovers_dropped_packets() {
         return;
     }
     let dir = TempDir::new("push-fec");
-    let file = sample(&dir, "2");
+    let file = ts_sample(&dir, "2");
     let (port, mut sockets) = port_range(true);
     let rows = capture(sockets.pop().unwrap(), Duration::from_millis(1500));
     let columns = capture(sockets.pop().unwrap(), Duration::from_millis(1500));
@@ -194,7 +147,7 @@ async fn tsrtp_with_fec_recovers_dropped_packets() {
     );
     let push = start(&job);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    feed(&publisher, &file, 5.0).await;
+    feed_looped(&publisher, &file, 5.0).await;
     drop(publisher);
     hub.remove("fec");
     push.await.unwrap().unwrap();
@@ -258,7 +211,7 @@ async fn ffmpeg_decodes_tsrtp_with_fec() {
         return;
     }
     let dir = TempDir::new("push-fec-ffmpeg");
-    let file = sample(&dir, "2");
+    let file = ts_sample(&dir, "2");
     // nothing listens on the FEC ports: the push must not mind
     let (port, _) = port_range(false);
     let out = dir.path("out.crc");
@@ -306,7 +259,7 @@ async fn ffmpeg_reads_tsudp() {
         return;
     }
     let dir = TempDir::new("push-tsudp");
-    let file = sample(&dir, "2");
+    let file = ts_sample(&dir, "2");
     let port = testkit::free_udp_port();
     let out = dir.path("out.ts");
     let url = format!("udp://127.0.0.1:{port}?overrun_nonfatal=1&fifo_size=100000");
@@ -347,7 +300,7 @@ async fn tsudp_to_a_multicast_group_on_loopback() {
         return;
     }
     let dir = TempDir::new("push-mcast");
-    let file = sample(&dir, "2");
+    let file = ts_sample(&dir, "2");
     let group = Ipv4Addr::new(239, 255, 42, 9);
     let receiver = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
     receiver.set_reuse_address(true).unwrap();
@@ -365,7 +318,7 @@ async fn tsudp_to_a_multicast_group_on_loopback() {
     let job = job(&stream, &format!("tsudp://{group}:{port}?ttl=0&iface=127.0.0.1"));
     let push = start(&job);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    feed(&publisher, &file, 2.0).await;
+    feed_looped(&publisher, &file, 2.0).await;
     drop(publisher);
     hub.remove("mcast");
     push.await.unwrap().unwrap();
@@ -384,7 +337,7 @@ async fn ffmpeg_decodes_rtp_with_the_sdp_file() {
         return;
     }
     let dir = TempDir::new("push-rtp");
-    let file = sample(&dir, "2");
+    let file = ts_sample(&dir, "2");
     let (port, _) = port_range(false);
     let sdp = dir.path("out.sdp");
     let hub = Hub::default();

@@ -7,13 +7,13 @@
 use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hub::{Hub, LiveStream};
-use ingest_node::push::{Job, PushError};
+use ingest_node::push::PushError;
 use media::container::Format;
-use support::{Proc, assert_h264_aac, assert_tracks_h264_aac, live, wait_for};
+use support::{Proc, assert_h264_aac, assert_tracks_h264_aac, job, live, wait_for};
 use testkit::{ffmpeg_push, free_udp_port, have_ffmpeg};
 
 mod support;
@@ -139,16 +139,6 @@ async fn live_stream(hub: &Hub, secs: &str) -> (Arc<LiveStream>, Proc) {
     );
     wait_for(10, "the source stream to go live", || live(&stream)).await;
     (stream, ffmpeg)
-}
-
-fn job(stream: &Arc<LiveStream>, target: &str) -> Job {
-    Job {
-        name: "p".into(),
-        stream: stream.clone(),
-        target: target.into(),
-        audio_override: None,
-        bytes: Arc::new(AtomicU64::new(0)),
-    }
 }
 
 /// Reads the UDP datagrams `ristreceiver` writes for `secs` seconds.

@@ -11,14 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use hub::{Event, Hub, LiveStream};
+use hub::{Event, Hub};
 use ingest_node::admission::Admission;
-use ingest_node::push::{Job, PushError};
+use ingest_node::push::PushError;
 use ingest_node::srt::{SharedListener, SharedSrtConfig};
 use media::ts::Muxer;
 use spec::StreamSpec;
 use srt_protocol::protocol::pending_connection::ConnectionReject;
-use support::{Proc, live, wait_for};
+use support::{Proc, job, live, wait_for};
 use testkit::{SINE, TempDir, ffmpeg_push, ffprobe_streams, free_udp_port, have, have_ffmpeg, lavfi};
 use tokio::sync::watch;
 use tokio::time::timeout;
@@ -79,16 +79,6 @@ async fn live_stream(name: &str) -> (Arc<Hub>, SocketAddr, Proc) {
     let stream = hub.stream(name);
     wait_for(15, "the stream to go live", || live(&stream)).await;
     (hub, addr, ffmpeg)
-}
-
-fn job(stream: &Arc<LiveStream>, target: &str) -> Job {
-    Job {
-        name: "test".into(),
-        stream: stream.clone(),
-        target: target.into(),
-        audio_override: None,
-        bytes: Arc::default(),
-    }
 }
 
 /// `srt-live-transmit SOURCE file://con > out` (exits when the connection ends).

@@ -58,12 +58,9 @@ mod imp {
 mod imp {
     use std::sync::atomic::Ordering;
 
-    use bytes::BytesMut;
-    use hub::Event;
-    use media::ts::Muxer;
     use tokio::time::Instant;
 
-    use super::super::tsudp::{DATAGRAM_TS_LEN, next_event};
+    use super::super::tsudp::{DATAGRAM_TS_LEN, TsChunks, next_event};
     use super::{CONNECT_TIMEOUT, Job, PushError, Target};
 
     /// The librist sender of a push, counting bytes.
@@ -98,15 +95,6 @@ mod imp {
         }
     }
 
-    /// The tracks that can be muxed now: a track whose decoder configuration
-    /// is not known yet is left out until the stream announces it complete.
-    fn muxable(tracks: Vec<media::Track>) -> Vec<media::Track> {
-        tracks
-            .into_iter()
-            .filter(|t| !t.init.is_empty() || !(t.codec.is_video() || t.codec.is_audio()))
-            .collect()
-    }
-
     pub(super) async fn run(job: &Job, target: Target) -> Result<(), PushError> {
         let url = target.url.clone();
         // librist resolves a caller's host name, blocking
@@ -123,33 +111,15 @@ mod imp {
             connected: false,
         };
         let mut sub = job.stream.subscribe();
-        let mut muxer: Option<Muxer> = None;
-        let mut pending = BytesMut::with_capacity(64 * 1024);
+        let mut ts = TsChunks::new(&job.name);
         while let Some(event) = next_event(&mut sub).await {
-            match event {
-                Event::Tracks(tracks) => {
-                    let m = Muxer::new(&muxable(tracks))
-                        .map_err(|e| PushError::Failed(format!("cannot mux these tracks as mpeg-ts: {e}")))?;
-                    muxer = Some(m);
-                }
-                Event::Frame(frame) => {
-                    let Some(m) = muxer.as_mut() else { continue };
-                    if let Err(e) = m.mux_frame(&frame, &mut pending) {
-                        tracing::debug!(push = job.name, %e, "frame skipped");
-                        continue;
-                    }
-                    let whole = pending.len() - pending.len() % DATAGRAM_TS_LEN;
-                    let ready = pending.split_to(whole);
-                    for chunk in ready.chunks(DATAGRAM_TS_LEN) {
-                        out.send(chunk)?;
-                    }
-                }
-                Event::Skipped { lost } => tracing::debug!(push = job.name, lost, "push skipped ahead"),
-                Event::Offline | Event::Closed => {}
+            let ready = ts.event(event)?;
+            for chunk in ready.chunks(DATAGRAM_TS_LEN) {
+                out.send(chunk)?;
             }
         }
-        if !pending.is_empty() {
-            let rest = pending.split();
+        let rest = ts.rest();
+        if !rest.is_empty() {
             out.send(&rest)?;
         }
         tracing::info!(

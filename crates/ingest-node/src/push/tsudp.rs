@@ -346,6 +346,53 @@ fn muxable(tracks: Vec<media::Track>) -> Vec<media::Track> {
         .collect()
 }
 
+/// The MPEG-TS of a stream in datagram-sized chunks ([`DATAGRAM_TS_LEN`]):
+/// the mux loop every TS push (UDP, RTP, RIST) shares.
+pub(crate) struct TsChunks {
+    push: String,
+    muxer: Option<Muxer>,
+    pending: BytesMut,
+}
+
+impl TsChunks {
+    /// Chunks for the push called `push` (named in logs).
+    pub(crate) fn new(push: &str) -> Self {
+        Self {
+            push: push.to_owned(),
+            muxer: None,
+            pending: BytesMut::with_capacity(64 * 1024),
+        }
+    }
+
+    /// Takes one subscriber event; returns the whole chunks now ready (a
+    /// multiple of [`DATAGRAM_TS_LEN`] bytes, possibly empty).
+    pub(crate) fn event(&mut self, event: Event) -> Result<BytesMut, PushError> {
+        match event {
+            Event::Tracks(tracks) => {
+                let m = Muxer::new(&muxable(tracks))
+                    .map_err(|e| PushError::Failed(format!("cannot mux these tracks as mpeg-ts: {e}")))?;
+                self.muxer = Some(m);
+            }
+            Event::Frame(frame) => {
+                if let Some(m) = self.muxer.as_mut()
+                    && let Err(e) = m.mux_frame(&frame, &mut self.pending)
+                {
+                    tracing::debug!(push = self.push, %e, "frame skipped");
+                }
+            }
+            Event::Skipped { lost } => tracing::debug!(push = self.push, lost, "push skipped ahead"),
+            Event::Offline | Event::Closed => {}
+        }
+        let whole = self.pending.len() - self.pending.len() % DATAGRAM_TS_LEN;
+        Ok(self.pending.split_to(whole))
+    }
+
+    /// What is left at the end: less than one chunk.
+    pub(crate) fn rest(&mut self) -> BytesMut {
+        self.pending.split()
+    }
+}
+
 /// A TS null packet (PID 0x1fff), to fill the last RTP datagram.
 fn null_packet(out: &mut BytesMut) {
     out.put_slice(&[0x47, 0x1f, 0xff, 0x10]);
@@ -380,38 +427,20 @@ pub async fn run(job: &Job) -> Result<(), PushError> {
         wire: BytesMut::with_capacity(2048),
     };
     let mut sub = job.stream.subscribe();
-    let mut muxer: Option<Muxer> = None;
-    let mut pending = BytesMut::with_capacity(64 * 1024);
+    let mut ts = TsChunks::new(&job.name);
     while let Some(event) = next_event(&mut sub).await {
-        match event {
-            Event::Tracks(tracks) => {
-                let m = Muxer::new(&muxable(tracks))
-                    .map_err(|e| PushError::Failed(format!("cannot mux these tracks as mpeg-ts: {e}")))?;
-                muxer = Some(m);
-            }
-            Event::Frame(frame) => {
-                let Some(m) = muxer.as_mut() else { continue };
-                if let Err(e) = m.mux_frame(&frame, &mut pending) {
-                    tracing::debug!(push = job.name, %e, "frame skipped");
-                    continue;
-                }
-                let whole = pending.len() - pending.len() % DATAGRAM_TS_LEN;
-                let ready = pending.split_to(whole);
-                for chunk in ready.chunks(DATAGRAM_TS_LEN) {
-                    sender.send(chunk).await?;
-                }
-            }
-            Event::Skipped { lost } => tracing::debug!(push = job.name, lost, "push skipped ahead"),
-            Event::Offline | Event::Closed => {}
+        let ready = ts.event(event)?;
+        for chunk in ready.chunks(DATAGRAM_TS_LEN) {
+            sender.send(chunk).await?;
         }
     }
-    if !pending.is_empty() {
+    let mut rest = ts.rest();
+    if !rest.is_empty() {
         if sender.rtp.is_some() {
-            while pending.len() < DATAGRAM_TS_LEN {
-                null_packet(&mut pending);
+            while rest.len() < DATAGRAM_TS_LEN {
+                null_packet(&mut rest);
             }
         }
-        let rest = pending.split();
         sender.send(&rest).await?;
     }
     tracing::info!(

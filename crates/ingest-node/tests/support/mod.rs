@@ -83,3 +83,51 @@ impl Drop for Proc {
         self.kill();
     }
 }
+
+/// A push job named `test` sending `stream` to `target`, without an audio override.
+pub(crate) fn job(stream: &std::sync::Arc<LiveStream>, target: &str) -> ingest_node::push::Job {
+    ingest_node::push::Job {
+        name: "test".into(),
+        stream: stream.clone(),
+        target: target.into(),
+        audio_override: None,
+        bytes: std::sync::Arc::default(),
+    }
+}
+
+/// A sample of `secs` seconds, H.264 at about 1 Mbps with a keyframe a
+/// second, and AAC, made by ffmpeg and demuxed.
+pub(crate) fn ts_sample(dir: &testkit::TempDir, secs: &str) -> media::container::Demuxed {
+    let path = dir.path("sample.ts");
+    let mut args = testkit::lavfi(&[testkit::TESTSRC, testkit::SINE], secs);
+    args.extend([
+        "-c:v", "libx264", "-g", "25", "-b:v", "1M", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2",
+    ]);
+    testkit::ffmpeg(&args, &path);
+    media::container::demux(media::container::Format::Ts, &std::fs::read(&path).unwrap()).unwrap()
+}
+
+/// Pushes the file's frames in real time, looped (timestamps carried on), for `secs` seconds.
+pub(crate) async fn feed_looped(publisher: &hub::Publisher, file: &media::container::Demuxed, secs: f64) {
+    let dts = |f: &media::Frame| f.dts.as_secs_f64();
+    let first = file.frames.iter().map(dts).fold(f64::INFINITY, f64::min);
+    let last = file.frames.iter().map(dts).fold(f64::NEG_INFINITY, f64::max);
+    let period = last - first + 0.04;
+    let start = tokio::time::Instant::now();
+    for round in 0.. {
+        let offset = period * f64::from(round);
+        for frame in &file.frames {
+            let due = dts(frame) - first + offset;
+            if due > secs {
+                return;
+            }
+            tokio::time::sleep_until(start + Duration::from_secs_f64(due.max(0.0))).await;
+            let shift = |t: media::Timestamp| t.add_ticks((offset * f64::from(t.timescale())).round() as i64);
+            publisher.push(media::Frame {
+                dts: shift(frame.dts),
+                pts: shift(frame.pts),
+                ..frame.clone()
+            });
+        }
+    }
+}
