@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hub::{Hub, LiveStream, State};
@@ -15,7 +15,7 @@ use ingest_node::srt::{SharedListener, SharedSrtConfig, SourceListener, run_sour
 use spec::source::SrtSource;
 use spec::{Redacted, Source, StreamSpec};
 use srt_protocol::protocol::pending_connection::ConnectionReject;
-use support::{Proc, assert_h264_aac, live, wait_for};
+use support::{Proc, RelayStats, XorShift, assert_h264_aac, live, relay, wait_for};
 use testkit::{TempDir, Video, ffmpeg_push, free_udp_port, generate, have, have_ffmpeg};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
@@ -306,79 +306,6 @@ async fn always_on_caller_connects_once_the_listener_appears() {
 }
 
 // ---- 5. through a lossy relay: every frame arrives -----------------------------
-
-/// A tiny xorshift64 generator: deterministic loss without a crate.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// True `percent` % of the time.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
-
-/// Counters of a [`relay`].
-#[derive(Default)]
-struct RelayStats {
-    forwarded: AtomicU64,
-    dropped: AtomicU64,
-    /// Dropped SRT data packets (the media) from the sender.
-    data_dropped: AtomicU64,
-}
-
-/// A UDP relay in front of `target`, dropping `percent` % of the datagrams
-/// in each direction; returns its address.
-async fn relay(target: SocketAddr, percent: u64, seed: u64, stats: Arc<RelayStats>) -> SocketAddr {
-    let front = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
-    let back = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
-    back.connect(target).await.unwrap();
-    let addr = front.local_addr().unwrap();
-    let client: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
-    {
-        let (front, back, client, stats) = (front.clone(), back.clone(), client.clone(), stats.clone());
-        let mut rng = XorShift(seed);
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 2048];
-            while let Ok((n, from)) = front.recv_from(&mut buf).await {
-                *client.lock().unwrap() = Some(from);
-                if rng.chance(percent) {
-                    stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    // the first bit of an SRT packet is 0 for data, 1 for control
-                    if n > 0 && buf[0] & 0x80 == 0 {
-                        stats.data_dropped.fetch_add(1, Ordering::Relaxed);
-                    }
-                } else {
-                    stats.forwarded.fetch_add(1, Ordering::Relaxed);
-                    let _ = back.send(&buf[..n]).await;
-                }
-            }
-        });
-    }
-    let mut rng = XorShift(seed ^ 0x9e37_79b9_7f4a_7c15);
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 2048];
-        while let Ok(n) = back.recv(&mut buf).await {
-            let to = *client.lock().unwrap();
-            let Some(to) = to else { continue };
-            if rng.chance(percent) {
-                stats.dropped.fetch_add(1, Ordering::Relaxed);
-            } else {
-                stats.forwarded.fetch_add(1, Ordering::Relaxed);
-                let _ = front.send_to(&buf[..n], to).await;
-            }
-        }
-    });
-    addr
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lossy_relay_every_frame_arrives() {

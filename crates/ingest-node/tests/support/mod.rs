@@ -131,3 +131,83 @@ pub(crate) async fn feed_looped(publisher: &hub::Publisher, file: &media::contai
         }
     }
 }
+
+/// A tiny xorshift64 generator: deterministic loss without a crate.
+pub(crate) struct XorShift(pub(crate) u64);
+
+impl XorShift {
+    pub(crate) fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// True `percent` % of the time.
+    pub(crate) fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+/// Counters of a [`relay`].
+#[derive(Default)]
+pub(crate) struct RelayStats {
+    pub(crate) forwarded: std::sync::atomic::AtomicU64,
+    pub(crate) dropped: std::sync::atomic::AtomicU64,
+    /// Dropped SRT data packets (the media) from the sender.
+    pub(crate) data_dropped: std::sync::atomic::AtomicU64,
+}
+
+/// A UDP relay in front of `target`, dropping `percent` % of the datagrams
+/// in each direction; returns its address.
+pub(crate) async fn relay(
+    target: std::net::SocketAddr,
+    percent: u64,
+    seed: u64,
+    stats: std::sync::Arc<RelayStats>,
+) -> std::net::SocketAddr {
+    let front = std::sync::Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let back = std::sync::Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    back.connect(target).await.unwrap();
+    let addr = front.local_addr().unwrap();
+    let client: std::sync::Arc<std::sync::Mutex<Option<std::net::SocketAddr>>> = std::sync::Arc::default();
+    {
+        let (front, back, client, stats) = (front.clone(), back.clone(), client.clone(), stats.clone());
+        let mut rng = XorShift(seed);
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 2048];
+            while let Ok((n, from)) = front.recv_from(&mut buf).await {
+                *client.lock().unwrap() = Some(from);
+                if rng.chance(percent) {
+                    stats.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // the first bit of an SRT packet is 0 for data, 1 for control
+                    if n > 0 && buf[0] & 0x80 == 0 {
+                        stats
+                            .data_dropped
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                } else {
+                    stats.forwarded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let _ = back.send(&buf[..n]).await;
+                }
+            }
+        });
+    }
+    let mut rng = XorShift(seed ^ 0x9e37_79b9_7f4a_7c15);
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 2048];
+        while let Ok(n) = back.recv(&mut buf).await {
+            let to = *client.lock().unwrap();
+            let Some(to) = to else { continue };
+            if rng.chance(percent) {
+                stats.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            } else {
+                stats.forwarded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let _ = front.send_to(&buf[..n], to).await;
+            }
+        }
+    });
+    addr
+}
