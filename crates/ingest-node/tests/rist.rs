@@ -13,7 +13,7 @@ use std::time::Duration;
 use hub::{Hub, LiveStream};
 use ingest_node::push::PushError;
 use media::container::Format;
-use support::{Proc, assert_h264_aac, assert_tracks_h264_aac, job, live, wait_for};
+use support::{Proc, assert_h264_aac, assert_tracks_h264_aac, first_frame, job, live, wait_for};
 use testkit::{ffmpeg_push, free_udp_port, have_ffmpeg};
 
 mod support;
@@ -78,16 +78,7 @@ async fn input_goes_live(url: &str, sender_out: &str) {
     );
     wait_for(12, "the stream to go live", || live(&stream)).await;
     assert_h264_aac(&stream);
-    let mut sub = stream.subscribe();
-    let first = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            if let hub::Event::Frame(f) = sub.next().await {
-                return f;
-            }
-        }
-    })
-    .await
-    .expect("a frame within 5 s");
+    let first = first_frame(&stream).await;
     assert!(first.keyframe, "a new viewer starts on a keyframe");
     assert!(!input.is_finished(), "the input keeps running");
     input.abort();

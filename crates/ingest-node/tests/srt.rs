@@ -14,8 +14,7 @@ use ingest_node::admission::Admission;
 use ingest_node::srt::{SharedListener, SharedSrtConfig, SourceListener, run_source, run_source_forever};
 use spec::source::SrtSource;
 use spec::{Redacted, Source, StreamSpec};
-use srt_protocol::protocol::pending_connection::ConnectionReject;
-use support::{Proc, RelayStats, XorShift, assert_h264_aac, live, relay, wait_for};
+use support::{Proc, RelayStats, XorShift, assert_h264_aac, live, reject_code_for, relay, wait_for};
 use testkit::{TempDir, Video, ffmpeg_push, free_udp_port, generate, have, have_ffmpeg};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
@@ -112,21 +111,6 @@ fn srt_source(url: &str, port: u16) -> SrtSource {
             s
         }
         other => panic!("{url}: {other:?}"),
-    }
-}
-
-/// The SRT reject code our own (srt-tokio) caller gets with `streamid`.
-async fn reject_code_for(addr: SocketAddr, streamid: &str) -> i32 {
-    let result = timeout(
-        Duration::from_secs(10),
-        srt_tokio::SrtSocket::builder().call(addr, Some(streamid)),
-    )
-    .await
-    .expect("an answer within 10 s");
-    let err = result.expect_err("the connection is refused");
-    match err.get_ref().and_then(|e| e.downcast_ref::<ConnectionReject>()) {
-        Some(ConnectionReject::Rejected(reason)) => i32::from(*reason),
-        other => panic!("{streamid}: not a rejection: {err} {other:?}"),
     }
 }
 

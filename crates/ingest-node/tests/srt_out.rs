@@ -17,8 +17,7 @@ use ingest_node::push::PushError;
 use ingest_node::srt::{SharedListener, SharedSrtConfig};
 use media::ts::Muxer;
 use spec::StreamSpec;
-use srt_protocol::protocol::pending_connection::ConnectionReject;
-use support::{Proc, RelayStats, job, live, relay, wait_for};
+use support::{Proc, RelayStats, job, live, reject_code_for, relay, wait_for};
 use testkit::{SINE, TempDir, ffmpeg_push, ffprobe_streams, free_udp_port, have, have_ffmpeg, lavfi};
 use tokio::sync::watch;
 use tokio::time::timeout;
@@ -126,21 +125,6 @@ fn assert_probe_h264_aac(file: &Path) {
         "{}: {codecs:?}",
         file.display()
     );
-}
-
-/// The SRT reject code our own (srt-tokio) caller gets with `streamid`.
-async fn reject_code_for(addr: SocketAddr, streamid: &str) -> i32 {
-    let result = timeout(
-        Duration::from_secs(10),
-        srt_tokio::SrtSocket::builder().call(addr, Some(streamid)),
-    )
-    .await
-    .expect("an answer within 10 s");
-    let err = result.expect_err("the connection is refused");
-    match err.get_ref().and_then(|e| e.downcast_ref::<ConnectionReject>()) {
-        Some(ConnectionReject::Rejected(reason)) => i32::from(*reason),
-        other => panic!("{streamid}: not a rejection: {err} {other:?}"),
-    }
 }
 
 // ---- 1. playing from the shared port ----------------------------------------

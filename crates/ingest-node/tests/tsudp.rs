@@ -4,11 +4,10 @@
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hub::{Hub, LiveStream, State};
 use ingest_node::tsudp;
-use support::{assert_h264_aac, live, wait_for};
+use support::{assert_h264_aac, first_frame, live, wait_for};
 use testkit::{TempDir, Video, ffmpeg_push, generate, have_ffmpeg};
 
 mod support;
@@ -48,16 +47,7 @@ async fn unicast_from_ffmpeg_goes_live_then_offline() {
         .unwrap();
     wait_for(10, "the stream to go live", || live(&stream)).await;
     assert_h264_aac(&stream);
-    let mut sub = stream.subscribe();
-    let first = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            if let hub::Event::Frame(f) = sub.next().await {
-                return f;
-            }
-        }
-    })
-    .await
-    .expect("a frame within 5 s");
+    let first = first_frame(&stream).await;
     assert!(first.keyframe, "a new viewer starts on a keyframe");
     assert!(ffmpeg.wait().unwrap().success());
     // silent for SOURCE_IDLE_TIMEOUT: offline

@@ -211,3 +211,33 @@ pub(crate) async fn relay(
     });
     addr
 }
+
+/// The SRT reject code our own (srt-tokio) caller gets with `streamid`.
+pub(crate) async fn reject_code_for(addr: std::net::SocketAddr, streamid: &str) -> i32 {
+    use srt_protocol::protocol::pending_connection::ConnectionReject;
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        srt_tokio::SrtSocket::builder().call(addr, Some(streamid)),
+    )
+    .await
+    .expect("an answer within 10 s");
+    let err = result.expect_err("the connection is refused");
+    match err.get_ref().and_then(|e| e.downcast_ref::<ConnectionReject>()) {
+        Some(ConnectionReject::Rejected(reason)) => i32::from(*reason),
+        other => panic!("{streamid}: not a rejection: {err} {other:?}"),
+    }
+}
+
+/// The first frame a new subscriber of `stream` gets (within 5 s).
+pub(crate) async fn first_frame(stream: &std::sync::Arc<LiveStream>) -> media::Frame {
+    let mut sub = stream.subscribe();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let hub::Event::Frame(f) = sub.next().await {
+                return f;
+            }
+        }
+    })
+    .await
+    .expect("a frame within 5 s")
+}
