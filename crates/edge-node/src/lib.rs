@@ -7,7 +7,8 @@
 //! **Invariant:** an edge never writes desired state (specs, assignments) to
 //! the state store, and never depends on `ingest-node`.
 //!
-//! Built so far: `GET /NAME.ts` (endless MPEG-TS over HTTP, see [`http`]).
+//! Built so far (see [`http`]): LL-HLS over CMAF and MPEG-TS ([`hls`]),
+//! endless MPEG-TS (`/NAME.ts`) and fragmented MP4 with WS/MP4 ([`mp4_out`]).
 
 pub mod hls;
 pub mod http;

@@ -8,9 +8,10 @@
 //! Built so far: publishing over RTMP ([`rtmp`]) and SRT ([`srt`], also SRT
 //! listener/caller/rendezvous sources), checked by [`admission`]; MPEG-TS over
 //! UDP or RTP, unicast and multicast ([`tsudp`]); RTP described by SDP
-//! ([`rtp`]); HLS pull ([`hls_pull`]); files
-//! played in real time ([`mod@file`]), and the [`supervisor`] that runs the input
-//! of each defined stream.
+//! ([`rtp`]); RIST ([`rist`]); HLS pull ([`hls_pull`]); files
+//! played in real time ([`mod@file`]); the [`supervisor`] that runs the input
+//! of each defined stream; and pushes to SRT, RTMP, UDP, RTP, RIST, CMAF
+//! ingest and files ([`push`]).
 
 pub mod admission;
 pub mod file;
