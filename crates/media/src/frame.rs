@@ -92,6 +92,39 @@ pub struct Frame {
     pub keyframe: bool,
     /// Payload in the codec's canonical form (see [`Codec`]).
     pub data: Bytes,
+    /// Where HLS packagers cut at this frame; `None` for frames inside a part.
+    pub mark: Option<Mark>,
+}
+
+/// Where HLS packagers cut the stream at one lead-track frame.
+///
+/// Segment and part boundaries are decided once, where the stream enters the
+/// system (the ingest's hub), and travel with the frames (over the relay
+/// too), so that every packager of the stream on every node names and numbers
+/// its segments and parts alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Mark {
+    /// Set when this frame starts a segment (and so also a part).
+    pub segment: Option<SegmentMark>,
+    /// Set when this frame starts a part: the part's sequence number.
+    pub part: Option<u64>,
+    /// Set when the open part ends right after this frame: the part's end
+    /// (the next lead frame's predicted time), in ticks of this frame's `dts`.
+    pub part_end: Option<i64>,
+}
+
+/// The start of an HLS segment, as decided where the stream entered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentMark {
+    /// Media sequence number of the segment.
+    pub msn: u64,
+    /// The segment follows a discontinuity (source restart, time jump).
+    pub discontinuity: bool,
+    /// Discontinuities before and including this segment since the stream's numbering began.
+    pub discontinuity_sequence: u64,
+    /// Wall clock of the segment's first frame, in milliseconds since the
+    /// Unix epoch (`EXT-X-PROGRAM-DATE-TIME`).
+    pub program_date_time_ms: u64,
 }
 
 // === impl Timestamp ===
@@ -229,6 +262,7 @@ impl Frame {
             pts,
             keyframe,
             data: data.into(),
+            mark: None,
         }
     }
 

@@ -47,4 +47,4 @@ pub mod sdp;
 mod test_support;
 pub mod ts;
 
-pub use frame::{AudioInfo, Codec, Frame, Timestamp, Track, VideoInfo};
+pub use frame::{AudioInfo, Codec, Frame, Mark, SegmentMark, Timestamp, Track, VideoInfo};

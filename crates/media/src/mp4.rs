@@ -431,6 +431,7 @@ impl Movie {
         let dts = s.dts.saturating_sub(t.shift).saturating_sub(t.dts_shift);
         let pts = s.dts.saturating_add(s.cts).saturating_sub(t.shift);
         Ok(Frame {
+            mark: None,
             track: id,
             dts: Timestamp::new(dts, ts),
             pts: Timestamp::new(pts, ts),
