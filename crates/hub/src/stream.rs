@@ -51,6 +51,8 @@ pub struct LiveStream {
     /// The DVR window in milliseconds: how much media the buffer and the
     /// outputs' segment lists keep.
     window_ms: AtomicU64,
+    /// How HLS packagers cut the stream.
+    cuts: RwLock<media::hls::cutter::CutConfig>,
 }
 
 /// The right to feed a stream. Dropping it marks the stream offline.
@@ -77,6 +79,7 @@ impl LiveStream {
             viewers: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             window_ms: AtomicU64::new(u64::try_from(config.max_duration.as_millis()).unwrap_or(u64::MAX)),
+            cuts: RwLock::new(media::hls::cutter::CutConfig::default()),
         }
     }
 
@@ -180,6 +183,11 @@ impl LiveStream {
         self.demand.notified().await;
     }
 
+    /// How HLS packagers cut this stream into segments and parts.
+    pub fn cut_config(&self) -> media::hls::cutter::CutConfig {
+        *self.cuts.read()
+    }
+
     /// Sets the DVR window: the span of media the buffer keeps, which also
     /// bounds the segments HLS outputs keep.
     pub fn set_window(&self, window: std::time::Duration) {
@@ -258,6 +266,17 @@ impl Publisher {
     pub fn set_tracks(&self, tracks: Vec<Track>) {
         self.stream.buffer.write().set_tracks(tracks);
         self.stream.bump();
+    }
+
+    /// Adds a frame relayed from another node, keeping the cut mark it carries.
+    pub fn push_marked(&self, frame: Frame) {
+        self.push(frame);
+    }
+
+    /// Sets how the stream is cut into HLS segments and parts (relayed
+    /// streams take the setting of the node the stream entered).
+    pub fn set_cut_config(&self, config: media::hls::cutter::CutConfig) {
+        *self.stream.cuts.write() = config;
     }
 
     /// Adds a frame. Frames before the first keyframe are refused by the

@@ -53,6 +53,7 @@
 //! ```
 
 pub mod attr;
+pub mod cutter;
 pub mod live_playlist;
 mod media_playlist;
 mod multivariant;
