@@ -181,3 +181,16 @@ impl Service {
         }
     }
 }
+
+// === impl Service (pushes from the shared state store) ===
+
+impl Service {
+    /// Replaces the push specs with what the cluster's state store holds
+    /// (nothing is persisted: the store is the source).
+    pub fn sync_pushes(&self, specs: BTreeMap<String, PushSpec>) {
+        if **self.pushes.specs.borrow() == specs {
+            return;
+        }
+        self.pushes.specs.send_replace(Arc::new(specs));
+    }
+}

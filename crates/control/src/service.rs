@@ -206,3 +206,33 @@ fn track_status(t: &media::Track, bitrate: Option<u64>) -> TrackStatus {
     }
     s
 }
+
+// === impl Service (shared state store) ===
+
+impl Service {
+    /// Replaces the stream specs with what the cluster's state store holds.
+    /// Nothing is persisted: the store is the source. Streams that vanished
+    /// are removed from the hub (their inputs stop, their viewers end).
+    pub fn sync_specs(&self, specs: BTreeMap<String, StreamSpec>) {
+        let old = self.specs.borrow().clone();
+        if *old == specs {
+            return;
+        }
+        for name in specs.keys() {
+            self.hub.stream(name);
+        }
+        for name in old.keys().filter(|n| !specs.contains_key(*n)) {
+            self.hub.remove(name);
+        }
+        self.specs.send_replace(Arc::new(specs));
+    }
+
+    /// The live status of stream `name` (a defined stream or a wildcard
+    /// child of one) as this node sees it; `None` when no spec covers it.
+    pub fn live_status(&self, name: &str) -> Option<StreamStatus> {
+        let parsed = StreamName::parse(name).ok()?;
+        let specs = self.specs.borrow().clone();
+        let spec = specs.get(name).or_else(|| specs.get(parsed.base()))?;
+        Some(self.status(name, spec))
+    }
+}

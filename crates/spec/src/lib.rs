@@ -16,6 +16,7 @@
 //! | [`name`] | [`StreamName`], wildcard children `BASE+X`, [`StreamPattern`] | MistServer wildcard streams |
 //! | [`source`] | [`Source`]: `push://`, `srt://`, `tsudp://`, `tsrtp://`, `sdp:`, `rtmp://`, HLS, `rist://`, files | MistServer source URLs; srt-live-transmit URL options |
 //! | [`streamid`] | SRT `streamid` (`publish:NAME`, `#!::r=NAME,m=publish`), RTMP `live/NAME?key=K` | SRT Access Control guidelines (libsrt `docs/features/access-control.md`) |
+//! | [`node`] | [`node::NodeInfo`]: what a node publishes under `nodes/{role}/{id}` (addresses, relay certificate, load) | |
 //! | [`access`] | [`access::check_publish`]: push source, CIDR allow list, publish key | |
 //! | [`config`] | [`config::Config`]: `[http]`, `[rtmp]`, `[srt]`, `[grpc]`, `[streams.NAME]`, `[pushes.NAME]`, split files | MistServer split config |
 //! | | [`Time`]: RFC 3339 | RFC 3339 §5.6 |
@@ -39,6 +40,7 @@ mod cidr;
 mod condition;
 pub mod config;
 pub mod name;
+pub mod node;
 pub mod push;
 mod redact;
 mod schema;
