@@ -258,4 +258,5 @@ fn streams_of(mut json: Value) -> Vec<Value> {
         other => panic!("ffprobe printed no streams: {other}"),
     }
 }
+pub mod etcd;
 pub mod hls;

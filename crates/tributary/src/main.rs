@@ -5,6 +5,10 @@
 //! `edge-node`, `operator`).
 
 mod analyse;
+mod edge;
+mod ingest;
+mod node;
+mod relay_tls;
 mod standalone;
 
 use std::process::ExitCode;
@@ -24,9 +28,9 @@ enum Command {
     /// Everything in one process with the embedded state store (no etcd needed).
     Standalone(standalone::Config),
     /// An ingest node: inputs, live buffers, pushes, QUIC relay server.
-    Ingest,
+    Ingest(Box<ingest::Args>),
     /// An edge node: viewer-facing outputs fed over the QUIC relay.
-    Edge,
+    Edge(Box<edge::Args>),
     /// The Kubernetes operator for Stream and Push resources.
     Operator,
     /// Print the tracks and frames of a media file (TS, FLV, MP4, ADTS).
@@ -49,10 +53,26 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Ingest => not_implemented("ingest"),
-        Command::Edge => not_implemented("edge"),
+        Command::Ingest(args) => {
+            init_logging();
+            report(ingest::run(*args))
+        }
+        Command::Edge(args) => {
+            init_logging();
+            report(edge::run(*args))
+        }
         Command::Operator => not_implemented("operator"),
         Command::Ctl => not_implemented("ctl"),
+    }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -44,7 +44,7 @@ pub(crate) struct Config {
     pub(crate) hls_part_duration: f64,
 }
 
-fn part_duration(s: &str) -> Result<f64, String> {
+pub(crate) fn part_duration(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
     if (0.05..=5.0).contains(&v) {
         Ok(v)
@@ -118,7 +118,7 @@ fn persist_pushes(loaded: Arc<Mutex<LoadedConfig>>) -> control::PersistPushes {
 }
 
 /// The push engine as the control service sees it.
-struct PushEngine(ingest_node::push::engine::Engine);
+pub(crate) struct PushEngine(pub(crate) ingest_node::push::engine::Engine);
 
 impl control::PushRunner for PushEngine {
     fn status(&self, name: &str) -> Option<spec::PushStatus> {
@@ -221,7 +221,7 @@ pub(crate) fn run(config: Config) -> anyhow::Result<()> {
     })
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

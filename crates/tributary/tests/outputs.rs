@@ -6,33 +6,9 @@
 mod support;
 
 use std::process::{Child, Command, Stdio};
-use std::thread::JoinHandle;
 
-use support::{Server, push, wait_for};
+use support::{Server, play, push, wait_for};
 use testkit::{TempDir, have_encoder, have_ffmpeg};
-
-/// ffmpeg decoding `secs` seconds of `url`: (exit ok, stderr, decoded seconds).
-fn play(url: String, secs: u32) -> JoinHandle<(bool, String, f64)> {
-    std::thread::spawn(move || {
-        let out = Command::new("ffmpeg")
-            .args(["-v", "error", "-nostdin", "-nostats", "-i", &url])
-            .args(["-t", &secs.to_string(), "-f", "null", "-progress", "pipe:1", "-"])
-            .output()
-            .unwrap();
-        let progress = String::from_utf8_lossy(&out.stdout);
-        let decoded = progress
-            .lines()
-            .filter_map(|l| l.strip_prefix("out_time_us="))
-            .filter_map(|v| v.trim().parse::<f64>().ok())
-            .fold(0.0, f64::max)
-            / 1e6;
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-            decoded,
-        )
-    })
-}
 
 fn config(dir: &TempDir) -> std::path::PathBuf {
     let path = dir.path("tributary.toml");

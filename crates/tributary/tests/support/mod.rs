@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use testkit::{free_tcp_port, free_udp_port};
@@ -136,3 +137,27 @@ pub fn push(url: &str, format: &str, secs: u32) -> Child {
         .spawn()
         .unwrap()
 }
+
+/// ffmpeg decoding `secs` seconds of `url`: (exit ok, stderr, decoded seconds).
+pub fn play(url: String, secs: u32) -> JoinHandle<(bool, String, f64)> {
+    std::thread::spawn(move || {
+        let out = Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-nostats", "-i", &url])
+            .args(["-t", &secs.to_string(), "-f", "null", "-progress", "pipe:1", "-"])
+            .output()
+            .unwrap();
+        let progress = String::from_utf8_lossy(&out.stdout);
+        let decoded = progress
+            .lines()
+            .filter_map(|l| l.strip_prefix("out_time_us="))
+            .filter_map(|v| v.trim().parse::<f64>().ok())
+            .fold(0.0, f64::max)
+            / 1e6;
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            decoded,
+        )
+    })
+}
+

@@ -1,0 +1,109 @@
+//! `tributary ingest`: a cluster node that runs inputs, live buffers and
+//! pushes, owns its live streams in etcd and serves them over the QUIC relay.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::node::NodeArgs;
+
+/// Settings of an ingest node.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    pub(crate) node: NodeArgs,
+    /// Address of the RTMP port.
+    #[arg(long, env = "TRIBUTARY_RTMP_LISTEN", default_value = "0.0.0.0:1935")]
+    pub(crate) rtmp_listen: SocketAddr,
+    /// Address of the shared SRT port (UDP).
+    #[arg(long, env = "TRIBUTARY_SRT_LISTEN", default_value = "0.0.0.0:8889")]
+    pub(crate) srt_listen: SocketAddr,
+    /// Address of the QUIC relay port (UDP).
+    #[arg(long, env = "TRIBUTARY_RELAY_LISTEN", default_value = "0.0.0.0:4433")]
+    pub(crate) relay_listen: SocketAddr,
+    #[command(flatten)]
+    pub(crate) tls: crate::relay_tls::ServerArgs,
+    /// HLS segment target duration in whole seconds, decided here for every edge.
+    #[arg(long, env = "TRIBUTARY_HLS_TARGET_DURATION", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=30))]
+    pub(crate) hls_target_duration: u64,
+    /// LL-HLS part duration in seconds, decided here for every edge.
+    #[arg(long, env = "TRIBUTARY_HLS_PART_DURATION", default_value_t = 0.2, value_parser = crate::standalone::part_duration)]
+    pub(crate) hls_part_duration: f64,
+}
+
+/// Runs the ingest node until Ctrl-C or SIGTERM.
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting runtime")?;
+    rt.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let id = args.node.id();
+    let store = args.node.connect().await?;
+    let cuts = media::hls::cutter::CutConfig {
+        target_duration: Duration::from_secs(args.hls_target_duration),
+        part_duration: Duration::from_secs_f64(args.hls_part_duration),
+    };
+    let hub = crate::node::hub_with_cuts(cuts);
+    let service = Arc::new(
+        control::Service::new(
+            hub.clone(),
+            BTreeMap::new(),
+            Some(cluster::specs::persist_streams(store.clone())),
+            &id,
+        )
+        .with_pushes(BTreeMap::new(), Some(cluster::specs::persist_pushes(store.clone()))),
+    );
+    tokio::spawn(cluster::specs::follow(store.clone(), service.clone()));
+    let runs = cluster::placement::follow(store.clone(), service.watch(), id.clone());
+    tokio::spawn(ingest_node::supervisor::run(runs, hub.clone()));
+    let engine = ingest_node::push::engine::Engine::new(service.watch_pushes(), hub.clone());
+    service.set_push_runner(Arc::new(crate::standalone::PushEngine(engine)));
+    let admission = ingest_node::admission::Admission::new(service.watch());
+    crate::node::spawn_media_listeners(hub.clone(), admission, Some(args.rtmp_listen), args.srt_listen).await?;
+
+    let mut registry = prometheus_client::registry::Registry::with_prefix("tributary");
+    let relay_metrics = Arc::new(relay::Metrics::register(&mut registry));
+    let relay = crate::relay_tls::serve_relay(&args, &id, hub.clone(), relay_metrics)?;
+
+    let listener = tokio::net::TcpListener::bind(args.node.http_listen)
+        .await
+        .with_context(|| format!("binding HTTP port {}", args.node.http_listen))?;
+    let http = listener.local_addr()?;
+    let relay_entry = (
+        format!("{}:{}", args.node.advertise(), relay.addr.port()),
+        relay.server_name.clone(),
+        relay.cert_pem.clone(),
+    );
+    let session = cluster::session::Session::start(
+        store.clone(),
+        Duration::from_secs(args.node.lease_ttl),
+        Duration::from_secs(2),
+        args.node.describe("ingest", http, hub.clone(), Some(relay_entry)),
+    );
+    let status_of: cluster::ownership::StatusOf = {
+        let service = service.clone();
+        Box::new(move |name| service.live_status(name))
+    };
+    let owner = cluster::ownership::Owner::new(store.clone(), hub.clone(), &id, status_of);
+    tokio::spawn(owner.run(session.lease(), Duration::from_millis(500)));
+
+    tracing::info!(%id, addr = %http, "ingest node http listening");
+    let router = crate::node::health(session.lease())
+        .merge(control::rest::router(service.clone()))
+        .merge(edge_node::http::router(hub.clone()));
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(crate::standalone::shutdown_signal())
+        .await
+        .context("serving HTTP");
+    // leaving: ownerships and statuses go at once, not after the lease TTL
+    session.close(&*store).await;
+    drop(relay);
+    served
+}

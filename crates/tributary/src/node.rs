@@ -1,0 +1,161 @@
+//! What `tributary ingest` and `tributary edge` share: the state-store
+//! connection, the node's registration, spec sync and the HTTP port.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::{Router, routing::get};
+use spec::node::NodeInfo;
+use store::{Etcd, EtcdOptions};
+
+/// Settings every cluster node takes (flags, or environment for containers).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct NodeArgs {
+    /// etcd endpoints, comma-separated (`http://10.0.0.1:2379,http://10.0.0.2:2379`).
+    #[arg(long, env = "TRIBUTARY_ETCD", value_delimiter = ',', required = true)]
+    pub(crate) etcd: Vec<String>,
+    /// Prefix of every key this cluster uses in etcd.
+    #[arg(long, env = "TRIBUTARY_ETCD_PREFIX", default_value = store::DEFAULT_PREFIX)]
+    pub(crate) etcd_prefix: String,
+    /// This node's id, unique in the cluster (default: the host name).
+    #[arg(long, env = "TRIBUTARY_NODE_ID")]
+    pub(crate) node_id: Option<String>,
+    /// Seconds the node's registration (and its stream ownerships) outlive it.
+    #[arg(long, env = "TRIBUTARY_LEASE_TTL", default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=300))]
+    pub(crate) lease_ttl: u64,
+    /// Address of the HTTP port (media outputs, API, metrics, health).
+    #[arg(long, env = "TRIBUTARY_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
+    pub(crate) http_listen: SocketAddr,
+    /// Host name or address other nodes and the operator use to reach this
+    /// node (default: the node id when it resolves, else 127.0.0.1).
+    #[arg(long, env = "TRIBUTARY_ADVERTISE")]
+    pub(crate) advertise: Option<String>,
+}
+
+impl NodeArgs {
+    /// The node id: the flag, else the host name, else a random one.
+    pub(crate) fn id(&self) -> String {
+        if let Some(id) = &self.node_id {
+            return id.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| format!("node-{}", std::process::id()))
+    }
+
+    /// The host others reach this node at.
+    pub(crate) fn advertise(&self) -> String {
+        self.advertise.clone().unwrap_or_else(|| "127.0.0.1".to_owned())
+    }
+
+    /// Connects to etcd; retries for a while so nodes can start before etcd.
+    pub(crate) async fn connect(&self) -> anyhow::Result<Arc<Etcd>> {
+        let options = EtcdOptions::new(self.etcd.clone()).with_prefix(self.etcd_prefix.clone());
+        let mut delay = Duration::from_millis(200);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match Etcd::connect(options.clone()).await {
+                Ok(store) => return Ok(Arc::new(store)),
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(error = %e, etcd = ?self.etcd, "etcd not reachable yet; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e).with_context(|| format!("connecting to etcd at {:?}", self.etcd)),
+            }
+        }
+    }
+
+    /// The node's entry, refreshed with its load.
+    pub(crate) fn describe(
+        &self,
+        role: &str,
+        http: SocketAddr,
+        hub: Arc<hub::Hub>,
+        relay: Option<(String, String, Option<String>)>,
+    ) -> cluster::session::Describe {
+        let id = self.id();
+        let host = self.advertise();
+        let role = role.to_owned();
+        let sampler = parking_lot::Mutex::new(cluster::load::Sampler::default());
+        Box::new(move || {
+            let (relay, relay_server_name, relay_cert_pem) = match &relay {
+                Some((a, n, c)) => (Some(a.clone()), Some(n.clone()), c.clone()),
+                None => (None, None, None),
+            };
+            NodeInfo {
+                id: id.clone(),
+                role: role.clone(),
+                http: Some(format!("http://{host}:{}", http.port())),
+                relay,
+                relay_server_name,
+                relay_cert_pem,
+                load: sampler.lock().sample(&hub),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            }
+        })
+    }
+}
+
+/// Health routes: `/healthz` answers while the process runs; `/readyz` once
+/// the node is registered in the state store.
+pub(crate) fn health(registered: tokio::sync::watch::Receiver<Option<store::LeaseId>>) -> Router {
+    Router::new().route("/healthz", get(|| async { "ok\n" })).route(
+        "/readyz",
+        get(move || {
+            let ready = registered.borrow().is_some();
+            async move {
+                if ready {
+                    (axum::http::StatusCode::OK, "ok\n")
+                } else {
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "not registered in the state store\n")
+                }
+            }
+        }),
+    )
+}
+
+/// Binds the RTMP and SRT ports and serves publishers (and SRT players) on them.
+pub(crate) async fn spawn_media_listeners(
+    hub: Arc<hub::Hub>,
+    admission: ingest_node::admission::Admission,
+    rtmp_listen: Option<SocketAddr>,
+    srt_listen: SocketAddr,
+) -> anyhow::Result<()> {
+    if let Some(rtmp_listen) = rtmp_listen {
+        let rtmp = tokio::net::TcpListener::bind(rtmp_listen)
+            .await
+            .with_context(|| format!("binding RTMP port {rtmp_listen}"))?;
+        tracing::info!(addr = %rtmp.local_addr()?, "rtmp listening");
+        let (hub, admission) = (hub.clone(), admission.clone());
+        tokio::spawn(async move {
+            if let Err(e) = ingest_node::rtmp::serve(rtmp, hub, admission).await {
+                tracing::error!(%e, "rtmp listener failed");
+            }
+        });
+    }
+    let srt_config = ingest_node::srt::SharedSrtConfig {
+        addr: srt_listen,
+        ..Default::default()
+    };
+    let srt = ingest_node::srt::SharedListener::bind(&srt_config)
+        .await
+        .with_context(|| format!("binding SRT port {srt_listen}"))?;
+    tracing::info!(addr = %srt.local_addr(), "srt listening");
+    tokio::spawn(async move {
+        if let Err(e) = srt.run(hub, admission).await {
+            tracing::error!(%e, "srt listener failed");
+        }
+    });
+    Ok(())
+}
+
+/// A hub whose streams are cut into HLS segments and parts per `cuts`.
+pub(crate) fn hub_with_cuts(cuts: media::hls::cutter::CutConfig) -> Arc<hub::Hub> {
+    let _ = cuts; // Hub::with_cuts lands with the marks branch
+    Arc::new(hub::Hub::default())
+}

@@ -1,0 +1,307 @@
+//! The cluster on loopback: a real etcd, ingest and edge processes, ffmpeg
+//! pushing over SRT and reading from the edges.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{play, request, wait_for};
+use testkit::{free_tcp_port, free_udp_port, have_ffmpeg};
+
+/// Lease TTL of the nodes under test, in seconds.
+const TTL: u64 = 3;
+
+/// A node process (ingest or edge); killed on drop.
+struct Node {
+    child: Child,
+    id: String,
+    http: SocketAddr,
+    srt: SocketAddr,
+}
+
+impl Node {
+    fn start(role: &str, id: &str, etcd: &str, extra: &[&str]) -> Self {
+        let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+        let srt: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tributary"));
+        cmd.args([role, "--etcd", etcd, "--node-id", id, "--lease-ttl", &TTL.to_string()])
+            .args(["--http-listen", &http.to_string(), "--srt-listen", &srt.to_string()])
+            .args(["--grpc-listen", &format!("127.0.0.1:{}", free_tcp_port())]);
+        if role == "ingest" {
+            cmd.args(["--rtmp-listen", &format!("127.0.0.1:{}", free_tcp_port())])
+                .args(["--relay-listen", &format!("127.0.0.1:{}", free_udp_port())]);
+        }
+        let child = cmd
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let node = Self {
+            child,
+            id: id.to_owned(),
+            http,
+            srt,
+        };
+        wait_for(20, &format!("{id} to be registered (/readyz)"), || {
+            node.get("/readyz").is_some_and(|(s, _)| s == 200)
+        });
+        node
+    }
+
+    fn ingest(id: &str, etcd: &str) -> Self {
+        Self::start("ingest", id, etcd, &[])
+    }
+
+    fn edge(id: &str, etcd: &str) -> Self {
+        Self::start("edge", id, etcd, &[])
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        request("GET", &self.url(path), None)
+    }
+
+    fn stream(&self, name: &str) -> serde_json::Value {
+        let (status, body) = self.get(&format!("/api/v1/streams/{name}")).expect("node answers");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// The value of the metric line starting with `prefix` (name and labels).
+    fn metric(&self, prefix: &str) -> Option<f64> {
+        let (_, text) = self.get("/metrics")?;
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+
+    /// SIGKILL: no goodbye, the lease must run out.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// ffmpeg pushing live H.264+AAC over SRT to `node` as stream `name` for `secs`.
+fn push_srt(node: &Node, name: &str, secs: u32) -> Child {
+    let url = format!("srt://{}?streamid=publish:{name}&pkt_size=1316", node.srt);
+    support::push(&url, "mpegts", secs)
+}
+
+fn define(node: &Node, name: &str) {
+    let (status, body) = request(
+        "PUT",
+        &node.url(&format!("/api/v1/streams/{name}")),
+        Some(r#"{"source": "push://"}"#),
+    )
+    .expect("node answers");
+    assert_eq!(status, 200, "{body}");
+}
+
+fn wait_live_on(node: &Node, name: &str) {
+    wait_for(20, &format!("{name} live on {}", node.id), || {
+        node.stream(name)["status"]["state"] == "live"
+    });
+}
+
+fn assert_plays(players: Vec<(String, std::thread::JoinHandle<(bool, String, f64)>)>) {
+    for (url, player) in players {
+        let (ok, errors, decoded) = player.join().unwrap();
+        println!("{url}: decoded {decoded:.2} s");
+        assert!(ok, "ffmpeg failed on {url}: {errors}");
+        assert!(errors.trim().is_empty(), "ffmpeg reported errors on {url}:\n{errors}");
+        assert!(decoded >= 9.5, "{url}: only {decoded} s decoded");
+    }
+}
+
+/// The complete segments of a media playlist by MSN: each the tag lines
+/// before its URI and the URI (what two edges must agree on).
+fn segments(playlist: &str) -> std::collections::BTreeMap<u64, Vec<String>> {
+    let mut msn: u64 = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a media sequence");
+    let mut out = std::collections::BTreeMap::new();
+    let mut group = Vec::new();
+    let mut started = false;
+    for line in playlist.lines() {
+        started |= line.starts_with("#EXTINF") || line.starts_with("#EXT-X-PART:") || line.starts_with("#EXT-X-PROGRAM-DATE-TIME");
+        if !started || line.starts_with("#EXT-X-PRELOAD-HINT") || line.starts_with("#EXT-X-RENDITION-REPORT") {
+            continue;
+        }
+        group.push(line.to_owned());
+        if !line.starts_with('#') {
+            out.insert(msn, std::mem::take(&mut group));
+            msn += 1;
+        }
+    }
+    out
+}
+
+/// The value of `key` (under the default prefix) in etcd, through its JSON gateway.
+fn etcd_get(etcd: &testkit::etcd::Etcd, key: &str) -> Option<String> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let body = serde_json::json!({ "key": b64.encode(format!("/tributary/{key}")) }).to_string();
+    let mut r = ureq::post(&format!("{}/v3/kv/range", etcd.url()))
+        .header("content-type", "application/json")
+        .send(body.as_str())
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()?;
+    let value = v["kvs"][0]["value"].as_str()?;
+    String::from_utf8(b64.decode(value).ok()?).ok()
+}
+
+#[test]
+fn one_ingest_two_edges_serve_the_same_stream_alike() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let Some(etcd) = testkit::etcd::Etcd::start("two-edges") else {
+        return;
+    };
+    let ingest = Node::ingest("ingest-a", &etcd.url());
+    let edges = [Node::edge("edge-1", &etcd.url()), Node::edge("edge-2", &etcd.url())];
+    define(&edges[0], "cam");
+    wait_for(10, "the spec to reach the ingest", || {
+        ingest.get("/api/v1/streams/cam").is_some_and(|(s, _)| s == 200)
+    });
+    let pusher = push_srt(&ingest, "cam", 60);
+    wait_live_on(&ingest, "cam");
+
+    // every edge: HLS and TS, two viewers each, all at once
+    let mut players = Vec::new();
+    for edge in &edges {
+        for path in ["/hls/cam/index.m3u8", "/cam.ts", "/cam.ts", "/cmaf/cam/index.m3u8"] {
+            let url = edge.url(path);
+            players.push((url.clone(), play(url, 10)));
+        }
+    }
+    std::thread::sleep(Duration::from_secs(5));
+    for edge in &edges {
+        let subs = edge.metric("tributary_relay_upstream_subscriptions").unwrap_or(-1.0);
+        assert_eq!(subs, 1.0, "{} holds one upstream subscription for four viewers", edge.id);
+    }
+    assert_plays(players);
+
+    // the playlists agree: same numbers, names, durations and dates
+    for format in ["cmaf", "hls"] {
+        let path = format!("/{format}/cam/index.m3u8");
+        let (_, first) = edges[0].get(&path).unwrap();
+        let next = segments(&first).keys().last().copied().expect("segments") + 2;
+        let reload = format!("{path}?_HLS_msn={next}");
+        let a = edges[0].get(&reload).unwrap();
+        let b = edges[1].get(&reload).unwrap();
+        assert_eq!((a.0, b.0), (200, 200), "{format}: {a:?} {b:?}");
+        let (sa, sb) = (segments(&a.1), segments(&b.1));
+        let shared: Vec<u64> = sa.keys().filter(|m| sb.contains_key(m)).copied().collect();
+        assert!(shared.len() >= 4, "{format}: the edges share few segments:\n{}\n{}", a.1, b.1);
+        assert_eq!(sa.keys().last(), sb.keys().last(), "{format}: same newest segment");
+        for msn in shared {
+            assert_eq!(sa[&msn], sb[&msn], "{format}: segment {msn} differs:\n{}\n{}", a.1, b.1);
+        }
+    }
+    // the same part is byte-identical on both edges
+    let (_, playlist) = edges[0].get("/cmaf/cam/index.m3u8").unwrap();
+    let part = playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-PART:"))
+        .filter_map(|l| l.split("URI=\"").nth(1))
+        .filter_map(|u| u.split('"').next())
+        .last()
+        .expect("a part")
+        .to_owned();
+    let bytes = |edge: &Node| {
+        let mut r = ureq::get(&edge.url(&format!("/cmaf/cam/{part}"))).call().unwrap();
+        r.body_mut().read_to_vec().unwrap()
+    };
+    assert_eq!(bytes(&edges[0]), bytes(&edges[1]), "part {part}");
+    drop(pusher);
+}
+
+#[test]
+fn failover_to_a_second_ingest_and_an_etcd_restart_keep_the_edges_serving() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let Some(mut etcd) = testkit::etcd::Etcd::start("failover") else {
+        return;
+    };
+    let mut first = Node::ingest("ingest-a", &etcd.url());
+    let second = Node::ingest("ingest-b", &etcd.url());
+    let edge = Node::edge("edge-1", &etcd.url());
+    define(&edge, "cam");
+    wait_for(10, "the spec to reach both ingests", || {
+        [&first, &second]
+            .iter()
+            .all(|n| n.get("/api/v1/streams/cam").is_some_and(|(s, _)| s == 200))
+    });
+
+    // etcd restarts while a viewer plays: playback goes on, nodes re-register
+    let mut pusher = push_srt(&first, "cam", 120);
+    wait_live_on(&first, "cam");
+    let viewer = play(edge.url("/cam.ts"), 12);
+    std::thread::sleep(Duration::from_secs(3));
+    etcd.restart();
+    assert_plays(vec![(edge.url("/cam.ts"), viewer)]);
+    for node in [&first, &second, &edge] {
+        wait_for(15, &format!("{} ready after the etcd restart", node.id), || {
+            node.get("/readyz").is_some_and(|(s, _)| s == 200)
+        });
+    }
+
+    // the owning ingest dies: its ownership goes with its lease, and the
+    // publisher's new push makes the second ingest the owner
+    let hls = edge.url("/hls/cam/index.m3u8");
+    assert_eq!(request("GET", &hls, None).map(|r| r.0), Some(200));
+    assert_eq!(etcd_get(&etcd, "streams/cam/owner").as_deref(), Some("ingest-a"));
+    first.kill();
+    let killed = Instant::now();
+    let _ = pusher.kill();
+    let _ = pusher.wait();
+    pusher = push_srt(&second, "cam", 60);
+    wait_for(TTL + 10, "ingest-b to own the stream", || {
+        etcd_get(&etcd, "streams/cam/owner").as_deref() == Some("ingest-b")
+    });
+    println!("owner moved {:?} after the kill (lease TTL {TTL} s)", killed.elapsed());
+    assert!(killed.elapsed() < Duration::from_secs(TTL + 5));
+    let viewers = vec![
+        (edge.url("/cam.ts"), play(edge.url("/cam.ts"), 10)),
+        (hls.clone(), play(hls.clone(), 10)),
+    ];
+    assert_plays(viewers);
+    let (_, playlist) = edge.get("/hls/cam/index.m3u8").unwrap();
+    println!("{playlist}");
+    let _ = pusher.kill();
+}
+
+#[test]
+fn an_edge_without_a_reachable_ingest_answers_503() {
+    let Some(etcd) = testkit::etcd::Etcd::start("no-ingest") else {
+        return;
+    };
+    let edge = Node::edge("edge-1", &etcd.url());
+    define(&edge, "cam");
+    for path in ["/cam.ts", "/hls/cam/index.m3u8", "/cmaf/cam/index.m3u8"] {
+        let started = Instant::now();
+        let answer = edge.get(path).expect("an answer, not a hang");
+        assert_eq!(answer.0, 503, "{path}: {answer:?}");
+        assert!(started.elapsed() < Duration::from_secs(8), "{path} answered in {:?}", started.elapsed());
+    }
+    assert_eq!(edge.get("/nope.ts").map(|r| r.0), Some(404));
+}
