@@ -382,7 +382,10 @@ impl Sending<'_> {
         self.stream.newest_dts().map_or(0.0, |n| n.as_secs_f64() - dts)
     }
 
-    /// Runs `fut` unless the frame at `dts` falls behind meanwhile.
+    /// Runs `fut` (a write or a stream opening) unless it stays blocked (by
+    /// flow control) while the frame at `dts` falls behind the newest one.
+    /// Unblocked writes are never interrupted: a burst of frames from the
+    /// source is relayed as fast as the path takes it.
     async fn guarded<F: Future>(&self, fut: F, dts: f64) -> Result<F::Output, Stop> {
         let max = self.ctx.config.max_lag.as_secs_f64();
         tokio::pin!(fut);
@@ -404,9 +407,6 @@ impl Sending<'_> {
         let max = self.ctx.config.max_lag.as_secs_f64();
         if !self.caught_up && lag <= max {
             self.caught_up = true;
-        }
-        if self.caught_up && lag > max && self.group.is_some() {
-            return Err(Stop::Behind);
         }
         let starts = match self.lead {
             Some(lead) => f.keyframe && f.track == lead,
