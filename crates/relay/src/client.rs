@@ -518,7 +518,16 @@ impl Feeder {
         let ended = loop {
             let input = tokio::select! {
                 i = rx.recv() => i,
-                e = connection.closed() => break Ended::ConnectionLost(e.to_string()),
+                e = connection.closed() => {
+                    // a protocol error is queued before the connection is closed for it
+                    let mut why = Ended::ConnectionLost(e.to_string());
+                    while let Ok(i) = rx.try_recv() {
+                        if let Input::Protocol(p) = i {
+                            why = Ended::Protocol(p);
+                        }
+                    }
+                    break why;
+                }
                 _ = tick.tick() => {
                     if ready.is_some() && Instant::now() >= deadline {
                         break Ended::Timeout(self.config.catalog_timeout);

@@ -277,6 +277,7 @@ async fn subscription(
         epoch: 0,
         seq: 0,
         group: None,
+        resume_after: None,
         caught_up: false,
     };
     let ended = tokio::select! {
@@ -326,6 +327,9 @@ struct Sending<'a> {
     epoch: u64,
     seq: u64,
     group: Option<Group>,
+    /// After a dropped group: media time (seconds) of its start; the next
+    /// group starts at a later keyframe.
+    resume_after: Option<f64>,
     /// Set once the subscription reached the live edge (before, it is sending
     /// the DVR window and lag is expected).
     caught_up: bool,
@@ -356,9 +360,14 @@ impl Sending<'_> {
                     Ok(()) => {}
                     Err(Stop::Lost) => return None,
                     Err(Stop::Behind) => {
-                        if let Some(mut g) = self.group.take() {
-                            let _ = g.send.reset(codes::GROUP_DROPPED);
-                        }
+                        let dropped_start = match self.group.take() {
+                            Some(mut g) => {
+                                let _ = g.send.reset(codes::GROUP_DROPPED);
+                                g.start
+                            }
+                            None => f.dts.as_secs_f64(),
+                        };
+                        self.resume_after = Some(dropped_start);
                         self.ctx.metrics.drop_group(self.name);
                         tracing::debug!(stream = self.name, "relay: group fell behind, reset");
                         // resume at the newest keyframe
@@ -418,7 +427,9 @@ impl Sending<'_> {
                         .is_none_or(|g| dts - g.start >= self.ctx.config.audio_group.as_secs_f64())
             }
         };
+        let starts = starts && self.resume_after.is_none_or(|r| dts > r);
         if starts {
+            self.resume_after = None;
             self.finish_group();
             let mut send = match self.guarded(self.conn.open_uni(), dts).await? {
                 Ok(s) => s,

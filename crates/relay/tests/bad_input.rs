@@ -125,7 +125,8 @@ async fn client_that_never_reads_gets_groups_reset() {
     let (mut send, _recv) = c.open_bi().await.unwrap();
     send.write_all(&subscribe("big")).await.unwrap();
     let big = tokio::spawn(async move {
-        // 200 kB frames at 25 fps, a keyframe every 5: 40 Mbit/s
+        // 200 kB frames at 25 fps, a keyframe every 25: 40 Mbit/s, groups
+        // larger than a QUIC stream's receive window
         let mut tick = tokio::time::interval(Duration::from_millis(40));
         for i in 0..100i64 {
             tick.tick().await;
@@ -133,7 +134,7 @@ async fn client_that_never_reads_gets_groups_reset() {
                 1,
                 media::Timestamp::new(i * 3600, 90_000),
                 media::Timestamp::new(i * 3600, 90_000),
-                i % 5 == 0,
+                i % 25 == 0,
                 vec![0u8; 200_000],
             ));
         }
@@ -222,6 +223,15 @@ fn frame_header(size: u32) -> pb::FrameHeader {
     }
 }
 
+/// Why a subscription to `up` ended, before or after its catalog.
+async fn ended(e: &Edge, up: &Upstream) -> Ended {
+    match e.client.subscribe("cam", up).await {
+        Ok(mut sub) => tokio::time::timeout(Duration::from_secs(5), sub.ended()).await.unwrap(),
+        Err(RelayError::Ended { why, .. }) => why,
+        Err(other) => panic!("unexpected error {other}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_lying_about_sizes_is_refused() {
     logs();
@@ -232,8 +242,7 @@ async fn a_server_lying_about_sizes_is_refused() {
     })
     .await;
     let e = edge();
-    let mut sub = e.client.subscribe("cam", &up).await.unwrap();
-    let why = tokio::time::timeout(Duration::from_secs(5), sub.ended()).await.unwrap();
+    let why = ended(&e, &up).await;
     assert!(
         matches!(&why, Ended::Protocol(r) if r.contains("stream ended inside frame payload (10 of 1000 bytes)")),
         "{why}"
@@ -246,8 +255,7 @@ async fn a_server_lying_about_sizes_is_refused() {
     })
     .await;
     let e = edge();
-    let mut sub = e.client.subscribe("cam", &up).await.unwrap();
-    let why = tokio::time::timeout(Duration::from_secs(5), sub.ended()).await.unwrap();
+    let why = ended(&e, &up).await;
     assert!(matches!(&why, Ended::Protocol(r) if r.contains("exceeds the limit")), "{why}");
 }
 
