@@ -167,7 +167,7 @@ async fn one_upstream_subscription_for_many_viewers_then_idle_unsubscribe() {
     for v in &mut viewers {
         next_frame(v).await;
     }
-    assert_eq!(puller.active(), 1);
+    eventually("the upstream subscription", Duration::from_secs(2), || puller.active() == 1).await;
     assert_eq!(ing.metrics.downstream_subscriptions.get(), 1);
     assert_eq!(e.metrics.upstream_subscriptions.get(), 1);
     drop(viewers);
