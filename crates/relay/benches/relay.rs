@@ -61,14 +61,23 @@ async fn pair(config: ServerConfig) -> (Arc<Hub>, Arc<Hub>, Server, Client, Upst
 }
 
 fn tracks() -> Vec<Track> {
-    vec![Track::new(1, Codec::H264, 90_000), Track::new(2, Codec::Aac, 48_000)]
+    vec![
+        Track::new(1, Codec::H264, 90_000),
+        Track::new(2, Codec::Aac, 48_000),
+    ]
 }
 
 async fn latency(seconds: u64) {
     let (ingest, edge, _server, client, up) = pair(ServerConfig::default()).await;
     let p = ingest.stream("cam").publish().unwrap();
     p.set_tracks(tracks());
-    p.push(Frame::new(1, Timestamp::new(0, 90_000), Timestamp::new(0, 90_000), true, vec![0u8; 100_000]));
+    p.push(Frame::new(
+        1,
+        Timestamp::new(0, 90_000),
+        Timestamp::new(0, 90_000),
+        true,
+        vec![0u8; 100_000],
+    ));
     let _sub = client.subscribe("cam", &up).await.unwrap();
     let mut reader = edge.get("cam").unwrap().subscribe();
     let sent: Arc<parking_lot::Mutex<HashMap<(u32, i64), Instant>>> = Arc::default();
@@ -125,7 +134,13 @@ async fn throughput(seconds: u64) {
     let p = ingest.stream("big").publish().unwrap();
     p.set_tracks(tracks());
     let frame = bytes::Bytes::from(vec![7u8; 1 << 20]);
-    p.push(Frame::new(1, Timestamp::new(0, 90_000), Timestamp::new(0, 90_000), true, frame.clone()));
+    p.push(Frame::new(
+        1,
+        Timestamp::new(0, 90_000),
+        Timestamp::new(0, 90_000),
+        true,
+        frame.clone(),
+    ));
     let _sub = client.subscribe("big", &up).await.unwrap();
     let mut reader = edge.get("big").unwrap().subscribe();
     let received = Arc::new(AtomicU64::new(0));
@@ -173,7 +188,10 @@ async fn throughput(seconds: u64) {
 
 fn main() {
     // `cargo bench` passes --bench; a plain run works too
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         latency(5).await;
         throughput(4).await;

@@ -96,9 +96,19 @@ enum Input {
     Catalog(pb::Catalog),
     Refused(String),
     StreamEnded(String),
-    GroupStart { seq: u64, epoch: u64 },
-    Frame { seq: u64, header: pb::FrameHeader, payload: Bytes },
-    GroupEnd { seq: u64, reset: bool },
+    GroupStart {
+        seq: u64,
+        epoch: u64,
+    },
+    Frame {
+        seq: u64,
+        header: pb::FrameHeader,
+        payload: Bytes,
+    },
+    GroupEnd {
+        seq: u64,
+        reset: bool,
+    },
     Protocol(String),
 }
 
@@ -255,13 +265,17 @@ impl Client {
         transport
             .keep_alive_interval(Some(cfg.keep_alive))
             .max_idle_timeout(Some(
-                quinn::IdleTimeout::try_from(cfg.idle_timeout).map_err(|e| RelayError::Config(e.to_string()))?,
+                quinn::IdleTimeout::try_from(cfg.idle_timeout)
+                    .map_err(|e| RelayError::Config(e.to_string()))?,
             ))
             .stream_receive_window((8u32 << 20).into())
             .receive_window((64u32 << 20).into())
             .max_concurrent_uni_streams(256u32.into());
         client.transport_config(Arc::new(transport));
-        let err = |reason: String| RelayError::Connect { addr: up.addr, reason };
+        let err = |reason: String| RelayError::Connect {
+            addr: up.addr,
+            reason,
+        };
         let connecting = self
             .endpoint(up.addr.is_ipv6())?
             .connect_with(client, up.addr, &up.server_name)
@@ -278,7 +292,12 @@ impl Client {
             let tasks = vec![
                 tokio::spawn(control_writer(send, ctl_rx)),
                 tokio::spawn(control_reader(recv, weak.clone(), limits)),
-                tokio::spawn(accept_groups(connection.clone(), weak.clone(), limits, metrics.clone())),
+                tokio::spawn(accept_groups(
+                    connection.clone(),
+                    weak.clone(),
+                    limits,
+                    metrics.clone(),
+                )),
                 tokio::spawn({
                     let c = connection.clone();
                     async move {
@@ -357,13 +376,23 @@ async fn control_reader(mut recv: quinn::RecvStream, conn: std::sync::Weak<Conn>
     }
 }
 
-async fn accept_groups(connection: quinn::Connection, conn: std::sync::Weak<Conn>, limits: Limits, metrics: Arc<Metrics>) {
+async fn accept_groups(
+    connection: quinn::Connection,
+    conn: std::sync::Weak<Conn>,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+) {
     while let Ok(recv) = connection.accept_uni().await {
         tokio::spawn(read_group(recv, conn.clone(), limits, metrics.clone()));
     }
 }
 
-async fn read_group(mut recv: quinn::RecvStream, conn: std::sync::Weak<Conn>, limits: Limits, metrics: Arc<Metrics>) {
+async fn read_group(
+    mut recv: quinn::RecvStream,
+    conn: std::sync::Weak<Conn>,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+) {
     let mut decoder = MediaDecoder::new(limits);
     let mut target: Option<(u64, mpsc::Sender<Input>)> = None;
     loop {
@@ -409,8 +438,18 @@ async fn read_group(mut recv: quinn::RecvStream, conn: std::sync::Weak<Conn>, li
                     target = Some((g.sequence, tx));
                 }
                 Ok(Some(MediaItem::Frame(header, payload))) => {
-                    let Some((seq, tx)) = &target else { unreachable!("frames follow the group header") };
-                    if tx.send(Input::Frame { seq: *seq, header, payload }).await.is_err() {
+                    let Some((seq, tx)) = &target else {
+                        unreachable!("frames follow the group header")
+                    };
+                    if tx
+                        .send(Input::Frame {
+                            seq: *seq,
+                            header,
+                            payload,
+                        })
+                        .await
+                        .is_err()
+                    {
                         let _ = recv.stop(codes::UNWANTED);
                         return;
                     }
@@ -432,7 +471,9 @@ pub struct Subscription {
 
 impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscription").field("stream", &self.stream).finish()
+        f.debug_struct("Subscription")
+            .field("stream", &self.stream)
+            .finish()
     }
 }
 
@@ -610,7 +651,9 @@ impl Feeder {
             self.publisher.set_cut_config(cut);
         }
         if c.window_ms > 0 {
-            self.publisher.stream().set_window(Duration::from_millis(c.window_ms));
+            self.publisher
+                .stream()
+                .set_window(Duration::from_millis(c.window_ms));
         }
         self.publisher.set_tracks(tracks);
     }
@@ -636,7 +679,8 @@ impl Feeder {
                     g.bytes -= payload.len();
                     let ts = self.timescales.get(&h.track).copied().unwrap_or(1);
                     let ingest = h.ingest_time_us;
-                    self.publisher.push_marked(convert::frame_from_wire(&h, payload, ts));
+                    self.publisher
+                        .push_marked(convert::frame_from_wire(&h, payload, ts));
                     self.metrics.frames_received.inc();
                     let now = convert::now_us();
                     if ingest > 0 && now >= ingest {
@@ -644,8 +688,8 @@ impl Feeder {
                     }
                 }
             }
-            let stalled = waiting
-                && (pending > MAX_PENDING || g.last_data.elapsed() >= self.config.group_stall);
+            let stalled =
+                waiting && (pending > MAX_PENDING || g.last_data.elapsed() >= self.config.group_stall);
             if g.done || g.epoch < self.applied_epoch || stalled {
                 if stalled && !g.done {
                     tracing::debug!(stream = self.name, seq, "relay: abandoning a stalled group");

@@ -111,7 +111,11 @@ pub(crate) fn frame_header(f: &Frame, ingest_time_us: u64) -> pb::FrameHeader {
 /// The frame a header and its payload describe; `track_timescale` is used
 /// when the header leaves the timescale out.
 pub(crate) fn frame_from_wire(h: &pb::FrameHeader, payload: Bytes, track_timescale: u32) -> Frame {
-    let ts = if h.timescale == 0 { track_timescale } else { h.timescale };
+    let ts = if h.timescale == 0 {
+        track_timescale
+    } else {
+        h.timescale
+    };
     Frame {
         track: h.track,
         dts: Timestamp::new(h.dts, ts),

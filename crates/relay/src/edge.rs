@@ -213,7 +213,10 @@ async fn drive<R: Resolver>(inner: std::sync::Weak<Inner<R>>, stream: Arc<LiveSt
                         drop(sub);
                         match why {
                             None => {
-                                tracing::info!(stream = name, "relay: no viewers, upstream subscription dropped");
+                                tracing::info!(
+                                    stream = name,
+                                    "relay: no viewers, upstream subscription dropped"
+                                );
                                 break;
                             }
                             Some(why) => {

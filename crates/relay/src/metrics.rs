@@ -88,7 +88,11 @@ impl Metrics {
             "Subscriptions edges hold on this ingest",
             m.downstream_subscriptions.clone(),
         );
-        r.register("connections", "Open relay QUIC connections", m.connections.clone());
+        r.register(
+            "connections",
+            "Open relay QUIC connections",
+            m.connections.clone(),
+        );
         m
     }
 

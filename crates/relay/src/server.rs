@@ -83,7 +83,8 @@ impl Server {
         let mut transport = quinn::TransportConfig::default();
         transport
             .max_idle_timeout(Some(
-                quinn::IdleTimeout::try_from(config.idle_timeout).map_err(|e| RelayError::Config(e.to_string()))?,
+                quinn::IdleTimeout::try_from(config.idle_timeout)
+                    .map_err(|e| RelayError::Config(e.to_string()))?,
             ))
             // edges open only the control stream
             .max_concurrent_bidi_streams(4u32.into())

@@ -99,17 +99,19 @@ fn server_config_der(
     key: PrivateKeyDer<'static>,
     client_ca_pem: Option<&[u8]>,
 ) -> Result<rustls::ServerConfig, TlsError> {
-    let builder =
-        rustls::ServerConfig::builder_with_provider(provider()).with_protocol_versions(&[&rustls::version::TLS13])?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?;
     let builder = match client_ca_pem {
         Some(ca) => {
-            let verifier =
-                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots("client CA", ca)?), provider())
-                    .build()
-                    .map_err(|e| TlsError::Pem {
-                        what: "client CA",
-                        reason: e.to_string(),
-                    })?;
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots("client CA", ca)?),
+                provider(),
+            )
+            .build()
+            .map_err(|e| TlsError::Pem {
+                what: "client CA",
+                reason: e.to_string(),
+            })?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),
@@ -176,7 +178,9 @@ impl ClientTls {
     pub fn new(ca_pem: Option<&[u8]>, identity: Option<(&[u8], &[u8])>) -> Result<Self, TlsError> {
         let roots = ca_pem.map(|p| roots("CA", p)).transpose()?.map(Arc::new);
         let identity = identity
-            .map(|(c, k)| Ok::<_, TlsError>((certs("client certificate", c)?, Arc::new(key("client key", k)?))))
+            .map(|(c, k)| {
+                Ok::<_, TlsError>((certs("client certificate", c)?, Arc::new(key("client key", k)?)))
+            })
             .transpose()?;
         let mut tls = Self {
             roots,
@@ -215,7 +219,10 @@ impl ClientTls {
 
     /// The configuration for one upstream: pinning `pinned` when given,
     /// else trusting the CA.
-    pub fn config_for(&self, pinned: Option<&CertificateDer<'static>>) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    pub fn config_for(
+        &self,
+        pinned: Option<&CertificateDer<'static>>,
+    ) -> Result<Arc<rustls::ClientConfig>, TlsError> {
         match pinned {
             Some(cert) => {
                 let b = rustls::ClientConfig::builder_with_provider(provider())
@@ -264,7 +271,12 @@ impl ServerCertVerifier for Pinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -273,24 +285,31 @@ impl ServerCertVerifier for Pinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
 /// The quinn server configuration for a rustls one.
 pub(crate) fn quic_server(config: rustls::ServerConfig) -> Result<quinn::ServerConfig, TlsError> {
-    let quic =
-        quinn::crypto::rustls::QuicServerConfig::try_from(config).map_err(|e| TlsError::Quic(e.to_string()))?;
+    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(config)
+        .map_err(|e| TlsError::Quic(e.to_string()))?;
     Ok(quinn::ServerConfig::with_crypto(Arc::new(quic)))
 }
 
 /// The quinn client configuration for a rustls one.
 pub(crate) fn quic_client(config: Arc<rustls::ClientConfig>) -> Result<quinn::ClientConfig, TlsError> {
-    let quic =
-        quinn::crypto::rustls::QuicClientConfig::try_from(config).map_err(|e| TlsError::Quic(e.to_string()))?;
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(config)
+        .map_err(|e| TlsError::Quic(e.to_string()))?;
     Ok(quinn::ClientConfig::new(Arc::new(quic)))
 }

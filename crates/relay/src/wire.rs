@@ -241,7 +241,10 @@ impl<M: Message + Default> ControlDecoder<M> {
     /// After an error the decoder stays failed (the stream must be closed).
     pub fn next(&mut self) -> Result<Option<M>, WireError> {
         if self.failed {
-            return Err(WireError::Invalid(format!("{}: decoder failed earlier", self.what)));
+            return Err(WireError::Invalid(format!(
+                "{}: decoder failed earlier",
+                self.what
+            )));
         }
         let r = match self.queue.record(self.what, self.limit) {
             Ok(Some(b)) => decode(self.what, b).map(Some),
@@ -327,7 +330,9 @@ impl MediaDecoder {
     fn step(&mut self) -> Result<Option<MediaItem>, WireError> {
         loop {
             match &self.state {
-                MediaState::Failed => return Err(WireError::Invalid("media stream: decoder failed earlier".into())),
+                MediaState::Failed => {
+                    return Err(WireError::Invalid("media stream: decoder failed earlier".into()));
+                }
                 MediaState::Group => {
                     let Some(b) = self.queue.record("group header", self.limits.header)? else {
                         return Ok(None);
@@ -356,7 +361,8 @@ impl MediaDecoder {
                         return Ok(None);
                     }
                     let payload = self.queue.take(n);
-                    let MediaState::Payload(h) = std::mem::replace(&mut self.state, MediaState::Header) else {
+                    let MediaState::Payload(h) = std::mem::replace(&mut self.state, MediaState::Header)
+                    else {
                         unreachable!("state checked above")
                     };
                     return Ok(Some(MediaItem::Frame(h, payload)));
@@ -472,7 +478,10 @@ mod tests {
         d.push(buf.freeze().slice(..4));
         assert_eq!(d.next(), Ok(None));
         let e = d.finish().unwrap_err();
-        assert!(e.to_string().starts_with("stream ended inside client message"), "{e}");
+        assert!(
+            e.to_string().starts_with("stream ended inside client message"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -485,7 +494,9 @@ mod tests {
         let mut d = MediaDecoder::new(Limits::default());
         d.push(whole.clone());
         d.next().unwrap();
-        let Some(MediaItem::Frame(_, p)) = d.next().unwrap() else { panic!() };
+        let Some(MediaItem::Frame(_, p)) = d.next().unwrap() else {
+            panic!()
+        };
         assert_eq!(&p[..], b"abcd");
         assert_eq!(p.as_ptr(), whole[whole.len() - 4..].as_ptr());
     }

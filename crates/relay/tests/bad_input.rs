@@ -15,7 +15,9 @@ use support::*;
 
 /// A raw QUIC connection to `up` (pinning its certificate).
 async fn raw_connect(up: &Upstream) -> quinn::Connection {
-    let cfg = ClientTls::pinned_only().config_for(up.pinned_cert.as_ref()).unwrap();
+    let cfg = ClientTls::pinned_only()
+        .config_for(up.pinned_cert.as_ref())
+        .unwrap();
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(cfg).unwrap();
     let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     ep.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
@@ -82,7 +84,9 @@ async fn garbage_and_broken_clients_are_refused_others_keep_flowing() {
     prost::encoding::encode_varint(1 << 20, &mut b);
     b.put_slice(&[0; 16]);
     send.write_all(&b).await.unwrap();
-    let why = tokio::time::timeout(Duration::from_secs(5), c.closed()).await.unwrap();
+    let why = tokio::time::timeout(Duration::from_secs(5), c.closed())
+        .await
+        .unwrap();
     assert!(why.to_string().contains("exceeds the limit"), "{why}");
 
     // a truncated message, then the stream finished
@@ -91,14 +95,21 @@ async fn garbage_and_broken_clients_are_refused_others_keep_flowing() {
     let whole = subscribe("cam");
     send.write_all(&whole[..whole.len() - 2]).await.unwrap();
     send.finish().unwrap();
-    let why = tokio::time::timeout(Duration::from_secs(5), c.closed()).await.unwrap();
-    assert!(why.to_string().contains("stream ended inside client message"), "{why}");
+    let why = tokio::time::timeout(Duration::from_secs(5), c.closed())
+        .await
+        .unwrap();
+    assert!(
+        why.to_string().contains("stream ended inside client message"),
+        "{why}"
+    );
 
     // undecodable message bytes
     let c = raw_connect(&ing.upstream).await;
     let (mut send, _recv) = c.open_bi().await.unwrap();
     send.write_all(&[3, 0xff, 0xff, 0xff]).await.unwrap();
-    let why = tokio::time::timeout(Duration::from_secs(5), c.closed()).await.unwrap();
+    let why = tokio::time::timeout(Duration::from_secs(5), c.closed())
+        .await
+        .unwrap();
     assert!(why.to_string().contains("client message"), "{why}");
 
     // the honest edge still gets frames
@@ -149,7 +160,10 @@ async fn client_that_never_reads_gets_groups_reset() {
     assert_eq!(ing.metrics.dropped("cam"), 0);
     // bounded: far less than the 20 MB pushed was accepted by QUIC for it
     let sent = ing.metrics.bytes_sent.get();
-    assert!(sent < 15_000_000, "sent {sent} bytes to a reader that reads nothing");
+    assert!(
+        sent < 15_000_000,
+        "sent {sent} bytes to a reader that reads nothing"
+    );
     drop(c);
     feeder_cam.abort();
 }
@@ -226,7 +240,9 @@ fn frame_header(size: u32) -> pb::FrameHeader {
 /// Why a subscription to `up` ended, before or after its catalog.
 async fn ended(e: &Edge, up: &Upstream) -> Ended {
     match e.client.subscribe("cam", up).await {
-        Ok(mut sub) => tokio::time::timeout(Duration::from_secs(5), sub.ended()).await.unwrap(),
+        Ok(mut sub) => tokio::time::timeout(Duration::from_secs(5), sub.ended())
+            .await
+            .unwrap(),
         Err(RelayError::Ended { why, .. }) => why,
         Err(other) => panic!("unexpected error {other}"),
     }
@@ -256,7 +272,10 @@ async fn a_server_lying_about_sizes_is_refused() {
     .await;
     let e = edge();
     let why = ended(&e, &up).await;
-    assert!(matches!(&why, Ended::Protocol(r) if r.contains("exceeds the limit")), "{why}");
+    assert!(
+        matches!(&why, Ended::Protocol(r) if r.contains("exceeds the limit")),
+        "{why}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,14 +340,20 @@ async fn wrong_certificates_are_refused() {
     };
     // without a client certificate
     let err = client(None).subscribe("cam", &up).await.unwrap_err();
-    assert!(matches!(err, RelayError::Connect { .. } | RelayError::Ended { .. }), "{err}");
+    assert!(
+        matches!(err, RelayError::Connect { .. } | RelayError::Ended { .. }),
+        "{err}"
+    );
     // with a certificate from another CA
     let stranger = SelfSigned::generate(&["edge".into()]).unwrap();
     let err = client(Some((stranger.cert_pem.as_bytes(), stranger.key_pem.as_bytes())))
         .subscribe("cam", &up)
         .await
         .unwrap_err();
-    assert!(matches!(err, RelayError::Connect { .. } | RelayError::Ended { .. }), "{err}");
+    assert!(
+        matches!(err, RelayError::Connect { .. } | RelayError::Ended { .. }),
+        "{err}"
+    );
     // with one from the cluster CA
     let (edge_cert, edge_key) = issue("edge.cluster");
     let _sub = client(Some((edge_cert.as_bytes(), edge_key.as_bytes())))

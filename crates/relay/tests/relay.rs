@@ -35,7 +35,10 @@ async fn relays_tracks_frames_and_marks() {
     let got_tracks = local.tracks();
     assert_eq!(got_tracks.len(), 2);
     for (a, b) in got_tracks.iter().zip(tracks()) {
-        assert_eq!((a.id, &a.codec, a.timescale, &a.init), (b.id, &b.codec, b.timescale, &b.init));
+        assert_eq!(
+            (a.id, &a.codec, a.timescale, &a.init),
+            (b.id, &b.codec, b.timescale, &b.init)
+        );
     }
     assert_eq!(got_tracks[1].audio.as_ref().map(|a| a.sample_rate), Some(48_000));
 
@@ -57,7 +60,9 @@ async fn relays_tracks_frames_and_marks() {
     // the source going away ends the edge's copy too
     drop(p);
     let mut sub = sub;
-    let why = tokio::time::timeout(Duration::from_secs(5), sub.ended()).await.unwrap();
+    let why = tokio::time::timeout(Duration::from_secs(5), sub.ended())
+        .await
+        .unwrap();
     assert!(matches!(why, relay::Ended::StreamEnded(_)), "{why}");
     assert_eq!(local.state(), State::Offline);
 }
@@ -103,7 +108,10 @@ async fn unknown_stream_is_refused() {
     // an existing but offline stream: requested, then refused after the wait
     let offline = ing.hub.stream("later");
     let err = edge.client.subscribe("later", &ing.upstream).await.unwrap_err();
-    assert!(matches!(&err, RelayError::Refused { reason, .. } if reason.contains("offline")), "{err}");
+    assert!(
+        matches!(&err, RelayError::Refused { reason, .. } if reason.contains("offline")),
+        "{err}"
+    );
     // the request reached the on-demand side
     tokio::time::timeout(Duration::from_millis(100), offline.requested())
         .await
@@ -167,11 +175,17 @@ async fn one_upstream_subscription_for_many_viewers_then_idle_unsubscribe() {
     for v in &mut viewers {
         next_frame(v).await;
     }
-    eventually("the upstream subscription", Duration::from_secs(2), || puller.active() == 1).await;
+    eventually("the upstream subscription", Duration::from_secs(2), || {
+        puller.active() == 1
+    })
+    .await;
     assert_eq!(ing.metrics.downstream_subscriptions.get(), 1);
     assert_eq!(e.metrics.upstream_subscriptions.get(), 1);
     drop(viewers);
-    eventually("idle unsubscribe", Duration::from_secs(5), || puller.active() == 0).await;
+    eventually("idle unsubscribe", Duration::from_secs(5), || {
+        puller.active() == 0
+    })
+    .await;
     eventually("ingest sees the unsubscribe", Duration::from_secs(5), || {
         ing.metrics.downstream_subscriptions.get() == 0
     })
@@ -181,7 +195,10 @@ async fn one_upstream_subscription_for_many_viewers_then_idle_unsubscribe() {
     let mut v = local.subscribe();
     local.request();
     next_frame(&mut v).await;
-    eventually("a new upstream subscription", Duration::from_secs(5), || puller.active() == 1).await;
+    eventually("a new upstream subscription", Duration::from_secs(5), || {
+        puller.active() == 1
+    })
+    .await;
     feeder.abort();
 }
 
@@ -215,7 +232,9 @@ async fn failover_to_another_ingest() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         assert!(tokio::time::Instant::now() < deadline, "edge did not fail over");
-        let e = tokio::time::timeout(Duration::from_secs(15), viewer.next()).await.unwrap();
+        let e = tokio::time::timeout(Duration::from_secs(15), viewer.next())
+            .await
+            .unwrap();
         if let Event::Frame(f) = e
             && f.dts.ticks() >= 10_000 * 3600
         {

@@ -13,7 +13,9 @@ use relay::{Client, ClientConfig, Metrics, Server, ServerConfig, Upstream};
 
 pub fn logs() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "relay=debug".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "relay=debug".into()),
+        )
         .with_test_writer()
         .try_init();
 }
@@ -63,7 +65,12 @@ pub struct Edge {
 pub fn edge() -> Edge {
     let hub = Arc::new(Hub::default());
     let metrics = Arc::new(Metrics::default());
-    let client = Client::new(hub.clone(), ClientTls::pinned_only(), metrics.clone(), ClientConfig::default());
+    let client = Client::new(
+        hub.clone(),
+        ClientTls::pinned_only(),
+        metrics.clone(),
+        ClientConfig::default(),
+    );
     Edge { hub, client, metrics }
 }
 
@@ -149,7 +156,10 @@ pub async fn next_frame(sub: &mut Subscriber) -> Frame {
 pub async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + timeout;
     while !f() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
