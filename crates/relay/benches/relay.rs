@@ -1,0 +1,199 @@
+//! Relay figures on loopback, ingest and edge in one process:
+//! - added latency (frame pushed into the ingest hub -> frame out of the
+//!   edge hub's subscriber) at 25 fps video + 50 fps audio, ~4 Mbit/s;
+//! - CPU seconds (both sides) per Gbit relayed, pushing 1 MB frames as fast
+//!   as the edge takes them.
+//!
+//! `cargo bench -p relay --bench relay` (or `bench/relay.sh`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hub::{Event, Hub};
+use media::{Codec, Frame, Timestamp, Track};
+use relay::tls::{ClientTls, SelfSigned};
+use relay::{Client, ClientConfig, Metrics, Server, ServerConfig, Upstream};
+
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // fields after the command name (which is in parentheses)
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 (1-based), 11 and 12 after ')'
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn pair(config: ServerConfig) -> (Arc<Hub>, Arc<Hub>, Server, Client, Upstream) {
+    let ingest = Arc::new(Hub::default());
+    let edge = Arc::new(Hub::default());
+    let cert = SelfSigned::generate(&["ingest".into()]).unwrap();
+    let server = Server::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        cert.server_config(None).unwrap(),
+        ingest.clone(),
+        Arc::new(Metrics::default()),
+        config,
+    )
+    .unwrap();
+    let up = Upstream {
+        addr: server.local_addr().unwrap(),
+        server_name: "ingest".into(),
+        pinned_cert: Some(cert.cert_der),
+    };
+    let client = Client::new(
+        edge.clone(),
+        ClientTls::pinned_only(),
+        Arc::new(Metrics::default()),
+        ClientConfig {
+            from_live_edge: true,
+            ..Default::default()
+        },
+    );
+    (ingest, edge, server, client, up)
+}
+
+fn tracks() -> Vec<Track> {
+    vec![
+        Track::new(1, Codec::H264, 90_000),
+        Track::new(2, Codec::Aac, 48_000),
+    ]
+}
+
+async fn latency(seconds: u64) {
+    let (ingest, edge, _server, client, up) = pair(ServerConfig::default()).await;
+    let p = ingest.stream("cam").publish().unwrap();
+    p.set_tracks(tracks());
+    p.push(Frame::new(
+        1,
+        Timestamp::new(0, 90_000),
+        Timestamp::new(0, 90_000),
+        true,
+        vec![0u8; 100_000],
+    ));
+    let _sub = client.subscribe("cam", &up).await.unwrap();
+    let mut reader = edge.get("cam").unwrap().subscribe();
+    let sent: Arc<parking_lot::Mutex<HashMap<(u32, i64), Instant>>> = Arc::default();
+    let s2 = sent.clone();
+    let feeder = tokio::spawn(async move {
+        // 20 ms ticks: audio every tick, video every other; ~4 Mbit/s
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        for i in 1..(seconds as i64 * 50) {
+            tick.tick().await;
+            let a = Timestamp::new(i * 960, 48_000);
+            s2.lock().insert((2, a.ticks()), Instant::now());
+            p.push(Frame::new(2, a, a, true, vec![1u8; 400]));
+            if i % 2 == 0 {
+                let v = Timestamp::new(i * 1800, 90_000);
+                let key = i % 100 == 0;
+                let size = if key { 100_000 } else { 18_000 };
+                s2.lock().insert((1, v.ticks()), Instant::now());
+                p.push(Frame::new(1, v, v, key, vec![2u8; size]));
+            }
+        }
+        p
+    });
+    let mut lat = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(seconds + 2);
+    while Instant::now() < deadline {
+        let Ok(e) = tokio::time::timeout(Duration::from_millis(500), reader.next()).await else {
+            if feeder.is_finished() {
+                break;
+            }
+            continue;
+        };
+        if let Event::Frame(f) = e
+            && let Some(t) = sent.lock().remove(&(f.track, f.dts.ticks()))
+        {
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let _p = feeder.await.unwrap();
+    println!(
+        "latency (25 fps video + 50 fps audio, ~4 Mbit/s, {} frames): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        lat.len(),
+        percentile(&mut lat, 0.5),
+        percentile(&mut lat, 0.99),
+        percentile(&mut lat, 1.0),
+    );
+}
+
+async fn throughput(seconds: u64) {
+    let (ingest, edge, _server, client, up) = pair(ServerConfig {
+        max_lag: Duration::from_secs(3600),
+        ..Default::default()
+    })
+    .await;
+    let p = ingest.stream("big").publish().unwrap();
+    p.set_tracks(tracks());
+    let frame = bytes::Bytes::from(vec![7u8; 1 << 20]);
+    p.push(Frame::new(
+        1,
+        Timestamp::new(0, 90_000),
+        Timestamp::new(0, 90_000),
+        true,
+        frame.clone(),
+    ));
+    let _sub = client.subscribe("big", &up).await.unwrap();
+    let mut reader = edge.get("big").unwrap().subscribe();
+    let received = Arc::new(AtomicU64::new(0));
+    let r2 = received.clone();
+    let reading = tokio::spawn(async move {
+        let mut bytes = 0u64;
+        loop {
+            match reader.next().await {
+                Event::Frame(f) => {
+                    bytes += f.data.len() as u64;
+                    r2.fetch_add(1, Ordering::Relaxed);
+                }
+                Event::Closed | Event::Offline => return bytes,
+                _ => {}
+            }
+        }
+    });
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    let mut i = 1i64;
+    while t0.elapsed() < Duration::from_secs(seconds) {
+        // stay at most 16 frames ahead of the edge
+        while i as u64 > received.load(Ordering::Relaxed) + 16 {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        let t = Timestamp::new(i * 3600, 90_000);
+        p.push(Frame::new(1, t, t, i % 10 == 0, frame.clone()));
+        i += 1;
+    }
+    while received.load(Ordering::Relaxed) + 1 < i as u64 && t0.elapsed() < Duration::from_secs(seconds + 5) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    drop(p);
+    let bytes = reading.await.unwrap();
+    let gbit = bytes as f64 * 8.0 / 1e9;
+    println!(
+        "throughput (1 MiB frames): {:.2} Gbit in {wall:.2} s = {:.2} Gbit/s; CPU {cpu:.2} s (ingest + edge) = {:.2} CPU s per Gbit",
+        gbit,
+        gbit / wall,
+        cpu / gbit
+    );
+}
+
+fn main() {
+    // `cargo bench` passes --bench; a plain run works too
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        latency(5).await;
+        throughput(4).await;
+    });
+}
