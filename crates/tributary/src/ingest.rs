@@ -96,6 +96,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
 
     tracing::info!(%id, addr = %http, "ingest node http listening");
     let router = crate::node::health(session.lease())
+        .merge(crate::node::metrics(Arc::new(registry)))
         .merge(control::rest::router(service.clone()))
         .merge(edge_node::http::router(hub.clone()));
     let served = axum::serve(listener, router)

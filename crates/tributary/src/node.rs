@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::response::IntoResponse;
 use axum::{Router, routing::get};
 use spec::node::NodeInfo;
 use store::{Etcd, EtcdOptions};
@@ -28,6 +29,9 @@ pub(crate) struct NodeArgs {
     /// Address of the HTTP port (media outputs, API, metrics, health).
     #[arg(long, env = "TRIBUTARY_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
     pub(crate) http_listen: SocketAddr,
+    /// Address of the gRPC control API port.
+    #[arg(long, env = "TRIBUTARY_GRPC_LISTEN", default_value = "0.0.0.0:4242")]
+    pub(crate) grpc_listen: SocketAddr,
     /// Host name or address other nodes and the operator use to reach this
     /// node (default: the node id when it resolves, else 127.0.0.1).
     #[arg(long, env = "TRIBUTARY_ADVERTISE")]
@@ -158,4 +162,28 @@ pub(crate) async fn spawn_media_listeners(
 pub(crate) fn hub_with_cuts(cuts: media::hls::cutter::CutConfig) -> Arc<hub::Hub> {
     let _ = cuts; // Hub::with_cuts lands with the marks branch
     Arc::new(hub::Hub::default())
+}
+
+/// `GET /metrics`: the registry in the Prometheus text format.
+pub(crate) fn metrics(registry: Arc<prometheus_client::registry::Registry>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let registry = registry.clone();
+            async move {
+                let mut text = String::new();
+                match prometheus_client::encoding::text::encode(&mut text, &registry) {
+                    Ok(()) => (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        text,
+                    )
+                        .into_response(),
+                    Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+                }
+            }
+        }),
+    )
 }

@@ -173,7 +173,13 @@ pub(crate) fn pull_on_demand<S: StateStore>(
         identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
     )
     .context("relay TLS")?;
-    let client = relay::Client::new(hub.clone(), client_tls, metrics, relay::ClientConfig::default());
+    // a dead ingest is noticed within seconds, so failover does not wait long
+    let config = relay::ClientConfig {
+        keep_alive: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(4),
+        ..relay::ClientConfig::default()
+    };
+    let client = relay::Client::new(hub.clone(), client_tls, metrics, config);
     let puller = relay::Puller::new(
         client,
         EtcdResolver { store },
