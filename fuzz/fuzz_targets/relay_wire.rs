@@ -18,9 +18,9 @@ fuzz_target!(|data: &[u8]| {
         media.push(chunk.clone());
         server.push(chunk.clone());
         client.push(chunk);
-        while let Ok(Some(_)) = media.next() {}
-        while let Ok(Some(_)) = server.next() {}
-        while let Ok(Some(_)) = client.next() {}
+        while let Ok(Some(_)) = media.next_item() {}
+        while let Ok(Some(_)) = server.next_item() {}
+        while let Ok(Some(_)) = client.next_item() {}
     }
     let _ = media.finish();
     let _ = server.finish();

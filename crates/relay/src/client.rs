@@ -357,7 +357,7 @@ async fn control_reader(mut recv: quinn::RecvStream, conn: std::sync::Weak<Conn>
             Err(_) => return,
         }
         loop {
-            match decoder.next() {
+            match decoder.next_item() {
                 Ok(Some(m)) => {
                     let (stream, input) = match m.msg {
                         Some(server_message::Msg::Catalog(c)) => (c.stream.clone(), Input::Catalog(c)),
@@ -418,7 +418,7 @@ async fn read_group(
         metrics.bytes_received.inc_by(chunk.len() as u64);
         decoder.push(chunk);
         loop {
-            match decoder.next() {
+            match decoder.next_item() {
                 Ok(Some(MediaItem::Group(g))) => {
                     let Some(tx) = sub_of(&conn, &g.stream) else {
                         let _ = recv.stop(codes::UNWANTED);

@@ -169,7 +169,7 @@ async fn serve_connection(conn: quinn::Connection, ctx: Arc<Ctx>) {
         }
         let mut bad = None;
         loop {
-            match decoder.next() {
+            match decoder.next_item() {
                 Ok(Some(m)) => match m.msg {
                     Some(client_message::Msg::Subscribe(s)) => {
                         subs.retain(|_, t| !t.0.is_finished());

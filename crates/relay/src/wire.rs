@@ -239,7 +239,7 @@ impl<M: Message + Default> ControlDecoder<M> {
 
     /// The next complete message, `Ok(None)` when more bytes are needed.
     /// After an error the decoder stays failed (the stream must be closed).
-    pub fn next(&mut self) -> Result<Option<M>, WireError> {
+    pub fn next_item(&mut self) -> Result<Option<M>, WireError> {
         if self.failed {
             return Err(WireError::Invalid(format!(
                 "{}: decoder failed earlier",
@@ -319,7 +319,7 @@ impl MediaDecoder {
 
     /// The next complete item, `Ok(None)` when more bytes are needed. After
     /// an error the decoder stays failed.
-    pub fn next(&mut self) -> Result<Option<MediaItem>, WireError> {
+    pub fn next_item(&mut self) -> Result<Option<MediaItem>, WireError> {
         let r = self.step();
         if r.is_err() {
             self.state = MediaState::Failed;
@@ -437,7 +437,7 @@ mod tests {
         // varint 2000
         d.push(Bytes::from_static(&[0xd0, 0x0f]));
         assert_eq!(
-            d.next(),
+            d.next_item(),
             Err(WireError::TooLarge {
                 what: "group header",
                 len: 2000,
@@ -457,8 +457,8 @@ mod tests {
         encode(&header(11, true, 0), &mut buf);
         let mut d = MediaDecoder::new(limits);
         d.push(buf.freeze());
-        assert!(matches!(d.next(), Ok(Some(MediaItem::Group(_)))));
-        let e = d.next().unwrap_err();
+        assert!(matches!(d.next_item(), Ok(Some(MediaItem::Group(_)))));
+        let e = d.next_item().unwrap_err();
         assert!(e.to_string().contains("frame payload of 11 bytes exceeds"), "{e}");
     }
 
@@ -476,7 +476,7 @@ mod tests {
         );
         let mut d = ControlDecoder::<ClientMessage>::new(Limits::default(), "client message");
         d.push(buf.freeze().slice(..4));
-        assert_eq!(d.next(), Ok(None));
+        assert_eq!(d.next_item(), Ok(None));
         let e = d.finish().unwrap_err();
         assert!(
             e.to_string().starts_with("stream ended inside client message"),
@@ -493,8 +493,8 @@ mod tests {
         let whole = buf.freeze();
         let mut d = MediaDecoder::new(Limits::default());
         d.push(whole.clone());
-        d.next().unwrap();
-        let Some(MediaItem::Frame(_, p)) = d.next().unwrap() else {
+        d.next_item().unwrap();
+        let Some(MediaItem::Frame(_, p)) = d.next_item().unwrap() else {
             panic!()
         };
         assert_eq!(&p[..], b"abcd");
@@ -560,7 +560,7 @@ mod tests {
             let mut got = Vec::new();
             for c in chunks(&buf, &cuts) {
                 d.push(c);
-                while let Some(item) = d.next().unwrap() {
+                while let Some(item) = d.next_item().unwrap() {
                     got.push(item);
                 }
             }
@@ -581,7 +581,7 @@ mod tests {
             let mut got = Vec::new();
             for c in chunks(&buf, &[cut]) {
                 d.push(c);
-                while let Some(m) = d.next().unwrap() {
+                while let Some(m) = d.next_item().unwrap() {
                     got.push(m);
                 }
             }
@@ -596,8 +596,8 @@ mod tests {
             for chunk in chunks(&data, &[cut]) {
                 m.push(chunk.clone());
                 c.push(chunk);
-                while let Ok(Some(_)) = m.next() {}
-                while let Ok(Some(_)) = c.next() {}
+                while let Ok(Some(_)) = m.next_item() {}
+                while let Ok(Some(_)) = c.next_item() {}
             }
             let _ = m.finish();
             let _ = c.finish();

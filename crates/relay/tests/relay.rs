@@ -242,6 +242,9 @@ async fn failover_to_another_ingest() {
         }
     }
     assert_eq!(local.state(), State::Live);
-    assert_eq!(puller.active(), 1);
+    eventually("one upstream subscription", Duration::from_secs(2), || {
+        puller.active() == 1
+    })
+    .await;
     f2.abort();
 }
