@@ -231,7 +231,8 @@ impl Lead {
                 let iv = self.interval.map_or(0.0, |i| i.0);
                 let overshoot = |next: f64| so_far + next > target + 0.45;
                 let key_cut = frame.keyframe
-                    && (so_far >= target - EPS || (so_far >= target / 2.0 && self.gop.is_some_and(overshoot)));
+                    && (so_far >= target - EPS
+                        || (so_far >= target / 2.0 && self.gop.is_some_and(overshoot)));
                 let forced = so_far < target + EPS && overshoot(iv) && !frame.keyframe && so_far > 0.0;
                 if key_cut || forced || so_far >= target + 0.45 {
                     self.part_start = None;

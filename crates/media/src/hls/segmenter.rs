@@ -338,6 +338,9 @@ pub struct Segmenter {
     /// Frames of the open part (and other tracks' frames waiting for the next part).
     pending: Vec<Frame>,
     part: Option<OpenPart>,
+    /// The last part ended at its last lead frame (`part_end`): frames
+    /// waiting belong to the next part.
+    between_parts: bool,
     segment_open: bool,
     /// The next segment follows a discontinuity of this segmenter's own
     /// (its run ended, or the marks' numbering jumped).
@@ -372,6 +375,9 @@ impl std::fmt::Debug for Segmenter {
             .finish_non_exhaustive()
     }
 }
+
+/// Most frames waiting for a part (when the lead track stops).
+const MAX_PENDING: usize = 4096;
 
 /// A lead-track gap outside `0..=MAX_GAP` seconds is a jump in time.
 const MAX_GAP: f64 = 5.0;
@@ -420,6 +426,7 @@ impl Segmenter {
             last_lead: None,
             pending: Vec::new(),
             part: None,
+            between_parts: false,
             segment_open: false,
             discontinuity: false,
             init: None,
@@ -470,6 +477,7 @@ impl Segmenter {
         let _ = self.close_part(None);
         self.close_segment(None);
         self.pending.clear();
+        self.between_parts = false;
         self.last_lead = None;
     }
 
@@ -479,9 +487,12 @@ impl Segmenter {
             return Ok(false);
         }
         if frame.track != self.lead {
-            if self.segment_open {
-                self.pending.push(frame.clone());
+            // other tracks' frames go into the part open when they arrive,
+            // or the next one when they come between two parts
+            if self.pending.len() >= MAX_PENDING {
+                self.pending.clear();
             }
+            self.pending.push(frame.clone());
             return Ok(false);
         }
         let t = frame.dts.as_secs_f64();
@@ -495,6 +506,7 @@ impl Segmenter {
                 changed |= self.close_part(None)?;
                 self.close_segment(Some(now));
                 self.pending.clear();
+                self.between_parts = false;
             } else if gap > 0.0 {
                 self.interval = Some((gap, frame.dts.ticks() - last.ticks()));
             }
@@ -504,6 +516,12 @@ impl Segmenter {
             self.timeline.part_target =
                 super::cutter::part_target(self.config.part_duration, self.nominal, self.interval, self.tick);
         }
+        if self.part.is_none() && !(mark.part.is_some() && self.between_parts) {
+            // the frames waiting belong to a part this segmenter does not
+            // follow (it joined later, or the run ended)
+            self.pending.clear();
+        }
+        self.between_parts = false;
         if let Some(s) = mark.segment {
             self.close_part(Some(frame.dts))?;
             self.close_segment(Some(now));
@@ -523,13 +541,12 @@ impl Segmenter {
             });
             self.timeline.next_part = seq;
         }
-        if self.part.is_none() {
-            // outside the parts this segmenter follows (before its first segment)
-            return Ok(changed);
-        }
         self.pending.push(frame.clone());
         if let Some(end) = mark.part_end {
+            // what comes before the next lead frame belongs to the next part
             changed |= self.close_part(Some(Timestamp::new(end, frame.dts.timescale())))?;
+            self.pending.clear();
+            self.between_parts = true;
         }
         Ok(changed)
     }
@@ -659,12 +676,11 @@ impl Segmenter {
             .retain(|(id, _)| Some(*id) == current || segments.iter().any(|s| s.init == *id));
     }
 
-    /// `EXT-X-DISCONTINUITY-SEQUENCE`: the discontinuities before the first segment listed.
+    /// `EXT-X-DISCONTINUITY-SEQUENCE`: the first segment's number (its own
+    /// `EXT-X-DISCONTINUITY` is not written: nothing precedes it).
     fn update_discontinuity_sequence(&mut self) {
         if let Some(first) = self.timeline.segments.front() {
-            self.timeline.discontinuity_sequence = first
-                .discontinuity_sequence
-                .saturating_sub(u64::from(first.discontinuity));
+            self.timeline.discontinuity_sequence = first.discontinuity_sequence;
         }
     }
 

@@ -2,8 +2,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::{Codec, Frame, Timestamp, Track};
 
-use crate::hls::cutter::{CutConfig, Cutter};
 use super::*;
+use crate::hls::cutter::{CutConfig, Cutter};
 
 /// A cutter (where the stream enters) feeding a segmenter (a packager).
 struct Pipe {
@@ -314,6 +314,137 @@ mod props {
                     prop_assert!(tl.init(seg.init).is_some());
                 }
             }
+        }
+    }
+}
+
+/// Frames of `seconds` of 25 fps video (a keyframe every `gop` frames) and
+/// AAC audio, interleaved by time, marked by one cutter as where the stream
+/// entered; a jump forward in time after `jump_at` seconds.
+fn marked(seconds: i64, gop: i64, jump_at: i64) -> Vec<(Frame, SystemTime)> {
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let mut cutter = Cutter::new(CutConfig::default(), t0);
+    cutter.set_tracks(&tracks());
+    let mut out = Vec::new();
+    let mut a = 0i64;
+    let shift = |f: Frame, by: i64| {
+        let (dts, pts) = (
+            f.dts.add_ticks(by * f.dts.timescale() as i64),
+            f.pts.add_ticks(by * f.pts.timescale() as i64),
+        );
+        Frame { dts, pts, ..f }
+    };
+    for i in 0..seconds * 25 {
+        let jump = if i >= jump_at * 25 { 60 } else { 0 };
+        let vt = i as f64 / 25.0;
+        let now = t0 + Duration::from_secs_f64(vt + jump as f64);
+        while (a as f64 * 1024.0 / 48_000.0) < vt {
+            let mut f = shift(audio(a), jump);
+            f.mark = cutter.push(&f, now);
+            out.push((f, now));
+            a += 1;
+        }
+        let mut f = shift(video(i, gop), jump);
+        f.mark = cutter.push(&f, now);
+        out.push((f, now));
+    }
+    out
+}
+
+/// The playlist's lines from segment `msn`'s `EXT-X-PROGRAM-DATE-TIME` on,
+/// leaving out `EXT-X-MAP` (written before the first segment listed only).
+fn lines_from(playlist: &str, pdt_of: &str) -> Vec<String> {
+    playlist
+        .lines()
+        .skip_while(|l| *l != pdt_of)
+        .filter(|l| !l.starts_with("#EXT-X-MAP"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn packagers_starting_apart_agree_on_every_segment_they_share() {
+    for format in [Format::Cmaf, Format::Ts] {
+        for gop in [25, 60, 100] {
+            let frames = marked(24, gop, 9);
+            let starts: Vec<usize> = (0..frames.len())
+                .filter(|&i| frames[i].0.mark.is_some_and(|m| m.segment.is_some()))
+                .collect();
+            assert!(starts.len() > 8, "{} segments", starts.len());
+            let mut a = Segmenter::new(format, Config::default(), None);
+            let mut b = Segmenter::new(format, Config::default(), None);
+            a.set_tracks(&tracks()).unwrap();
+            b.set_tracks(&tracks()).unwrap();
+            // the second packager starts four segments later, a few frames
+            // before a segment's first frame (frames of other tracks that
+            // arrived before it go into its first part)
+            for (i, (f, now)) in frames.iter().enumerate() {
+                a.push(f, *now).unwrap();
+                if i + 3 >= starts[4] {
+                    b.push(f, *now).unwrap();
+                }
+            }
+            let (ta, tb) = (a.timeline(), b.timeline());
+            let first = tb.segments.front().unwrap();
+            assert_eq!(
+                Some(first.msn),
+                frames[starts[4]].0.mark.unwrap().segment.map(|s| s.msn)
+            );
+            assert_eq!((ta.next_msn, ta.next_part), (tb.next_msn, tb.next_part));
+            assert_eq!(
+                (ta.target_duration, ta.part_target),
+                (tb.target_duration, tb.part_target)
+            );
+            assert!(
+                ta.segments.iter().any(|s| s.discontinuity),
+                "the jump is a discontinuity"
+            );
+            let mut shared = 0;
+            for sb in &tb.segments {
+                let sa = ta.segment(sb.msn).unwrap();
+                assert_eq!(
+                    (
+                        sa.complete,
+                        sa.init,
+                        sa.program_date_time,
+                        sa.discontinuity_sequence
+                    ),
+                    (
+                        sb.complete,
+                        sb.init,
+                        sb.program_date_time,
+                        sb.discontinuity_sequence
+                    )
+                );
+                assert!((sa.duration - sb.duration).abs() < 1e-9);
+                assert_eq!(sa.parts.len(), sb.parts.len(), "msn {}", sb.msn);
+                for (pa, pb) in sa.parts.iter().zip(&sb.parts) {
+                    assert_eq!((pa.seq, pa.independent), (pb.seq, pb.independent));
+                    assert!((pa.duration - pb.duration).abs() < 1e-9);
+                    assert_eq!(
+                        pa.data.chunks.concat(),
+                        pb.data.chunks.concat(),
+                        "part {}",
+                        pa.seq
+                    );
+                }
+                if format == Format::Cmaf {
+                    assert_eq!(ta.init(sa.init), tb.init(sb.init));
+                }
+                shared += 1;
+            }
+            assert!(shared >= 4, "{shared} segments shared");
+            let (pa, pb) = (
+                super::super::live_playlist::media(ta, false),
+                super::super::live_playlist::media(tb, false),
+            );
+            let pdt = pb
+                .lines()
+                .find(|l| l.starts_with("#EXT-X-PROGRAM-DATE-TIME"))
+                .unwrap();
+            let (la, lb) = (lines_from(&pa, pdt), lines_from(&pb, pdt));
+            assert!(lb.len() > 10);
+            assert_eq!(la, lb, "format {format:?}, gop {gop}\n{pa}\n{pb}");
         }
     }
 }
