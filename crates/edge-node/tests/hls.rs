@@ -22,9 +22,17 @@ fn video(i: i64) -> Frame {
     media::sample::h264_frame(1, i, i % 25 == 0, 500)
 }
 
+/// A hub cutting its streams into 1 s segments.
+fn hub() -> Arc<Hub> {
+    let cuts = media::hls::cutter::CutConfig {
+        target_duration: Duration::from_secs(1),
+        ..Default::default()
+    };
+    Arc::new(Hub::with_cuts(Default::default(), cuts))
+}
+
 fn config() -> hls::Config {
     hls::Config {
-        target_duration: Duration::from_secs(1),
         start_wait: Duration::from_millis(300),
         ..hls::Config::default()
     }
@@ -39,7 +47,7 @@ struct Live {
 
 /// A stream with 2 s of frames already in, and a task pushing more in real time until `frames`.
 async fn live(frames: i64) -> Live {
-    let hub = Arc::new(Hub::default());
+    let hub = hub();
     let stream = hub.stream("cam");
     let publisher = Arc::new(stream.publish().unwrap());
     publisher.set_tracks(tracks());
@@ -217,7 +225,7 @@ async fn bad_directives_are_400_and_far_parts_404() {
 
 #[tokio::test]
 async fn waits_for_parts_that_never_come_are_bounded_and_many_waiters_are_released() {
-    let hub = Arc::new(Hub::default());
+    let hub = hub();
     let stream = hub.stream("cam");
     let publisher = stream.publish().unwrap();
     publisher.set_tracks(tracks());
@@ -307,7 +315,7 @@ async fn segments_parts_and_inits_are_immutable_playlists_are_not_and_head_works
 
 #[tokio::test]
 async fn several_video_tracks_make_a_multivariant_playlist_with_one_variant_each() {
-    let hub = Arc::new(Hub::default());
+    let hub = hub();
     let stream = hub.stream("multi");
     let publisher = stream.publish().unwrap();
     let mut t = tracks();
