@@ -9,6 +9,10 @@
 //! live edge when it falls out of the window: a slow viewer never holds back
 //! the input or other viewers. Payloads are shared (`Bytes`), never copied.
 //!
+//! HLS cuts are decided here, where a stream enters: each stream's
+//! [`media::hls::cutter::Cutter`] marks the frames [`Publisher::push`] is
+//! given; [`Publisher::push_marked`] keeps the marks of relayed frames.
+//!
 //! **Invariant:** no sockets and no codec knowledge here; only the sharing of
 //! frames between tasks.
 

@@ -2,27 +2,27 @@
 //! and wall-clock instants in, a [`Timeline`] out; no sockets, no clock.
 //!
 //! # Rules
-//! - The *lead* track (the selected video track, else the first audio
-//!   track) decides every cut; other tracks' frames go into the part that is
-//!   open when they arrive.
-//! - A part is closed as soon as its last lead frame is in, by predicting
-//!   the next frame's time from the frame interval: a blocked request for it
-//!   is answered without waiting for the following frame. Parts last a whole
-//!   number of frame intervals, as close to the configured part duration as
-//!   fits; that length becomes the playlist's `PART-TARGET` and never
-//!   changes while the timeline lives.
-//! - A segment starts at a lead keyframe and ends at the first keyframe at
-//!   least the target duration in (or earlier, when waiting for the next
-//!   keyframe would overshoot the target by more than half a second). With
-//!   no keyframe in time, a segment is cut at a non-keyframe so that every
-//!   `EXTINF` rounds to at most the target duration.
-//! - A new source, a track change or a jump in time closes the segment and
-//!   marks the next one as a discontinuity; with CMAF a new init segment is
-//!   made when the tracks changed.
+//! - The segmenter decides no cut: segments and parts start and end where
+//!   the lead track's frames say ([`crate::Mark`], decided once where the
+//!   stream entered by a [`super::cutter::Cutter`]), with the marks' numbers,
+//!   discontinuities and program date times. Every packager of a stream
+//!   thus makes the same segments and parts under the same names, with the
+//!   same bytes: TS segments are muxed afresh, CMAF fragment numbers follow
+//!   part numbers, init segment ids derive from their bytes.
+//! - The *lead* track is the selected video track, else the first audio
+//!   track; other tracks' frames go into the part that is open when they
+//!   arrive (or the next, when they arrive after a part's end).
+//! - A segmenter starts at the first segment start it sees. When the marks'
+//!   numbering jumps (lost frames, another source after failover), the next
+//!   segment follows a discontinuity; older segments are dropped when the
+//!   window's numbering would otherwise break, and marks going backwards are
+//!   renumbered after the last name given: a name is never reused for other
+//!   content.
+//! - A new source, a track change or a jump in time closes the open part and
+//!   segment at the last frame.
 //! - Complete segments are kept while they fit the window (at least four
-//!   target durations); the discontinuity sequence counts the discontinuities
-//!   that left it. A part's bytes are shared by the part and its segment and
-//!   by every response that sends them.
+//!   target durations). A part's bytes are shared by the part and its
+//!   segment and by every response that sends them.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
