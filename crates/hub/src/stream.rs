@@ -271,7 +271,10 @@ impl Publisher {
 
     /// Declares the tracks of the frames that follow.
     pub fn set_tracks(&self, tracks: Vec<Track>) {
-        self.stream.cutter.lock().set_tracks(&tracks);
+        // the buffer ignores a track set it has: so does the cutter (no new run)
+        if self.stream.buffer.read().tracks() != tracks.as_slice() {
+            self.stream.cutter.lock().set_tracks(&tracks);
+        }
         self.stream.buffer.write().set_tracks(tracks);
         self.stream.bump();
     }
