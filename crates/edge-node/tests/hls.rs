@@ -22,9 +22,17 @@ fn video(i: i64) -> Frame {
     media::sample::h264_frame(1, i, i % 25 == 0, 500)
 }
 
+/// A hub cutting its streams into 1 s segments.
+fn hub() -> Arc<Hub> {
+    let cuts = media::hls::cutter::CutConfig {
+        target_duration: Duration::from_secs(1),
+        ..Default::default()
+    };
+    Arc::new(Hub::with_cuts(Default::default(), cuts))
+}
+
 fn config() -> hls::Config {
     hls::Config {
-        target_duration: Duration::from_secs(1),
         start_wait: Duration::from_millis(300),
         ..hls::Config::default()
     }
@@ -39,7 +47,7 @@ struct Live {
 
 /// A stream with 2 s of frames already in, and a task pushing more in real time until `frames`.
 async fn live(frames: i64) -> Live {
-    let hub = Arc::new(Hub::default());
+    let hub = hub();
     let stream = hub.stream("cam");
     let publisher = Arc::new(stream.publish().unwrap());
     publisher.set_tracks(tracks());
@@ -217,7 +225,7 @@ async fn bad_directives_are_400_and_far_parts_404() {
 
 #[tokio::test]
 async fn waits_for_parts_that_never_come_are_bounded_and_many_waiters_are_released() {
-    let hub = Arc::new(Hub::default());
+    let hub = hub();
     let stream = hub.stream("cam");
     let publisher = stream.publish().unwrap();
     publisher.set_tracks(tracks());
@@ -307,7 +315,7 @@ async fn segments_parts_and_inits_are_immutable_playlists_are_not_and_head_works
 
 #[tokio::test]
 async fn several_video_tracks_make_a_multivariant_playlist_with_one_variant_each() {
-    let hub = Arc::new(Hub::default());
+    let hub = hub();
     let stream = hub.stream("multi");
     let publisher = stream.publish().unwrap();
     let mut t = tracks();
@@ -350,4 +358,131 @@ async fn several_video_tracks_make_a_multivariant_playlist_with_one_variant_each
         }
     }
     drop(publisher);
+}
+
+/// Audio frame `i` of the AAC track (1024 samples at 48 kHz).
+fn audio(i: i64) -> Frame {
+    let t = media::Timestamp::new(i * 1024, 48_000);
+    Frame::new(2, t, t, true, vec![0x21; 8])
+}
+
+/// An edge: its own hub, fed the frames an ingest marked, as the relay does.
+fn edge(cuts: media::hls::cutter::CutConfig) -> (axum::Router, Publisher) {
+    let hub = Arc::new(Hub::default());
+    let publisher = hub.stream("cam").publish().unwrap();
+    publisher.set_cut_config(cuts);
+    publisher.set_tracks(tracks());
+    (edge_node::http::router_with(hub, config()), publisher)
+}
+
+async fn playlist(app: &axum::Router, uri: &str) -> (String, testkit::hls::MediaSummary) {
+    let (status, body, _) = get(app, uri).await;
+    assert_eq!(status, StatusCode::OK, "{uri}");
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let summary = testkit::hls::check_media(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+    (text, summary)
+}
+
+/// (segment or part name) of every segment and part listed, with the MSN.
+fn names(s: &testkit::hls::MediaSummary) -> Vec<(u64, Option<String>, Vec<String>)> {
+    s.segments
+        .iter()
+        .map(|g| {
+            (
+                g.msn,
+                g.uri.clone(),
+                g.parts.iter().map(|p| p.uri.clone()).collect(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn edges_fed_the_same_marked_frames_publish_the_same_playlists_and_parts() {
+    // the ingest: its hub's cutter marks the frames it is given
+    let ingest = hub();
+    let stream = ingest.stream("cam");
+    let publisher = stream.publish().unwrap();
+    publisher.set_tracks(tracks());
+    let mut sub = stream.subscribe_from_oldest();
+    let mut a = 0i64;
+    for i in 0..300 {
+        while (a as f64 * 1024.0 / 48_000.0) < i as f64 / 25.0 {
+            publisher.push(audio(a));
+            a += 1;
+        }
+        publisher.push(video(i));
+    }
+    let mut frames = Vec::new();
+    while let Some(event) = sub.try_next() {
+        if let hub::Event::Frame(f) = event {
+            frames.push(f);
+        }
+    }
+    let starts: Vec<usize> = (0..frames.len())
+        .filter(|&i| frames[i].mark.is_some_and(|m| m.segment.is_some()))
+        .collect();
+    assert!(starts.len() >= 10, "{} segments marked", starts.len());
+
+    // edge A has the stream from its start; edge B joins five segments later
+    let cuts = stream.cut_config();
+    let (app_a, pub_a) = edge(cuts);
+    let (app_b, pub_b) = edge(cuts);
+    for (i, f) in frames.iter().enumerate() {
+        pub_a.push_marked(f.clone());
+        if i >= starts[5] {
+            pub_b.push_marked(f.clone());
+        }
+    }
+    for format in ["cmaf", "hls"] {
+        let uri = format!("/{format}/cam/index.m3u8");
+        let (text_a, a) = playlist(&app_a, &uri).await;
+        let (text_b, b) = playlist(&app_b, &uri).await;
+        assert_eq!(a.target_duration, 1, "{text_a}");
+        assert_eq!(
+            (a.target_duration, a.part_target),
+            (b.target_duration, b.part_target)
+        );
+        // B lists from where it joined; A from the stream's start
+        let joined = frames[starts[5]].mark.unwrap().segment.unwrap().msn;
+        assert_eq!(b.media_sequence, joined, "{text_b}");
+        assert_eq!(a.media_sequence, joined - 5, "{text_a}");
+        assert_eq!(a.discontinuity_sequence, b.discontinuity_sequence);
+        // the same segments and parts under the same names, the same live end
+        let (na, nb) = (names(&a), names(&b));
+        let shared = &na[na.len() - nb.len()..];
+        assert_eq!(shared, &nb[..], "{text_a}\n{text_b}");
+        assert_eq!(a.preload_hint, b.preload_hint);
+        assert_eq!(a.map_uri, b.map_uri);
+        for (sa, sb) in a.segments.iter().rev().zip(b.segments.iter().rev()) {
+            assert_eq!(sa.program_date_time, sb.program_date_time);
+            assert_eq!(sa.duration, sb.duration);
+        }
+        // the newest complete part is the same file on both
+        let part = b
+            .segments
+            .iter()
+            .flat_map(|s| &s.parts)
+            .last()
+            .unwrap()
+            .uri
+            .clone();
+        let (sa, body_a, _) = get(&app_a, &format!("/{format}/cam/{part}")).await;
+        let (sb, body_b, _) = get(&app_b, &format!("/{format}/cam/{part}")).await;
+        assert_eq!((sa, sb), (StatusCode::OK, StatusCode::OK), "{part}");
+        assert!(!body_a.is_empty());
+        assert_eq!(body_a, body_b, "{format} {part}");
+        // and so is every complete segment B has but its first
+        for s in b.segments.iter().skip(1).filter_map(|s| s.uri.clone()) {
+            let (_, body_a, _) = get(&app_a, &format!("/{format}/cam/{s}")).await;
+            let (_, body_b, _) = get(&app_b, &format!("/{format}/cam/{s}")).await;
+            assert_eq!(body_a, body_b, "{format} {s}");
+        }
+        if let Some(map) = &b.map_uri {
+            let (_, init_a, _) = get(&app_a, &format!("/{format}/cam/{map}")).await;
+            let (_, init_b, _) = get(&app_b, &format!("/{format}/cam/{map}")).await;
+            assert_eq!(init_a, init_b);
+        }
+    }
+    drop((pub_a, pub_b, publisher));
 }

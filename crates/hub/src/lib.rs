@@ -9,6 +9,10 @@
 //! live edge when it falls out of the window: a slow viewer never holds back
 //! the input or other viewers. Payloads are shared (`Bytes`), never copied.
 //!
+//! HLS cuts are decided here, where a stream enters: each stream's
+//! [`media::hls::cutter::Cutter`] marks the frames [`Publisher::push`] is
+//! given; [`Publisher::push_marked`] keeps the marks of relayed frames.
+//!
 //! **Invariant:** no sockets and no codec knowledge here; only the sharing of
 //! frames between tasks.
 
@@ -28,6 +32,7 @@ pub use subscriber::{Event, Subscriber};
 pub struct Hub {
     streams: RwLock<HashMap<String, Arc<LiveStream>>>,
     buffer: media::buffer::BufferConfig,
+    cuts: media::hls::cutter::CutConfig,
 }
 
 // === impl Hub ===
@@ -35,10 +40,22 @@ pub struct Hub {
 impl Hub {
     /// An empty hub whose streams use `buffer` for their windows.
     pub fn new(buffer: media::buffer::BufferConfig) -> Self {
+        Self::with_cuts(buffer, media::hls::cutter::CutConfig::default())
+    }
+
+    /// An empty hub whose streams use `buffer` for their windows and are cut
+    /// into HLS segments and parts of `cuts` where they enter.
+    pub fn with_cuts(buffer: media::buffer::BufferConfig, cuts: media::hls::cutter::CutConfig) -> Self {
         Self {
             streams: RwLock::default(),
             buffer,
+            cuts,
         }
+    }
+
+    /// How this hub's streams are cut into HLS segments and parts.
+    pub fn cut_config(&self) -> media::hls::cutter::CutConfig {
+        self.cuts
     }
 
     /// The stream called `name`, created (offline) if it does not exist yet.
@@ -49,7 +66,7 @@ impl Hub {
         self.streams
             .write()
             .entry(name.to_owned())
-            .or_insert_with(|| Arc::new(LiveStream::new(name, self.buffer.clone())))
+            .or_insert_with(|| Arc::new(LiveStream::new(name, self.buffer.clone(), self.cuts)))
             .clone()
     }
 

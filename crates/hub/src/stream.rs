@@ -3,7 +3,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use std::time::SystemTime;
+
 use media::buffer::{BufferConfig, StreamBuffer};
+use media::hls::cutter::{CutConfig, Cutter};
 use media::{Frame, Track};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
@@ -52,7 +55,9 @@ pub struct LiveStream {
     /// outputs' segment lists keep.
     window_ms: AtomicU64,
     /// How HLS packagers cut the stream.
-    cuts: RwLock<media::hls::cutter::CutConfig>,
+    cuts: RwLock<CutConfig>,
+    /// Decides the cuts of frames pushed here (not of relayed ones).
+    cutter: Mutex<Cutter>,
 }
 
 /// The right to feed a stream. Dropping it marks the stream offline.
@@ -65,7 +70,7 @@ pub struct Publisher {
 // === impl LiveStream ===
 
 impl LiveStream {
-    pub(crate) fn new(name: &str, config: BufferConfig) -> Self {
+    pub(crate) fn new(name: &str, config: BufferConfig, cuts: CutConfig) -> Self {
         Self {
             name: name.to_owned(),
             buffer: RwLock::new(StreamBuffer::new(config.clone())),
@@ -79,7 +84,9 @@ impl LiveStream {
             viewers: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             window_ms: AtomicU64::new(u64::try_from(config.max_duration.as_millis()).unwrap_or(u64::MAX)),
-            cuts: RwLock::new(media::hls::cutter::CutConfig::default()),
+            cuts: RwLock::new(cuts),
+            // numbering starts from the clock: a restarted node never reuses a name
+            cutter: Mutex::new(Cutter::new(cuts, SystemTime::now())),
         }
     }
 
@@ -184,7 +191,7 @@ impl LiveStream {
     }
 
     /// How HLS packagers cut this stream into segments and parts.
-    pub fn cut_config(&self) -> media::hls::cutter::CutConfig {
+    pub fn cut_config(&self) -> CutConfig {
         *self.cuts.read()
     }
 
@@ -264,24 +271,36 @@ impl Publisher {
 
     /// Declares the tracks of the frames that follow.
     pub fn set_tracks(&self, tracks: Vec<Track>) {
+        // the buffer ignores a track set it has: so does the cutter (no new run)
+        if self.stream.buffer.read().tracks() != tracks.as_slice() {
+            self.stream.cutter.lock().set_tracks(&tracks);
+        }
         self.stream.buffer.write().set_tracks(tracks);
         self.stream.bump();
     }
 
     /// Adds a frame relayed from another node, keeping the cut mark it carries.
     pub fn push_marked(&self, frame: Frame) {
-        self.push(frame);
+        self.buffer(frame);
     }
 
     /// Sets how the stream is cut into HLS segments and parts (relayed
     /// streams take the setting of the node the stream entered).
-    pub fn set_cut_config(&self, config: media::hls::cutter::CutConfig) {
+    pub fn set_cut_config(&self, config: CutConfig) {
         *self.stream.cuts.write() = config;
+        self.stream.cutter.lock().set_config(config);
     }
 
-    /// Adds a frame. Frames before the first keyframe are refused by the
-    /// buffer (readers could not decode them); that is not an error here.
-    pub fn push(&self, frame: Frame) {
+    /// Adds a frame entering the system here: the stream's cutter marks
+    /// where HLS segments and parts start and end. Frames before the first
+    /// keyframe are refused by the buffer (readers could not decode them);
+    /// that is not an error here.
+    pub fn push(&self, mut frame: Frame) {
+        frame.mark = self.stream.cutter.lock().push(&frame, SystemTime::now());
+        self.buffer(frame);
+    }
+
+    fn buffer(&self, frame: Frame) {
         let len = frame.data.len() as u64;
         let pushed = self.stream.buffer.write().push(frame);
         if let Ok(seq) = pushed {
@@ -297,6 +316,7 @@ impl Publisher {
 
 impl Drop for Publisher {
     fn drop(&mut self) {
+        self.stream.cutter.lock().offline();
         self.stream.release(self.id);
     }
 }

@@ -139,8 +139,9 @@ mod tests {
         let stream = hub.stream("cam");
         let publisher = stream.publish().unwrap();
         publisher.set_tracks(vec![Track::new(1, Codec::H264, 90_000)]);
+        // relayed frames: compared whole, marks (none) included
         for i in 0..5 {
-            publisher.push(video(i, i % 3 == 0));
+            publisher.push_marked(video(i, i % 3 == 0));
         }
         let mut sub = stream.subscribe();
         assert_eq!(stream.viewers(), 1);
@@ -153,10 +154,49 @@ mod tests {
             (e, sub)
         });
         tokio::task::yield_now().await;
-        publisher.push(video(5, false));
+        publisher.push_marked(video(5, false));
         let (e, _sub) = waiter.await.unwrap();
         assert_eq!(e, Event::Frame(video(5, false)));
         assert_eq!(stream.state(), State::Live);
+    }
+
+    #[tokio::test]
+    async fn pushed_frames_are_marked_where_they_enter_and_relayed_ones_keep_their_marks() {
+        let hub = Hub::default();
+        let stream = hub.stream("cam");
+        let publisher = stream.publish().unwrap();
+        publisher.set_tracks(vec![media::sample::h264_track(1)]);
+        for i in 0..60 {
+            publisher.push(video(i, i % 25 == 0));
+        }
+        let mut sub = stream.subscribe_from_oldest();
+        let mut marks = Vec::new();
+        while let Some(e) = sub.try_next() {
+            if let Event::Frame(f) = e {
+                marks.push(f.mark);
+            }
+        }
+        let segments: Vec<u64> = marks
+            .iter()
+            .filter_map(|m| m.and_then(|m| m.segment).map(|s| s.msn))
+            .collect();
+        assert_eq!(segments.len(), 2, "{marks:?}");
+        assert_eq!(segments[1], segments[0] + 1);
+        assert!(marks[0].is_some_and(|m| m.part.is_some()));
+
+        let relay = Hub::default();
+        let relayed = relay.stream("cam");
+        let p = relayed.publish().unwrap();
+        p.set_tracks(vec![media::sample::h264_track(1)]);
+        let mut f = video(0, true);
+        f.mark = Some(media::Mark {
+            part: Some(7),
+            ..Default::default()
+        });
+        p.push_marked(f.clone());
+        let mut sub = relayed.subscribe_from_oldest();
+        assert!(matches!(next(&mut sub).await, Event::Tracks(_)));
+        assert_eq!(next(&mut sub).await, Event::Frame(f));
     }
 
     #[tokio::test]

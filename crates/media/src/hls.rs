@@ -1,7 +1,7 @@
 //! HLS playlists (RFC 8216 and its LL-HLS revision): parsing media and
 //! multivariant playlists for HLS pull, and writing them back; and live
-//! packaging: [`segmenter`] cuts a live stream into segments and LL-HLS parts
-//! (CMAF or MPEG-TS), [`live_playlist`] writes their playlists, [`request`]
+//! packaging: [`cutter`] decides where a live stream's segments and LL-HLS
+//! parts start and end, [`segmenter`] packages them (CMAF or MPEG-TS), [`live_playlist`] writes their playlists, [`request`]
 //! reads the delivery directives of a playlist request.
 //!
 //! [`parse`] (or [`parse_bytes`]) reads a playlist's text into a

@@ -54,11 +54,11 @@ pub(crate) fn part_duration(s: &str) -> Result<f64, String> {
 }
 
 impl Config {
-    fn hls(&self) -> edge_node::hls::Config {
-        edge_node::hls::Config {
+    /// How streams are cut into HLS segments and parts where they enter.
+    fn cuts(&self) -> media::hls::cutter::CutConfig {
+        media::hls::cutter::CutConfig {
             target_duration: std::time::Duration::from_secs(self.hls_target_duration),
             part_duration: std::time::Duration::from_secs_f64(self.hls_part_duration),
-            ..Default::default()
         }
     }
 }
@@ -151,7 +151,8 @@ pub(crate) fn router(service: Arc<control::Service>, hls: edge_node::hls::Config
 /// Runs the server until Ctrl-C or SIGTERM.
 pub(crate) fn run(config: Config) -> anyhow::Result<()> {
     let main = config.config.clone();
-    let hls = config.hls();
+    let hls = edge_node::hls::Config::default();
+    let cuts = config.cuts();
     let loaded = FileConfig::load(&main, |p| read_config_file(p, &main))
         .with_context(|| format!("loading {}", main.display()))?;
     let http_listen = config.http_listen.unwrap_or(loaded.config.http.listen);
@@ -176,7 +177,7 @@ pub(crate) fn run(config: Config) -> anyhow::Result<()> {
         .build()
         .context("starting runtime")?;
     rt.block_on(async move {
-        let hub = Arc::new(hub::Hub::default());
+        let hub = Arc::new(hub::Hub::with_cuts(Default::default(), cuts));
         let service = Arc::new(
             control::Service::new(hub.clone(), specs, Some(persist(loaded.clone())), "standalone")
                 .with_pushes(pushes, Some(persist_pushes(loaded))),

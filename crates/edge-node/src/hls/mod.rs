@@ -4,7 +4,10 @@
 //! Each (stream, format, video track) is packaged once, by one
 //! [`Packager`] task that reads the stream like any other output and feeds a
 //! [`segmenter::Segmenter`]; every viewer's requests are answered from its
-//! [`segmenter::Timeline`], sharing the parts' bytes. A packager starts on the
+//! [`segmenter::Timeline`], sharing the parts' bytes. The packager decides
+//! no cut: segments and parts start and end where the frames' marks say
+//! (decided once where the stream entered, see [`media::hls::cutter`]), so
+//! every node serving a stream publishes the same playlists, names and parts. A packager starts on the
 //! first request and stops after [`Config::idle_timeout`] without one.
 //!
 //! Requests that wait (blocking playlist reloads, the preload-hinted part,
@@ -31,13 +34,11 @@ pub use segmenter::Format;
 use segmenter::{Segmenter, Timeline};
 pub use serve::serve;
 
-/// Settings of the HLS outputs.
+/// Settings of the HLS outputs. Segment and part durations are the
+/// stream's own ([`hub::LiveStream::cut_config`]): the cuts are decided
+/// where the stream enters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Config {
-    /// Segment target duration, whole seconds (default 2 s).
-    pub target_duration: Duration,
-    /// Wanted part duration (default 200 ms).
-    pub part_duration: Duration,
     /// A packager with no request for this long stops (default 30 s).
     pub idle_timeout: Duration,
     /// How long a request for a stream that is not live waits for it (default 5 s).
@@ -49,8 +50,6 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            target_duration: Duration::from_secs(2),
-            part_duration: Duration::from_millis(200),
             idle_timeout: Duration::from_secs(30),
             start_wait: Duration::from_secs(5),
             max_waiting: 20_000,
@@ -117,20 +116,16 @@ impl Hls {
             p.touch(self.now_ms());
             return p.clone();
         }
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
+        let cuts = stream.cut_config();
         let config = segmenter::Config {
-            target_duration: self.config.target_duration,
-            part_duration: self.config.part_duration,
+            target_duration: cuts.target_duration,
+            part_duration: cuts.part_duration,
             window: stream.window(),
         };
-        // numbers start from the clock, so a restarted packager never reuses a name
-        let first_msn = now.as_secs();
-        let first_part = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
+        // segments and parts take the names the frames' marks give them
         let p = Arc::new(Packager {
             stream: stream.clone(),
-            segmenter: RwLock::new(Segmenter::new(format, config, video, first_msn, first_part)),
+            segmenter: RwLock::new(Segmenter::new(format, config, video)),
             changed: watch::channel(0).0,
             last_request: AtomicU64::new(self.now_ms()),
             stopped: std::sync::atomic::AtomicBool::new(false),
@@ -229,11 +224,6 @@ impl Packager {
 async fn run(hls: std::sync::Weak<Hls>, key: Key, p: Arc<Packager>) {
     // the whole window: a new viewer gets a full playlist at once
     let mut sub = p.stream.subscribe_from_oldest();
-    if let Some(newest) = p.stream.newest_dts() {
-        p.segmenter
-            .write()
-            .set_clock(newest.as_secs_f64(), SystemTime::now());
-    }
     let name = p.stream.name().to_owned();
     tracing::debug!(stream = %name, format = ?key.1, "hls packager started");
     let mut pending_change = false;

@@ -66,7 +66,7 @@ pub async fn serve(hls: Arc<Hls>, format: Format, name: &str, file: &str, query:
         }
     }
     let packager = hls.packager(&stream, format, video);
-    let target = hls.config.target_duration.max(Duration::from_secs(1));
+    let target = stream.cut_config().target_duration.max(Duration::from_secs(1));
     let deadline = Instant::now() + 3 * target;
     // the first part of a new packager
     if !packager.ready() {

@@ -41,6 +41,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use hub::Event;
+use media::hls::cutter::{CutConfig, Cutter};
 use media::hls::live_playlist::date_time;
 use media::hls::segmenter::{self, Chunks, Format, Segmenter, Timeline};
 use reqwest::{Method, StatusCode, Url};
@@ -186,17 +187,23 @@ pub async fn run(job: &Job) -> Result<(), PushError> {
         .build()
         .map_err(|e| PushError::Failed(format!("cannot create the http client: {}", chain(&e))))?;
     tracing::info!(push = job.name, stream = job.stream.name(), url = %target.base, "CMAF push");
+    let cuts = job.stream.cut_config();
     let config = segmenter::Config {
         target_duration: target.segment,
-        part_duration: segmenter::Config::default().part_duration,
+        part_duration: cuts.part_duration,
         window: target.window,
     };
-    // numbers start from the clock, so a new run never reuses a file name
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    let first_part = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
-    let mut seg = Segmenter::new(Format::Cmaf, config, None, now.as_secs(), first_part);
+    // the stream's own cuts (marked where it entered), unless the target
+    // asks for other segments: then this push cuts them itself, numbering
+    // from the clock so that a new run never reuses a file name
+    let mut cutter = (target.segment != cuts.target_duration).then(|| {
+        let cuts = CutConfig {
+            target_duration: target.segment,
+            ..cuts
+        };
+        Cutter::new(cuts, SystemTime::now())
+    });
+    let mut seg = Segmenter::new(Format::Cmaf, config, None);
     let mut up = Uploader {
         client,
         target,
@@ -212,6 +219,13 @@ pub async fn run(job: &Job) -> Result<(), PushError> {
     // first frame): wait for its description rather than cut without it
     let mut undescribed: Option<(Vec<media::Track>, Instant)> = None;
     while let Some(event) = next_event(&mut sub).await {
+        if let Some(c) = cutter.as_mut() {
+            match &event {
+                Event::Tracks(tracks) => c.set_tracks(tracks),
+                Event::Skipped { .. } | Event::Offline => c.offline(),
+                Event::Frame(_) | Event::Closed => {}
+            }
+        }
         let changed = match event {
             Event::Tracks(tracks) => {
                 if tracks
@@ -233,7 +247,10 @@ pub async fn run(job: &Job) -> Result<(), PushError> {
             {
                 false
             }
-            Event::Frame(frame) => {
+            Event::Frame(mut frame) => {
+                if let Some(c) = cutter.as_mut() {
+                    frame.mark = c.push(&frame, SystemTime::now());
+                }
                 if let Some((tracks, _)) = undescribed.take() {
                     tracing::info!(
                         push = job.name,
@@ -529,7 +546,12 @@ mod tests {
 
     #[test]
     fn playlist_lists_complete_segments_and_ends() {
-        let mut seg = Segmenter::new(Format::Cmaf, segmenter::Config::default(), None, 100, 0);
+        let mut seg = Segmenter::new(Format::Cmaf, segmenter::Config::default(), None);
+        // numbering from MSN 100
+        let mut cutter = Cutter::new(
+            CutConfig::default(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(100),
+        );
         let mut video = media::Track::new(1, media::Codec::H264, 90_000);
         // avcC of a 64x64 High profile stream
         video.init = Bytes::from_static(&[
@@ -537,18 +559,20 @@ mod tests {
             0, 0, 3, 0, 4, 0, 0, 3, 0, 0xc8, 0x3c, 0x48, 0x96, 0x58, 1, 0, 6, 0x68, 0xeb, 0xe3, 0xcb, 0x22,
             0xc0,
         ]);
+        cutter.set_tracks(std::slice::from_ref(&video));
         seg.set_tracks(&[video]).unwrap();
         let t0 = SystemTime::UNIX_EPOCH;
         for i in 0..130i64 {
             let ts = media::Timestamp::new(i * 3600, 90_000);
-            let frame = media::Frame::new(1, ts, ts, i % 25 == 0, vec![0, 0, 0, 2, 0x65, i as u8]);
+            let mut frame = media::Frame::new(1, ts, ts, i % 25 == 0, vec![0, 0, 0, 2, 0x65, i as u8]);
+            frame.mark = cutter.push(&frame, t0);
             seg.push(&frame, t0 + Duration::from_millis(i as u64 * 40))
                 .unwrap();
         }
         let text = playlist(seg.timeline(), false);
         assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n"));
         assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:100\n"));
-        assert!(text.contains("#EXT-X-MAP:URI=\"init100.mp4\"\n"));
+        assert!(text.contains("#EXT-X-MAP:URI=\"init"));
         assert!(text.contains("#EXTINF:2.00000,\ns100.m4s\n"));
         assert!(text.contains("s101.m4s\n"));
         assert!(

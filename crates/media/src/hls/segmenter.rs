@@ -2,27 +2,27 @@
 //! and wall-clock instants in, a [`Timeline`] out; no sockets, no clock.
 //!
 //! # Rules
-//! - The *lead* track (the selected video track, else the first audio
-//!   track) decides every cut; other tracks' frames go into the part that is
-//!   open when they arrive.
-//! - A part is closed as soon as its last lead frame is in, by predicting
-//!   the next frame's time from the frame interval: a blocked request for it
-//!   is answered without waiting for the following frame. Parts last a whole
-//!   number of frame intervals, as close to the configured part duration as
-//!   fits; that length becomes the playlist's `PART-TARGET` and never
-//!   changes while the timeline lives.
-//! - A segment starts at a lead keyframe and ends at the first keyframe at
-//!   least the target duration in (or earlier, when waiting for the next
-//!   keyframe would overshoot the target by more than half a second). With
-//!   no keyframe in time, a segment is cut at a non-keyframe so that every
-//!   `EXTINF` rounds to at most the target duration.
-//! - A new source, a track change or a jump in time closes the segment and
-//!   marks the next one as a discontinuity; with CMAF a new init segment is
-//!   made when the tracks changed.
+//! - The segmenter decides no cut: segments and parts start and end where
+//!   the lead track's frames say ([`crate::Mark`], decided once where the
+//!   stream entered by a [`super::cutter::Cutter`]), with the marks' numbers,
+//!   discontinuities and program date times. Every packager of a stream
+//!   thus makes the same segments and parts under the same names, with the
+//!   same bytes: TS segments are muxed afresh, CMAF fragment numbers follow
+//!   part numbers, init segment ids derive from their bytes.
+//! - The *lead* track is the selected video track, else the first audio
+//!   track; other tracks' frames go into the part that is open when they
+//!   arrive (or the next, when they arrive after a part's end).
+//! - A segmenter starts at the first segment start it sees. When the marks'
+//!   numbering jumps (lost frames, another source after failover), the next
+//!   segment follows a discontinuity; older segments are dropped when the
+//!   window's numbering would otherwise break, and marks going backwards are
+//!   renumbered after the last name given: a name is never reused for other
+//!   content.
+//! - A new source, a track change or a jump in time closes the open part and
+//!   segment at the last frame.
 //! - Complete segments are kept while they fit the window (at least four
-//!   target durations); the discontinuity sequence counts the discontinuities
-//!   that left it. A part's bytes are shared by the part and its segment and
-//!   by every response that sends them.
+//!   target durations). A part's bytes are shared by the part and its
+//!   segment and by every response that sends them.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -113,6 +113,9 @@ pub struct Segment {
     pub complete: bool,
     /// A discontinuity comes before it.
     pub discontinuity: bool,
+    /// Its discontinuity sequence number: the discontinuities before and
+    /// including it since the stream's numbering began.
+    pub discontinuity_sequence: u64,
     /// The init segment its parts need (CMAF).
     pub init: u64,
     /// Wall-clock time of its first frame (`EXT-X-PROGRAM-DATE-TIME`).
@@ -170,14 +173,14 @@ impl Timeline {
 
     /// The part numbered `seq`, if it is complete and in the window.
     pub fn part(&self, seq: u64) -> Option<&Arc<Part>> {
-        // parts are numbered consecutively across segments
         let seg = self
             .segments
             .iter()
             .rev()
             .find(|s| s.parts.first().is_some_and(|p| p.seq <= seq))?;
-        let first = seg.parts.first()?.seq;
-        seg.parts.get(usize::try_from(seq - first).ok()?)
+        // numbers rise by one within a segment, with gaps only where parts were lost
+        let i = seg.parts.binary_search_by_key(&seq, |p| p.seq).ok()?;
+        seg.parts.get(i)
     }
 
     /// The init segment `id`.
@@ -234,11 +237,11 @@ pub enum Error {
 }
 
 enum Packer {
-    Cmaf {
-        writer: Box<crate::fmp4::FragmentWriter>,
-        seq: u32,
+    Cmaf(Box<crate::fmp4::FragmentWriter>),
+    Ts {
+        muxer: Box<crate::ts::Muxer>,
+        tracks: Vec<Track>,
     },
-    Ts(Box<crate::ts::Muxer>),
 }
 
 impl Packer {
@@ -249,46 +252,50 @@ impl Packer {
                     crate::fmp4::FragmentWriter::new(tracks).map_err(|e| Error::Mux(e.to_string()))?;
                 let mut init = BytesMut::new();
                 writer.write_init(&mut init);
-                Ok((
-                    Self::Cmaf {
-                        writer: Box::new(writer),
-                        seq: 0,
-                    },
-                    init.freeze(),
-                ))
+                Ok((Self::Cmaf(Box::new(writer)), init.freeze()))
             }
             Format::Ts => {
                 let muxer = crate::ts::Muxer::new(tracks).map_err(|e| Error::Mux(e.to_string()))?;
-                Ok((Self::Ts(Box::new(muxer)), Bytes::new()))
+                Ok((
+                    Self::Ts {
+                        muxer: Box::new(muxer),
+                        tracks: tracks.to_vec(),
+                    },
+                    Bytes::new(),
+                ))
             }
         }
     }
 
-    /// Packs one part; `segment_start` asks for stream headers first (TS).
-    fn pack(
-        &mut self,
-        frames: &[Frame],
-        next: &[(u32, Timestamp)],
-        segment_start: bool,
-    ) -> Result<Chunks, Error> {
+    /// A segment starts: its bytes must depend on its own frames only (TS
+    /// continuity counters and tables start afresh; the first frame brings
+    /// the PAT and PMT).
+    fn segment_start(&mut self) {
+        if let Self::Ts { muxer, tracks } = self
+            && let Ok(m) = crate::ts::Muxer::new(tracks)
+        {
+            **muxer = m;
+        }
+    }
+
+    /// Packs part `seq`; `next` holds the time after its last frame, per track.
+    fn pack(&mut self, seq: u64, frames: &[Frame], next: &[(u32, Timestamp)]) -> Result<Chunks, Error> {
         let mut out = Chunks::default();
         match self {
-            Self::Cmaf { writer, seq } => {
-                *seq = seq.wrapping_add(1).max(1);
+            Self::Cmaf(writer) => {
+                // the fragment number follows the part number: the same on every packager
+                let seq = u32::try_from(seq & u64::from(u32::MAX)).unwrap_or(1).max(1);
                 let f = writer
-                    .fragment(*seq, frames, next)
+                    .fragment(seq, frames, next)
                     .map_err(|e| Error::Mux(e.to_string()))?;
                 out.push(f.header);
                 for p in f.payloads {
                     out.push(p);
                 }
             }
-            Self::Ts(muxer) => {
+            Self::Ts { muxer, .. } => {
                 let mut buf =
                     BytesMut::with_capacity(frames.iter().map(|f| f.data.len() + 64).sum::<usize>() + 376);
-                if segment_start {
-                    muxer.write_psi(&mut buf);
-                }
                 for f in frames {
                     // a frame the muxer refuses (unknown track) is left out of the part
                     let _ = muxer.mux_frame(f, &mut buf);
@@ -312,7 +319,8 @@ pub fn select_tracks(tracks: &[Track], video: Option<u32>) -> Vec<Track> {
     v.into_iter().chain(a).cloned().collect()
 }
 
-/// Builds a [`Timeline`] from a stream's events.
+/// Builds a [`Timeline`] from a stream's events, following the cuts its
+/// frames carry ([`crate::Mark`], decided by a [`super::cutter::Cutter`]).
 pub struct Segmenter {
     config: Config,
     video: Option<u32>,
@@ -320,26 +328,42 @@ pub struct Segmenter {
     packer: Option<Packer>,
     tracks: Vec<u32>,
     lead: u32,
-    /// Lead frame interval in seconds, and the same in lead ticks.
-    interval: Option<(f64, i64)>,
     /// The lead track's nominal frame interval (from its frame rate or sample rate).
     nominal: Option<f64>,
     /// One tick of the lead track, in seconds.
     tick: f64,
+    /// The last lead frame interval, in seconds and in lead ticks.
+    interval: Option<(f64, i64)>,
     last_lead: Option<Timestamp>,
-    last_key: Option<f64>,
-    gop: Option<f64>,
-    /// Frames of the open part.
+    /// Frames of the open part (and other tracks' frames waiting for the next part).
     pending: Vec<Frame>,
-    part_start: Option<f64>,
-    part_independent: bool,
-    segment_start: Option<f64>,
+    part: Option<OpenPart>,
+    /// The last part ended at its last lead frame (`part_end`): frames
+    /// waiting belong to the next part.
+    between_parts: bool,
+    segment_open: bool,
+    /// The next segment follows a discontinuity of this segmenter's own
+    /// (its run ended, or the marks' numbering jumped).
     discontinuity: bool,
-    init_id: u64,
-    /// (media seconds, wall clock) of the first frame of the current run.
-    anchor: Option<(f64, SystemTime)>,
-    /// An anchor for the next run, from [`Segmenter::set_clock`].
-    clock: Option<(f64, SystemTime)>,
+    /// The init segment of the current run (CMAF) and its id.
+    init: Option<(u64, Bytes)>,
+    /// Added to the marks' numbers (segments, parts, discontinuities):
+    /// non-zero only after the marks' numbering went backwards.
+    offsets: Offsets,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Offsets {
+    msn: i128,
+    part: i128,
+    discontinuity: i128,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OpenPart {
+    seq: u64,
+    start: f64,
+    independent: bool,
 }
 
 impl std::fmt::Debug for Segmenter {
@@ -352,12 +376,33 @@ impl std::fmt::Debug for Segmenter {
     }
 }
 
-const EPS: f64 = 1e-3;
+/// Most frames waiting for a part (when the lead track stops).
+const MAX_PENDING: usize = 4096;
+
+/// A lead-track gap outside `0..=MAX_GAP` seconds is a jump in time.
+const MAX_GAP: f64 = 5.0;
+
+fn offset(n: u64, by: i128) -> u64 {
+    u64::try_from((i128::from(n) + by).max(0)).unwrap_or(u64::MAX)
+}
+
+/// The id of an init segment: derived from its bytes, so that every
+/// packager of a stream names the same init segment alike (at most 2^53,
+/// exact in every JSON number).
+fn init_id(init: &[u8]) -> u64 {
+    // FNV-1a
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in init {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h & ((1 << 53) - 1)
+}
 
 impl Segmenter {
-    /// A segmenter numbering segments from `first_msn` and parts from
-    /// `first_part`; `video` picks the video track (the first when `None`).
-    pub fn new(format: Format, config: Config, video: Option<u32>, first_msn: u64, first_part: u64) -> Self {
+    /// A segmenter; `video` picks the video track (the first when `None`).
+    /// Segments and parts take their numbers from the frames' marks.
+    pub fn new(format: Format, config: Config, video: Option<u32>) -> Self {
         Self {
             config,
             video,
@@ -368,35 +413,25 @@ impl Segmenter {
                 segments: VecDeque::new(),
                 inits: VecDeque::new(),
                 discontinuity_sequence: 0,
-                next_part: first_part,
-                next_msn: first_msn,
+                next_part: 0,
+                next_msn: 0,
                 live: false,
             },
             packer: None,
             tracks: Vec::new(),
             lead: 0,
-            interval: None,
             nominal: None,
             tick: 0.0,
+            interval: None,
             last_lead: None,
-            last_key: None,
-            gop: None,
             pending: Vec::new(),
-            part_start: None,
-            part_independent: false,
-            segment_start: None,
+            part: None,
+            between_parts: false,
+            segment_open: false,
             discontinuity: false,
-            init_id: first_msn,
-            anchor: None,
-            clock: None,
+            init: None,
+            offsets: Offsets::default(),
         }
-    }
-
-    /// Maps media time `media` (seconds) of the current run to wall-clock
-    /// `wall`, for `EXT-X-PROGRAM-DATE-TIME` of frames that arrived before
-    /// the segmenter saw them (a window read from its start).
-    pub fn set_clock(&mut self, media: f64, wall: SystemTime) {
-        self.clock = Some((media, wall));
     }
 
     /// What can be served now.
@@ -409,34 +444,18 @@ impl Segmenter {
         self.end_run();
         self.packer = None;
         let selected = select_tracks(tracks, self.video);
-        let mut lead = selected
+        let lead = selected
             .iter()
             .find(|t| t.codec.is_video())
             .or_else(|| selected.first())
-            .ok_or(Error::NoTracks)?
-            .clone();
-        if lead.video.is_none() && lead.audio.is_none() {
-            lead.describe();
-        }
-        self.nominal = match (&lead.video, &lead.audio, lead.codec) {
-            (Some(v), _, _) => v.fps.filter(|f| (1.0..=240.0).contains(f)).map(|f| 1.0 / f),
-            (_, Some(a), crate::Codec::Aac) if a.sample_rate > 0 => Some(1024.0 / f64::from(a.sample_rate)),
-            (_, Some(a), crate::Codec::Opus) if a.sample_rate > 0 => Some(0.02),
-            _ => None,
-        };
+            .ok_or(Error::NoTracks)?;
+        self.nominal = super::cutter::nominal_interval(lead);
         self.tick = 1.0 / f64::from(lead.timescale.max(1));
         let lead = lead.id;
         let (packer, init) = Packer::new(self.timeline.format, &selected)?;
-        self.init_id = self.init_id.max(self.timeline.next_msn);
-        if self.timeline.format == Format::Cmaf {
-            // no segment used the previous run's init if the id did not move on
-            self.timeline.inits.retain(|(id, _)| *id != self.init_id);
-            self.timeline.inits.push_back((self.init_id, init));
-        }
-        self.prune_inits();
+        self.init = (self.timeline.format == Format::Cmaf).then(|| (init_id(&init), init));
         self.packer = Some(packer);
         self.tracks = selected.iter().map(|t| t.id).collect();
-        self.anchor = self.clock.take();
         self.lead = lead;
         self.timeline.live = true;
         Ok(())
@@ -458,12 +477,8 @@ impl Segmenter {
         let _ = self.close_part(None);
         self.close_segment(None);
         self.pending.clear();
+        self.between_parts = false;
         self.last_lead = None;
-        self.last_key = None;
-        self.anchor = None;
-        if !self.timeline.segments.is_empty() {
-            self.discontinuity = true;
-        }
     }
 
     /// Adds a frame arriving at wall-clock `now`; true when the timeline changed.
@@ -472,119 +487,140 @@ impl Segmenter {
             return Ok(false);
         }
         if frame.track != self.lead {
-            if self.segment_start.is_some() {
-                self.pending.push(frame.clone());
+            // other tracks' frames go into the part open when they arrive,
+            // or the next one when they come between two parts
+            if self.pending.len() >= MAX_PENDING {
+                self.pending.clear();
             }
+            self.pending.push(frame.clone());
             return Ok(false);
         }
         let t = frame.dts.as_secs_f64();
         let mut changed = false;
+        let mark = frame.mark.unwrap_or_default();
         if let Some(last) = self.last_lead {
             let gap = t - last.as_secs_f64();
-            if !(0.0..=5.0).contains(&gap) {
-                // time jumped: start over at the next keyframe
-                self.close_part(None)?;
+            if !(0.0..=MAX_GAP).contains(&gap) {
+                // time jumped: what is open ends at the last frame; the
+                // marks start a segment again at the next keyframe
+                changed |= self.close_part(None)?;
                 self.close_segment(Some(now));
                 self.pending.clear();
-                self.last_key = None;
-                self.anchor = None;
-                self.discontinuity = true;
-                changed = true;
+                self.between_parts = false;
             } else if gap > 0.0 {
                 self.interval = Some((gap, frame.dts.ticks() - last.ticks()));
             }
         }
         self.last_lead = Some(frame.dts);
-        if frame.keyframe {
-            if let Some(k) = self.last_key
-                && t > k
-            {
-                self.gop = Some(t - k);
-            }
-            self.last_key = Some(t);
+        if self.timeline.part_target.is_none() {
+            self.timeline.part_target =
+                super::cutter::part_target(self.config.part_duration, self.nominal, self.interval, self.tick);
         }
-        if self.timeline.part_target.is_none()
-            && let Some(iv) = self.nominal.or(self.interval.map(|i| i.0))
+        if self.part.is_none() && !(mark.part.is_some() && self.between_parts) {
+            // the frames waiting belong to a part this segmenter does not
+            // follow (it joined later, or the run ended)
+            self.pending.clear();
+        }
+        self.between_parts = false;
+        if let Some(s) = mark.segment {
+            self.close_part(Some(frame.dts))?;
+            self.close_segment(Some(now));
+            self.open_segment(&s, mark.part, frame.keyframe);
+            changed = true;
+        } else if mark.part.is_some() {
+            changed |= self.close_part(Some(frame.dts))?;
+        }
+        if let Some(seq) = mark.part
+            && self.segment_open
         {
-            let want = self.config.part_duration.as_secs_f64();
-            let n = ((want + EPS) / iv).floor().max(1.0);
-            // coarse timestamps (milliseconds) jitter by a tick: allow one; printed with 3 decimals
-            let slack = if self.tick >= 1e-4 { self.tick } else { 0.0 };
-            self.timeline.part_target = Some(((n * iv + slack) * 1000.0 - 1e-6).ceil() / 1000.0);
-        }
-        match self.segment_start {
-            None => {
-                if !frame.keyframe {
-                    return Ok(changed);
-                }
-                self.open_segment(t, now, true);
-                changed = true;
-            }
-            Some(start) => {
-                let target = self.timeline.target_duration as f64;
-                let so_far = t - start;
-                let iv = self.interval.map_or(0.0, |i| i.0);
-                let overshoot = |next: f64| so_far + next > target + 0.45;
-                let key_cut = frame.keyframe
-                    && (so_far >= target - EPS
-                        || (so_far >= target / 2.0 && self.gop.is_some_and(overshoot)));
-                let forced = so_far < target + EPS && overshoot(iv) && !frame.keyframe && so_far > 0.0;
-                if key_cut || forced || so_far >= target + 0.45 {
-                    self.close_part(Some(frame.dts))?;
-                    self.close_segment(Some(now));
-                    self.open_segment(t, now, frame.keyframe);
-                    changed = true;
-                } else if let (Some(ps), Some(pt)) = (self.part_start, self.timeline.part_target)
-                    && t - ps + iv / 2.0 > pt
-                {
-                    changed |= self.close_part(Some(frame.dts))?;
-                }
-            }
-        }
-        if self.part_start.is_none() {
-            self.part_start = Some(t);
-            self.part_independent = frame.keyframe;
+            let seq = offset(seq, self.offsets.part);
+            self.part = Some(OpenPart {
+                seq,
+                start: t,
+                independent: frame.keyframe,
+            });
+            self.timeline.next_part = seq;
         }
         self.pending.push(frame.clone());
-        if let (Some(ps), Some(pt), Some((iv, ticks))) =
-            (self.part_start, self.timeline.part_target, self.interval)
-            && t + 1.5 * iv - ps > pt
-        {
-            let next = Timestamp::new(frame.dts.ticks() + ticks, frame.dts.timescale());
-            changed |= self.close_part(Some(next))?;
+        if let Some(end) = mark.part_end {
+            // what comes before the next lead frame belongs to the next part
+            changed |= self.close_part(Some(Timestamp::new(end, frame.dts.timescale())))?;
+            self.pending.clear();
+            self.between_parts = true;
         }
         Ok(changed)
     }
 
-    fn open_segment(&mut self, t: f64, now: SystemTime, independent: bool) {
-        let (anchor_t, anchor_wall) = *self.anchor.get_or_insert((t, now));
-        let pdt = if t >= anchor_t {
-            anchor_wall + Duration::from_secs_f64(t - anchor_t)
-        } else {
-            anchor_wall
-                .checked_sub(Duration::from_secs_f64(anchor_t - t))
-                .unwrap_or(anchor_wall)
+    fn open_segment(&mut self, mark: &crate::SegmentMark, part: Option<u64>, independent: bool) {
+        let last = self.timeline.segments.back();
+        let expected = last.map(|s| (s.msn + 1, s.discontinuity_sequence));
+        let mut msn = offset(mark.msn, self.offsets.msn);
+        let mut discontinuity = mark.discontinuity || std::mem::take(&mut self.discontinuity);
+        if let Some((next, ds)) = expected
+            && msn != next
+        {
+            // the marks' numbering jumped (frames lost, another source):
+            // go on with a discontinuity, never reusing a name
+            discontinuity = true;
+            let next_part = self.timeline.next_part;
+            if mark.msn >= next && part.is_none_or(|p| p >= next_part) {
+                // forwards: the marks' own numbers; the older segments go
+                // (the window's numbering stays continuous)
+                self.offsets.msn = 0;
+                self.offsets.part = 0;
+                self.timeline.segments.clear();
+            } else {
+                // backwards: renumber after the last names given
+                self.offsets.msn = i128::from(next) - i128::from(mark.msn);
+                if let Some(p) = part {
+                    self.offsets.part = i128::from(next_part) - i128::from(p);
+                }
+            }
+            msn = offset(mark.msn, self.offsets.msn);
+            self.offsets.discontinuity = i128::from(ds + 1) - i128::from(mark.discontinuity_sequence);
+        }
+        let mut discontinuity_sequence = offset(mark.discontinuity_sequence, self.offsets.discontinuity);
+        if let Some((_, ds)) = expected
+            && discontinuity
+            && discontinuity_sequence <= ds
+        {
+            // a discontinuity of this segmenter's own
+            self.offsets.discontinuity += i128::from(ds + 1 - discontinuity_sequence);
+            discontinuity_sequence = ds + 1;
+        }
+        let init = match &self.init {
+            Some((id, bytes)) => {
+                if !self.timeline.inits.iter().any(|(i, _)| i == id) {
+                    self.timeline.inits.push_back((*id, bytes.clone()));
+                }
+                *id
+            }
+            None => 0,
         };
-        let msn = self.timeline.next_msn;
-        self.timeline.next_msn += 1;
+        if let Some(packer) = self.packer.as_mut() {
+            packer.segment_start();
+        }
+        self.timeline.next_msn = msn + 1;
         self.timeline.segments.push_back(Segment {
             msn,
             parts: Vec::new(),
             complete: false,
-            discontinuity: std::mem::take(&mut self.discontinuity),
-            init: self.init_id,
-            program_date_time: pdt,
+            discontinuity,
+            discontinuity_sequence,
+            init,
+            program_date_time: SystemTime::UNIX_EPOCH + Duration::from_millis(mark.program_date_time_ms),
             duration: 0.0,
             independent,
             completed_at: None,
         });
-        self.segment_start = Some(t);
+        self.segment_open = true;
+        self.update_discontinuity_sequence();
     }
 
     /// Closes the open part, ending at `end` (the next lead frame's time),
     /// else one frame interval after its last lead frame.
     fn close_part(&mut self, end: Option<Timestamp>) -> Result<bool, Error> {
-        let Some(start) = self.part_start else {
+        let Some(part) = self.part else {
             return Ok(false);
         };
         let Some(packer) = self.packer.as_mut() else {
@@ -597,39 +633,33 @@ impl Segmenter {
         });
         let Some(end) = end else { return Ok(false) };
         let frames = std::mem::take(&mut self.pending);
-        self.part_start = None;
-        let segment_start = self
-            .timeline
-            .segments
-            .back()
-            .is_some_and(|s| s.parts.is_empty() && !s.complete);
-        let data = packer.pack(&frames, &[(self.lead, end)], segment_start)?;
-        let duration = (end.as_secs_f64() - start).max(0.0);
+        self.part = None;
+        self.timeline.next_part = part.seq + 1;
+        let data = packer.pack(part.seq, &frames, &[(self.lead, end)])?;
+        let duration = (end.as_secs_f64() - part.start).max(0.0);
         let Some(seg) = self.timeline.segments.back_mut().filter(|s| !s.complete) else {
             return Ok(false);
         };
-        let seq = self.timeline.next_part;
-        self.timeline.next_part += 1;
         seg.duration += duration;
         seg.parts.push(Arc::new(Part {
-            seq,
+            seq: part.seq,
             duration,
-            independent: self.part_independent,
+            independent: part.independent,
             data,
         }));
         Ok(true)
     }
 
     fn close_segment(&mut self, now: Option<SystemTime>) {
-        self.segment_start = None;
+        self.segment_open = false;
         let Some(seg) = self.timeline.segments.back_mut().filter(|s| !s.complete) else {
             return;
         };
         if seg.parts.is_empty() {
             let d = seg.discontinuity;
             self.timeline.segments.pop_back();
-            self.timeline.next_msn -= 1;
             self.discontinuity |= d;
+            self.update_discontinuity_sequence();
             return;
         }
         seg.complete = true;
@@ -639,10 +669,19 @@ impl Segmenter {
 
     /// Drops init segments that neither a segment in the window nor the current run uses.
     fn prune_inits(&mut self) {
-        let (segments, current) = (&self.timeline.segments, self.init_id);
+        let segments = &self.timeline.segments;
+        let current = self.init.as_ref().map(|(id, _)| *id);
         self.timeline
             .inits
-            .retain(|(id, _)| *id == current || segments.iter().any(|s| s.init == *id));
+            .retain(|(id, _)| Some(*id) == current || segments.iter().any(|s| s.init == *id));
+    }
+
+    /// `EXT-X-DISCONTINUITY-SEQUENCE`: the first segment's number (its own
+    /// `EXT-X-DISCONTINUITY` is not written: nothing precedes it).
+    fn update_discontinuity_sequence(&mut self) {
+        if let Some(first) = self.timeline.segments.front() {
+            self.timeline.discontinuity_sequence = first.discontinuity_sequence;
+        }
     }
 
     fn evict(&mut self) {
@@ -666,12 +705,9 @@ impl Segmenter {
                 break;
             }
             total -= front.duration;
-            if let Some(gone) = self.timeline.segments.pop_front()
-                && gone.discontinuity
-            {
-                self.timeline.discontinuity_sequence += 1;
-            }
+            self.timeline.segments.pop_front();
         }
+        self.update_discontinuity_sequence();
         self.prune_inits();
     }
 }

@@ -3,6 +3,49 @@ use std::time::{Duration, SystemTime};
 use crate::{Codec, Frame, Timestamp, Track};
 
 use super::*;
+use crate::hls::cutter::{CutConfig, Cutter};
+
+/// A cutter (where the stream enters) feeding a segmenter (a packager).
+struct Pipe {
+    cutter: Cutter,
+    seg: Segmenter,
+}
+
+/// The cutter's creation time: numbering starts at MSN 100 and part 100000.
+const MADE: Duration = Duration::from_secs(100);
+
+impl Pipe {
+    fn new(format: Format, config: Config) -> Self {
+        let cuts = CutConfig {
+            target_duration: config.target_duration,
+            part_duration: config.part_duration,
+        };
+        Self {
+            cutter: Cutter::new(cuts, SystemTime::UNIX_EPOCH + MADE),
+            seg: Segmenter::new(format, config, None),
+        }
+    }
+
+    fn set_tracks(&mut self, tracks: &[Track]) -> Result<(), Error> {
+        self.cutter.set_tracks(tracks);
+        self.seg.set_tracks(tracks)
+    }
+
+    fn offline(&mut self) {
+        self.cutter.offline();
+        self.seg.offline();
+    }
+
+    fn push(&mut self, frame: &Frame, now: SystemTime) -> Result<bool, Error> {
+        let mut frame = frame.clone();
+        frame.mark = self.cutter.push(&frame, now);
+        self.seg.push(&frame, now)
+    }
+
+    fn timeline(&self) -> &Timeline {
+        self.seg.timeline()
+    }
+}
 
 fn tracks() -> Vec<Track> {
     let mut v = Track::new(1, Codec::H264, 90_000);
@@ -34,7 +77,7 @@ fn audio(i: i64) -> Frame {
 
 /// Feeds 25 fps video frames `from..from + frames` with a keyframe every
 /// `gop` frames, and the audio frames up to them, interleaved by time.
-fn feed(seg: &mut Segmenter, from: i64, frames: i64, gop: i64, t0: SystemTime) -> usize {
+fn feed(seg: &mut Pipe, from: i64, frames: i64, gop: i64, t0: SystemTime) -> usize {
     let mut changes = 0;
     let mut a = (from as f64 / 25.0 * 48_000.0 / 1024.0).ceil() as i64;
     for i in from..from + frames {
@@ -51,8 +94,8 @@ fn feed(seg: &mut Segmenter, from: i64, frames: i64, gop: i64, t0: SystemTime) -
     changes
 }
 
-fn segmenter(format: Format) -> Segmenter {
-    let mut s = Segmenter::new(format, Config::default(), None, 100, 5000);
+fn segmenter(format: Format) -> Pipe {
+    let mut s = Pipe::new(format, Config::default());
     s.set_tracks(&tracks()).unwrap();
     s
 }
@@ -84,7 +127,7 @@ fn parts_are_whole_frames_and_segments_start_on_keyframes() {
         .iter()
         .flat_map(|s| s.parts.iter().map(|p| p.seq))
         .collect();
-    assert_eq!(seqs.first(), Some(&5000));
+    assert_eq!(seqs.first(), Some(&100_000));
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1));
     assert_eq!(tl.next_part, seqs.last().unwrap() + 1);
     let msns: Vec<u64> = tl.segments.iter().map(|s| s.msn).collect();
@@ -96,7 +139,7 @@ fn parts_are_whole_frames_and_segments_start_on_keyframes() {
         .unwrap();
     assert!((d.as_secs_f64() - 2.0).abs() < 1e-3);
     // the init segment and the segments make a fragmented mp4 holding every video frame
-    let mut file = tl.init(100).unwrap().to_vec();
+    let mut file = tl.init(complete[0].init).unwrap().to_vec();
     for seg in &complete {
         for c in &seg.data().chunks {
             file.extend_from_slice(c);
@@ -143,20 +186,36 @@ fn restart_is_a_discontinuity_with_a_new_init_and_the_window_is_bounded() {
         window: Duration::from_secs(10),
         ..Config::default()
     };
-    let mut s = Segmenter::new(Format::Cmaf, config, None, 0, 0);
+    let mut s = Pipe::new(Format::Cmaf, config);
     s.set_tracks(&tracks()).unwrap();
     feed(&mut s, 0, 150, 25, t0);
     s.offline();
     assert!(!s.timeline().live);
     assert!(s.timeline().segments.iter().all(|s| s.complete));
-    s.set_tracks(&tracks()).unwrap();
-    // the new source starts its clock at zero again
+    // the new source has mono audio
+    let mut mono = tracks();
+    mono[1].init = crate::aac::AudioSpecificConfig {
+        object_type: 2,
+        sample_rate: 48_000,
+        channels: 1,
+    }
+    .encode();
+    s.set_tracks(&mono).unwrap();
+    // and starts its clock at zero again
     feed(&mut s, 0, 100, 25, t0);
     let tl = s.timeline();
     let disc: Vec<_> = tl.segments.iter().filter(|s| s.discontinuity).collect();
     assert_eq!(disc.len(), 1);
     assert_ne!(disc[0].init, tl.segments[0].init);
     assert_eq!(tl.inits.len(), 2);
+    // the same tracks again: the same init segment, under the same name
+    let first_init = tl.segments[0].init;
+    s.offline();
+    s.set_tracks(&tracks()).unwrap();
+    feed(&mut s, 0, 100, 25, t0);
+    let tl = s.timeline();
+    assert_eq!(tl.segments.iter().filter(|s| s.discontinuity).count(), 2);
+    assert_eq!(tl.segments.back().unwrap().init, first_init);
     // run a long time: the window holds 10 s and the discontinuity left it
     feed(&mut s, 100, 1000, 25, t0);
     let tl = s.timeline();
@@ -167,7 +226,7 @@ fn restart_is_a_discontinuity_with_a_new_init_and_the_window_is_bounded() {
         .map(|s| s.duration)
         .sum();
     assert!((10.0..=12.5).contains(&kept), "kept {kept} s");
-    assert_eq!(tl.discontinuity_sequence, 1);
+    assert_eq!(tl.discontinuity_sequence, 2);
     assert_eq!(tl.inits.len(), 1);
 }
 
@@ -194,7 +253,7 @@ fn frames_before_the_first_keyframe_and_unselected_tracks_are_left_out() {
     assert!(s.timeline().segments.is_empty());
     let other = Frame::new(9, Timestamp::new(0, 1000), Timestamp::new(0, 1000), true, vec![1]);
     assert!(!s.push(&other, SystemTime::UNIX_EPOCH).unwrap());
-    let mut none = Segmenter::new(Format::Cmaf, Config::default(), None, 0, 0);
+    let mut none = Segmenter::new(Format::Cmaf, Config::default(), None);
     assert_eq!(
         none.set_tracks(&[Track::new(1, Codec::H264, 90_000)]),
         Err(Error::NoTracks)
@@ -218,7 +277,7 @@ mod props {
         fn any_timing_keeps_the_timeline_consistent(steps in frames(), ts in any::<bool>()) {
             let format = if ts { Format::Ts } else { Format::Cmaf };
             let config = Config { window: Duration::from_secs(8), ..Config::default() };
-            let mut s = Segmenter::new(format, config, None, 7, 70);
+            let mut s = Pipe::new(format, config);
             s.set_tracks(&tracks()).unwrap();
             let (mut v, mut a) = (0i64, 0i64);
             for (i, (is_video, step, key)) in steps.into_iter().enumerate() {
@@ -255,6 +314,137 @@ mod props {
                     prop_assert!(tl.init(seg.init).is_some());
                 }
             }
+        }
+    }
+}
+
+/// Frames of `seconds` of 25 fps video (a keyframe every `gop` frames) and
+/// AAC audio, interleaved by time, marked by one cutter as where the stream
+/// entered; a jump forward in time after `jump_at` seconds.
+fn marked(seconds: i64, gop: i64, jump_at: i64) -> Vec<(Frame, SystemTime)> {
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let mut cutter = Cutter::new(CutConfig::default(), t0);
+    cutter.set_tracks(&tracks());
+    let mut out = Vec::new();
+    let mut a = 0i64;
+    let shift = |f: Frame, by: i64| {
+        let (dts, pts) = (
+            f.dts.add_ticks(by * f.dts.timescale() as i64),
+            f.pts.add_ticks(by * f.pts.timescale() as i64),
+        );
+        Frame { dts, pts, ..f }
+    };
+    for i in 0..seconds * 25 {
+        let jump = if i >= jump_at * 25 { 60 } else { 0 };
+        let vt = i as f64 / 25.0;
+        let now = t0 + Duration::from_secs_f64(vt + jump as f64);
+        while (a as f64 * 1024.0 / 48_000.0) < vt {
+            let mut f = shift(audio(a), jump);
+            f.mark = cutter.push(&f, now);
+            out.push((f, now));
+            a += 1;
+        }
+        let mut f = shift(video(i, gop), jump);
+        f.mark = cutter.push(&f, now);
+        out.push((f, now));
+    }
+    out
+}
+
+/// The playlist's lines from segment `msn`'s `EXT-X-PROGRAM-DATE-TIME` on,
+/// leaving out `EXT-X-MAP` (written before the first segment listed only).
+fn lines_from(playlist: &str, pdt_of: &str) -> Vec<String> {
+    playlist
+        .lines()
+        .skip_while(|l| *l != pdt_of)
+        .filter(|l| !l.starts_with("#EXT-X-MAP"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn packagers_starting_apart_agree_on_every_segment_they_share() {
+    for format in [Format::Cmaf, Format::Ts] {
+        for gop in [25, 60, 100] {
+            let frames = marked(24, gop, 9);
+            let starts: Vec<usize> = (0..frames.len())
+                .filter(|&i| frames[i].0.mark.is_some_and(|m| m.segment.is_some()))
+                .collect();
+            assert!(starts.len() > 8, "{} segments", starts.len());
+            let mut a = Segmenter::new(format, Config::default(), None);
+            let mut b = Segmenter::new(format, Config::default(), None);
+            a.set_tracks(&tracks()).unwrap();
+            b.set_tracks(&tracks()).unwrap();
+            // the second packager starts four segments later, a few frames
+            // before a segment's first frame (frames of other tracks that
+            // arrived before it go into its first part)
+            for (i, (f, now)) in frames.iter().enumerate() {
+                a.push(f, *now).unwrap();
+                if i + 3 >= starts[4] {
+                    b.push(f, *now).unwrap();
+                }
+            }
+            let (ta, tb) = (a.timeline(), b.timeline());
+            let first = tb.segments.front().unwrap();
+            assert_eq!(
+                Some(first.msn),
+                frames[starts[4]].0.mark.unwrap().segment.map(|s| s.msn)
+            );
+            assert_eq!((ta.next_msn, ta.next_part), (tb.next_msn, tb.next_part));
+            assert_eq!(
+                (ta.target_duration, ta.part_target),
+                (tb.target_duration, tb.part_target)
+            );
+            assert!(
+                ta.segments.iter().any(|s| s.discontinuity),
+                "the jump is a discontinuity"
+            );
+            let mut shared = 0;
+            for sb in &tb.segments {
+                let sa = ta.segment(sb.msn).unwrap();
+                assert_eq!(
+                    (
+                        sa.complete,
+                        sa.init,
+                        sa.program_date_time,
+                        sa.discontinuity_sequence
+                    ),
+                    (
+                        sb.complete,
+                        sb.init,
+                        sb.program_date_time,
+                        sb.discontinuity_sequence
+                    )
+                );
+                assert!((sa.duration - sb.duration).abs() < 1e-9);
+                assert_eq!(sa.parts.len(), sb.parts.len(), "msn {}", sb.msn);
+                for (pa, pb) in sa.parts.iter().zip(&sb.parts) {
+                    assert_eq!((pa.seq, pa.independent), (pb.seq, pb.independent));
+                    assert!((pa.duration - pb.duration).abs() < 1e-9);
+                    assert_eq!(
+                        pa.data.chunks.concat(),
+                        pb.data.chunks.concat(),
+                        "part {}",
+                        pa.seq
+                    );
+                }
+                if format == Format::Cmaf {
+                    assert_eq!(ta.init(sa.init), tb.init(sb.init));
+                }
+                shared += 1;
+            }
+            assert!(shared >= 4, "{shared} segments shared");
+            let (pa, pb) = (
+                super::super::live_playlist::media(ta, false),
+                super::super::live_playlist::media(tb, false),
+            );
+            let pdt = pb
+                .lines()
+                .find(|l| l.starts_with("#EXT-X-PROGRAM-DATE-TIME"))
+                .unwrap();
+            let (la, lb) = (lines_from(&pa, pdt), lines_from(&pb, pdt));
+            assert!(lb.len() > 10);
+            assert_eq!(la, lb, "format {format:?}, gop {gop}\n{pa}\n{pb}");
         }
     }
 }
