@@ -160,8 +160,7 @@ pub(crate) async fn spawn_media_listeners(
 
 /// A hub whose streams are cut into HLS segments and parts per `cuts`.
 pub(crate) fn hub_with_cuts(cuts: media::hls::cutter::CutConfig) -> Arc<hub::Hub> {
-    let _ = cuts; // Hub::with_cuts lands with the marks branch
-    Arc::new(hub::Hub::default())
+    Arc::new(hub::Hub::with_cuts(media::buffer::BufferConfig::default(), cuts))
 }
 
 /// `GET /metrics`: the registry in the Prometheus text format.
