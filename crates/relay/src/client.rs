@@ -207,6 +207,7 @@ impl Client {
             metrics: self.inner.metrics.clone(),
             config: self.inner.config.clone(),
             applied_epoch: 0,
+            catalogs: VecDeque::new(),
             timescales: HashMap::new(),
             groups: BTreeMap::new(),
             done_up_to: 0,
@@ -214,12 +215,20 @@ impl Client {
         };
         let connection = conn.connection.clone();
         let task = tokio::spawn(feeder.run(rx, connection, ready_tx));
-        let sub = Subscription {
+        let mut sub = Subscription {
             stream: stream.to_owned(),
             conn,
             task: Some(task),
         };
-        match ready_rx.await {
+        let ready = ready_rx.await;
+        if !matches!(ready, Ok(Ok(()))) {
+            // the feeder is ending by itself: once it has, the local stream
+            // is released (offline, free for another publisher)
+            if let Some(t) = sub.task.take() {
+                let _ = t.await;
+            }
+        }
+        match ready {
             Ok(Ok(())) => Ok(sub),
             Ok(Err(Ended::Refused(reason))) => Err(RelayError::Refused {
                 stream: stream.to_owned(),
@@ -524,6 +533,7 @@ struct PendingGroup {
     frames: VecDeque<(pb::FrameHeader, Bytes)>,
     bytes: usize,
     done: bool,
+    arrived: Instant,
     last_data: Instant,
 }
 
@@ -534,6 +544,10 @@ struct Feeder {
     metrics: Arc<Metrics>,
     config: ClientConfig,
     applied_epoch: u64,
+    /// Catalogs received but not applied yet: a catalog takes effect once
+    /// the groups of older epochs are done (it travels on the control stream,
+    /// ahead of or behind them).
+    catalogs: VecDeque<(pb::Catalog, Instant)>,
     timescales: HashMap<u32, u32>,
     groups: BTreeMap<u64, PendingGroup>,
     /// Groups up to this sequence number are done (or abandoned).
@@ -582,9 +596,9 @@ impl Feeder {
             };
             match input {
                 Input::Catalog(c) => {
-                    self.apply(c);
-                    if let Some(r) = ready.take() {
-                        let _ = r.send(Ok(()));
+                    let newest = self.catalogs.back().map_or(self.applied_epoch, |c| c.0.epoch);
+                    if c.epoch > newest {
+                        self.catalogs.push_back((c, Instant::now()));
                     }
                 }
                 Input::Refused(reason) => break Ended::Refused(reason),
@@ -599,6 +613,7 @@ impl Feeder {
                                 frames: VecDeque::new(),
                                 bytes: 0,
                                 done: false,
+                                arrived: Instant::now(),
                                 last_data: Instant::now(),
                             },
                         );
@@ -632,12 +647,28 @@ impl Feeder {
                 }
             }
             self.drain();
+            if self.applied_epoch > 0
+                && let Some(r) = ready.take()
+            {
+                let _ = r.send(Ok(()));
+            }
         };
         if let Some(r) = ready.take() {
             let _ = r.send(Err(ended.clone()));
         }
         tracing::info!(stream = self.name, "relay: upstream subscription ended: {ended}");
         ended
+    }
+
+    /// Applies the newest received catalog of epoch `limit` or older.
+    fn apply_up_to(&mut self, limit: u64) {
+        let mut due = None;
+        while self.catalogs.front().is_some_and(|c| c.0.epoch <= limit) {
+            due = self.catalogs.pop_front();
+        }
+        if let Some((c, _)) = due {
+            self.apply(c);
+        }
     }
 
     fn apply(&mut self, c: pb::Catalog) {
@@ -661,6 +692,31 @@ impl Feeder {
     /// Pushes what can be pushed in order.
     fn drain(&mut self) {
         loop {
+            // Catalogs take effect in order with the groups: once the groups
+            // of older epochs are done.
+            let Some((head, epoch, arrived)) = self
+                .groups
+                .first_key_value()
+                .map(|(s, g)| (*s, g.epoch, g.arrived))
+            else {
+                // no group pending: the first catalog, or one that waited
+                // (a track change without media) applies now
+                if self
+                    .catalogs
+                    .front()
+                    .is_some_and(|c| self.applied_epoch == 0 || c.1.elapsed() >= self.config.group_stall)
+                {
+                    self.apply_up_to(u64::MAX);
+                }
+                return;
+            };
+            if head > self.done_up_to + 1 && arrived.elapsed() < self.config.group_stall {
+                // an earlier group is still on its way (each group has its
+                // own QUIC stream and reader task), or was reset before its
+                // header arrived: wait for it a while
+                return;
+            }
+            self.apply_up_to(epoch);
             let pending: usize = self.groups.values().map(|g| g.bytes).sum();
             let waiting = self.groups.len() > 1;
             let Some(mut entry) = self.groups.first_entry() else {

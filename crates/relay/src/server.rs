@@ -280,6 +280,7 @@ async fn subscription(
         group: None,
         resume_after: None,
         caught_up: false,
+        split: false,
     };
     let ended = tokio::select! {
         r = s.run(&mut sub) => r,
@@ -334,6 +335,8 @@ struct Sending<'a> {
     /// Set once the subscription reached the live edge (before, it is sending
     /// the DVR window and lag is expected).
     caught_up: bool,
+    /// The tracks changed inside a group: the next frame starts a group.
+    split: bool,
 }
 
 impl Sending<'_> {
@@ -342,10 +345,16 @@ impl Sending<'_> {
         loop {
             match sub.next().await {
                 Event::Tracks(tracks) => {
-                    self.finish_group();
                     if self.tracks.as_ref() == Some(&tracks) {
                         continue;
                     }
+                    // A track change inside a GOP (a source announcing its
+                    // audio config late): the next frame opens a group of the
+                    // new epoch even if it is not a keyframe, so no frame is
+                    // lost. The edge applies the catalog once the groups of
+                    // the previous epoch are done.
+                    self.split = self.group.is_some();
+                    self.finish_group();
                     self.epoch += 1;
                     self.lead = tracks.iter().find(|t| t.codec.is_video()).map(|t| t.id);
                     let catalog = convert::catalog(self.stream, &tracks, self.epoch);
@@ -369,6 +378,7 @@ impl Sending<'_> {
                             None => f.dts.as_secs_f64(),
                         };
                         self.resume_after = Some(dropped_start);
+                        self.split = false;
                         self.ctx.metrics.drop_group(self.name);
                         tracing::debug!(stream = self.name, "relay: group fell behind, reset");
                         // resume at the newest keyframe
@@ -428,9 +438,10 @@ impl Sending<'_> {
                         .is_none_or(|g| dts - g.start >= self.ctx.config.audio_group.as_secs_f64())
             }
         };
-        let starts = starts && self.resume_after.is_none_or(|r| dts > r);
+        let starts = (starts || self.split) && self.resume_after.is_none_or(|r| dts > r);
         if starts {
             self.resume_after = None;
+            self.split = false;
             self.finish_group();
             let mut send = match self.guarded(self.conn.open_uni(), dts).await? {
                 Ok(s) => s,

@@ -248,3 +248,65 @@ async fn failover_to_another_ingest() {
     .await;
     f2.abort();
 }
+
+/// A source announcing its audio config late: the tracks are declared again
+/// inside the first GOP (same video track, the AAC track gains its init). The
+/// edge gets every frame, in order, and ends with the complete tracks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracks_reannounced_mid_gop_lose_no_frame() {
+    logs();
+    let ing = ingest();
+    let p = ing.hub.stream("late").publish().unwrap();
+    let full = tracks();
+    let mut partial = full.clone();
+    partial[1] = media::Track::new(2, media::Codec::Aac, 48_000);
+    p.set_tracks(partial);
+    let mut sent = push_frames(&p, 0, 1);
+
+    let edge = edge();
+    let _sub = edge.client.subscribe("late", &ing.upstream).await.unwrap();
+    let local = edge.hub.get("late").unwrap();
+    let mut reader = local.subscribe_from_oldest();
+    // live: a few frames, the re-announcement mid-GOP, then past two keyframes
+    for i in 1..8 {
+        sent.extend(push_frames(&p, i, 1));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    p.set_tracks(full.clone());
+    sent.extend(push_frames(&p, 8, 20));
+    // and a burst, with a second change mid-GOP
+    let mut again = full.clone();
+    again[1].init = bytes::Bytes::from_static(&[0x11, 0x88]);
+    p.set_tracks(again.clone());
+    sent.extend(push_frames(&p, 28, 40));
+
+    let mut got = Vec::new();
+    while got.len() < sent.len() {
+        match tokio::time::timeout(Duration::from_secs(3), reader.next()).await {
+            Ok(Event::Frame(f)) => got.push(f),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let key = |f: &media::Frame| (f.track, f.dts.ticks(), f.keyframe);
+    assert_eq!(
+        got.iter().map(key).collect::<Vec<_>>(),
+        sent.iter().map(key).collect::<Vec<_>>(),
+        "every frame, in order"
+    );
+    assert_eq!(got, sent);
+    for track in [1, 2] {
+        let dts: Vec<i64> = got
+            .iter()
+            .filter(|f| f.track == track)
+            .map(|f| f.dts.ticks())
+            .collect();
+        assert!(
+            dts.windows(2).all(|w| w[0] < w[1]),
+            "dts increasing on track {track}"
+        );
+    }
+    let inits: Vec<_> = local.tracks().iter().map(|t| t.init.clone()).collect();
+    assert_eq!(inits, again.iter().map(|t| t.init.clone()).collect::<Vec<_>>());
+    assert_eq!(ing.metrics.dropped("late"), 0);
+}
