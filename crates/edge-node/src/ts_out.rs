@@ -25,7 +25,7 @@ fn muxable(tracks: Vec<media::Track>) -> Vec<media::Track> {
 /// same clock (tracks re-announced) is left alone.
 #[derive(Debug, Default)]
 struct Rebase {
-    /// Newest decode time sent, in seconds, after shifting.
+    /// Newest decode or presentation time sent, in seconds, after shifting.
     last: Option<f64>,
     /// Shift of the current run, in seconds.
     shift: f64,
@@ -34,7 +34,7 @@ struct Rebase {
 }
 
 /// Gap left between the last frame of a run and the first of the next.
-const REBASE_GAP: f64 = 0.04;
+const REBASE_GAP: f64 = 0.1;
 /// A new run starting this far after the last frame sent is shifted back too.
 const REBASE_JUMP: f64 = 5.0;
 
@@ -61,7 +61,7 @@ impl Rebase {
             frame.dts = shift(frame.dts);
             frame.pts = shift(frame.pts);
         }
-        let sent = frame.dts.as_secs_f64();
+        let sent = frame.dts.as_secs_f64().max(frame.pts.as_secs_f64());
         self.last = Some(self.last.map_or(sent, |l| l.max(sent)));
     }
 }
@@ -131,15 +131,15 @@ mod rebase_tests {
         r.new_run();
         let mut f = frame(1, 0, 1000);
         r.apply(&mut f);
-        assert_eq!(f.dts.ticks(), 10_120);
+        assert_eq!(f.dts.ticks(), 10_180);
         let mut g = frame(2, 20, 48_000);
         r.apply(&mut g);
-        assert_eq!(g.dts.ticks(), (10_140 * 48), "every track moves by the same shift");
+        assert_eq!(g.dts.ticks(), 10_200 * 48, "every track moves by the same shift");
         assert_eq!(g.pts, g.dts);
         // tracks re-announced on the same clock: no new shift
         r.new_run();
         let mut h = frame(1, 60, 1000);
         r.apply(&mut h);
-        assert_eq!(h.dts.ticks(), 10_180);
+        assert_eq!(h.dts.ticks(), 10_240);
     }
 }
