@@ -16,6 +16,7 @@ pub struct Server {
     pub http: SocketAddr,
     pub rtmp: SocketAddr,
     pub srt: SocketAddr,
+    pub grpc: SocketAddr,
 }
 
 impl Server {
@@ -28,6 +29,7 @@ impl Server {
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
         let rtmp: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
         let srt: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
+        let grpc: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_tributary"))
             .args(["standalone", "--config"])
             .arg(config)
@@ -38,9 +40,12 @@ impl Server {
                 &rtmp.to_string(),
                 "--srt-listen",
                 &srt.to_string(),
+                "--grpc-listen",
+                &grpc.to_string(),
             ])
             .args(extra)
             .env("RUST_LOG", "info")
+            .env_remove("TRIBUTARY_API_TOKEN")
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
@@ -49,6 +54,7 @@ impl Server {
             http,
             rtmp,
             srt,
+            grpc,
         };
         wait_for(10, "the server to answer /healthz", || {
             server.get("/healthz").is_some_and(|(s, _)| s == 200)
