@@ -241,7 +241,10 @@ impl Control for ControlApi {
         )))
     }
 
-    async fn list_nodes(&self, _: Request<pb::ListRequest>) -> Result<Response<pb::ListNodesResponse>, Status> {
+    async fn list_nodes(
+        &self,
+        _: Request<pb::ListRequest>,
+    ) -> Result<Response<pb::ListNodesResponse>, Status> {
         let nodes = self
             .service
             .list_nodes()

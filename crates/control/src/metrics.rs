@@ -94,7 +94,11 @@ fn scrape(metrics: &Metrics) -> Response {
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
             r
         }
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("encoding metrics: {e}\n")).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding metrics: {e}\n"),
+        )
+            .into_response(),
     }
 }
 
@@ -124,7 +128,11 @@ impl Collector for HubCollector {
                 let live = s.state() == hub::State::Live;
                 Some(StreamRow {
                     live,
-                    bitrate: if live { s.track_bitrates().values().sum() } else { 0 },
+                    bitrate: if live {
+                        s.track_bitrates().values().sum()
+                    } else {
+                        0
+                    },
                     frames: s.stats().pushed,
                     bytes: s.bytes_in(),
                     viewers: s
@@ -137,8 +145,18 @@ impl Collector for HubCollector {
             })
             .collect();
         let live = rows.iter().filter(|r| r.live).count() as u64;
-        gauge(&mut encoder, "tributary_streams", "Streams in this process", rows.len() as u64)?;
-        gauge(&mut encoder, "tributary_streams_live", "Streams with frames flowing", live)?;
+        gauge(
+            &mut encoder,
+            "tributary_streams",
+            "Streams in this process",
+            rows.len() as u64,
+        )?;
+        gauge(
+            &mut encoder,
+            "tributary_streams_live",
+            "Streams with frames flowing",
+            live,
+        )?;
         per_stream(
             &mut encoder,
             &rows,
@@ -272,6 +290,9 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "{line:?} missing in\n{text}");
         }
         // 10 000 bytes over 0.3 s of media: 266 666 bits/s
-        assert!(text.contains("tributary_stream_ingest_bits_per_second{stream=\"cam\"} 266666"), "{text}");
+        assert!(
+            text.contains("tributary_stream_ingest_bits_per_second{stream=\"cam\"} 266666"),
+            "{text}"
+        );
     }
 }

@@ -231,12 +231,21 @@ mod tests {
             (Some("s3cret"), StatusCode::UNAUTHORIZED),
             (Some("Bearer s3cret"), StatusCode::OK),
         ] {
-            for uri in ["/api/v1/streams", "/api/v1/pushes", "/api/v1/nodes", "/api/v1/sessions"] {
+            for uri in [
+                "/api/v1/streams",
+                "/api/v1/pushes",
+                "/api/v1/nodes",
+                "/api/v1/sessions",
+            ] {
                 let mut req = Request::builder().uri(uri);
                 if let Some(a) = auth {
                     req = req.header("authorization", a);
                 }
-                let r = app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+                let r = app
+                    .clone()
+                    .oneshot(req.body(Body::empty()).unwrap())
+                    .await
+                    .unwrap();
                 assert_eq!(r.status(), expect, "{uri} {auth:?}");
                 if expect == StatusCode::UNAUTHORIZED {
                     let challenge = r.headers().get("www-authenticate").unwrap().to_str().unwrap();
@@ -249,7 +258,12 @@ mod tests {
     #[tokio::test]
     async fn nodes_and_sessions_are_listed() {
         let hub = Arc::new(hub::Hub::default());
-        let app = router(Arc::new(Service::new(hub.clone(), Default::default(), None, "n1")));
+        let app = router(Arc::new(Service::new(
+            hub.clone(),
+            Default::default(),
+            None,
+            "n1",
+        )));
         let _viewer = hub.stream("cam").subscribe_as(hub::Protocol::Mp4);
         let (s, v) = call(&app, "GET", "/api/v1/nodes", "").await;
         assert_eq!(s, StatusCode::OK);

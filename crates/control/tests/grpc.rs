@@ -82,7 +82,9 @@ async fn streams_put_get_list_watch_delete() {
     assert_eq!(spec["dvrWindowSeconds"], 30);
     let status: serde_json::Value = serde_json::from_str(&put.status_json).unwrap();
     assert_eq!(status["state"], "waiting");
-    c.put_stream(stream("other", r#"{"source":"push://"}"#)).await.unwrap();
+    c.put_stream(stream("other", r#"{"source":"push://"}"#))
+        .await
+        .unwrap();
 
     let got = c.get_stream(get("cam1")).await.unwrap().into_inner();
     assert_eq!(got.spec_json, put.spec_json);
@@ -192,10 +194,7 @@ async fn pushes_put_get_list_watch_delete() {
         .unwrap();
     let event = next(&mut watch).await;
     assert_eq!((event.name.as_str(), event.deleted), ("rec", true));
-    assert_eq!(
-        c.get_push(get("rec")).await.unwrap_err().code(),
-        Code::NotFound
-    );
+    assert_eq!(c.get_push(get("rec")).await.unwrap_err().code(), Code::NotFound);
 }
 
 #[tokio::test]
@@ -208,9 +207,15 @@ async fn nodes_and_sessions() {
     let _c = stream.subscribe_as(hub::Protocol::Ts);
     let nodes = c.list_nodes(pb::ListRequest {}).await.unwrap().into_inner().nodes;
     assert_eq!(nodes.len(), 1);
-    assert_eq!((nodes[0].id.as_str(), nodes[0].role.as_str()), ("node-1", "standalone"));
+    assert_eq!(
+        (nodes[0].id.as_str(), nodes[0].role.as_str()),
+        ("node-1", "standalone")
+    );
     let info: serde_json::Value = serde_json::from_str(&nodes[0].info_json).unwrap();
-    assert!(info["cpuSeconds"].is_number() && info["load"].is_number(), "{info}");
+    assert!(
+        info["cpuSeconds"].is_number() && info["load"].is_number(),
+        "{info}"
+    );
     assert_eq!(info["viewers"], 3);
     let sessions = c
         .list_sessions(pb::ListRequest {})
@@ -263,10 +268,10 @@ fn bearer(token: &str) -> impl tonic::service::Interceptor + Clone {
 
 #[tokio::test]
 async fn reflection_lists_the_control_service_even_with_a_token() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
 
     let server = start(Some("s3cret")).await;
     let mut c = ServerReflectionClient::new(channel(server.addr).await);

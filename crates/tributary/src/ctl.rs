@@ -28,7 +28,12 @@ use tonic::transport::{Channel, Endpoint};
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// URL of the gRPC control API.
-    #[arg(long, env = "TRIBUTARY_SERVER", default_value = "http://127.0.0.1:4242", global = true)]
+    #[arg(
+        long,
+        env = "TRIBUTARY_SERVER",
+        default_value = "http://127.0.0.1:4242",
+        global = true
+    )]
     server: String,
     /// The API token (sent as `authorization: Bearer TOKEN`).
     #[arg(long, env = "TRIBUTARY_API_TOKEN", hide_env_values = true, global = true)]
@@ -193,12 +198,19 @@ async fn execute(args: &Args) -> Result<(), String> {
     match &args.what {
         What::Streams(cmd) => match cmd {
             Items::List => {
-                let r = c.list_streams(pb::ListRequest {}).await.map_err(err)?.into_inner();
+                let r = c
+                    .list_streams(pb::ListRequest {})
+                    .await
+                    .map_err(err)?
+                    .into_inner();
                 let items: Vec<Value> = r.streams.iter().map(stream_json).collect();
                 print(args.output, &Value::Array(items), stream_rows);
             }
             Items::Get { name } => {
-                let r = c.get_stream(pb::GetRequest { name: name.clone() }).await.map_err(err)?;
+                let r = c
+                    .get_stream(pb::GetRequest { name: name.clone() })
+                    .await
+                    .map_err(err)?;
                 print(args.output, &stream_json(r.get_ref()), stream_rows);
             }
             Items::Put { name, spec, file } => {
@@ -221,7 +233,9 @@ async fn execute(args: &Args) -> Result<(), String> {
             }
             Items::Watch { prefix } => {
                 let mut events = c
-                    .watch_streams(pb::WatchRequest { prefix: prefix.clone() })
+                    .watch_streams(pb::WatchRequest {
+                        prefix: prefix.clone(),
+                    })
                     .await
                     .map_err(err)?
                     .into_inner();
@@ -239,7 +253,10 @@ async fn execute(args: &Args) -> Result<(), String> {
                 print(args.output, &Value::Array(items), push_rows);
             }
             Items::Get { name } => {
-                let r = c.get_push(pb::GetRequest { name: name.clone() }).await.map_err(err)?;
+                let r = c
+                    .get_push(pb::GetRequest { name: name.clone() })
+                    .await
+                    .map_err(err)?;
                 print(args.output, &push_json(r.get_ref()), push_rows);
             }
             Items::Put { name, spec, file } => {
@@ -262,7 +279,9 @@ async fn execute(args: &Args) -> Result<(), String> {
             }
             Items::Watch { prefix } => {
                 let mut events = c
-                    .watch_pushes(pb::WatchRequest { prefix: prefix.clone() })
+                    .watch_pushes(pb::WatchRequest {
+                        prefix: prefix.clone(),
+                    })
                     .await
                     .map_err(err)?
                     .into_inner();
@@ -283,7 +302,11 @@ async fn execute(args: &Args) -> Result<(), String> {
             print(args.output, &Value::Array(items), node_rows);
         }
         What::Sessions(ListOnly::List) => {
-            let r = c.list_sessions(pb::ListRequest {}).await.map_err(err)?.into_inner();
+            let r = c
+                .list_sessions(pb::ListRequest {})
+                .await
+                .map_err(err)?
+                .into_inner();
             let items: Vec<Value> = r
                 .sessions
                 .iter()
@@ -350,7 +373,12 @@ fn stream_rows(v: &Value) -> (Vec<&'static str>, Vec<String>) {
     };
     (
         vec!["NAME", "STATE", "VIEWERS", "SOURCE"],
-        vec![text(&v["name"]), state, text(&v["status"]["viewers"]), text(&v["spec"]["source"])],
+        vec![
+            text(&v["name"]),
+            state,
+            text(&v["status"]["viewers"]),
+            text(&v["spec"]["source"]),
+        ],
     )
 }
 
@@ -362,7 +390,12 @@ fn push_rows(v: &Value) -> (Vec<&'static str>, Vec<String>) {
     };
     (
         vec!["NAME", "STATE", "STREAM", "TARGET"],
-        vec![text(&v["name"]), state, text(&v["spec"]["stream"]), text(&v["spec"]["target"])],
+        vec![
+            text(&v["name"]),
+            state,
+            text(&v["spec"]["stream"]),
+            text(&v["spec"]["target"]),
+        ],
     )
 }
 
@@ -455,7 +488,8 @@ mod tests {
 
     #[test]
     fn tables_align_columns() {
-        let a = json!({"name": "cam1", "spec": {"source": "push://"}, "status": {"state": "live", "viewers": 3}});
+        let a =
+            json!({"name": "cam1", "spec": {"source": "push://"}, "status": {"state": "live", "viewers": 3}});
         let b = json!({"name": "c", "spec": {"source": "srt://:9000"}, "status": {"state": "offline", "viewers": 0}});
         let t = table(&[&a, &b], stream_rows, true);
         assert_eq!(

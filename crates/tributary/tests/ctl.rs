@@ -35,7 +35,11 @@ fn ok(out: &Output) -> String {
 }
 
 fn failed(out: &Output) -> String {
-    assert!(!out.status.success(), "ctl should fail: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "ctl should fail: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -47,7 +51,11 @@ fn ctl_lists_puts_gets_and_deletes_with_the_token() {
     let url = format!("http://{}", server.grpc);
     let t = Some("s3cret");
 
-    let out = ok(&ctl(&url, t, &["streams", "put", "cam", "--spec", r#"{"source":"push://"}"#]));
+    let out = ok(&ctl(
+        &url,
+        t,
+        &["streams", "put", "cam", "--spec", r#"{"source":"push://"}"#],
+    ));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["name"], "cam");
     assert_eq!(v["spec"]["source"], "push://");
@@ -55,7 +63,11 @@ fn ctl_lists_puts_gets_and_deletes_with_the_token() {
 
     let file = dir.path("spec.json");
     std::fs::write(&file, r#"{"source":"srt://:9999","alwaysOn":false}"#).unwrap();
-    ok(&ctl(&url, t, &["streams", "put", "cam2", "-f", file.to_str().unwrap()]));
+    ok(&ctl(
+        &url,
+        t,
+        &["streams", "put", "cam2", "-f", file.to_str().unwrap()],
+    ));
 
     let out = ok(&ctl(&url, t, &["streams", "list"]));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -63,14 +75,30 @@ fn ctl_lists_puts_gets_and_deletes_with_the_token() {
     assert_eq!(names, ["cam", "cam2"]);
     let out = ok(&ctl(&url, t, &["-o", "table", "streams", "list"]));
     let lines: Vec<_> = out.lines().collect();
-    assert!(lines[0].starts_with("NAME") && lines[0].contains("STATE"), "{out}");
-    assert!(lines[1].starts_with("cam ") && lines[1].contains("waiting") && lines[1].contains("push://"), "{out}");
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("STATE"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("cam ") && lines[1].contains("waiting") && lines[1].contains("push://"),
+        "{out}"
+    );
 
     let out = ok(&ctl(&url, t, &["streams", "get", "cam2"]));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["spec"]["source"], "srt://:9999");
 
-    let out = ok(&ctl(&url, t, &["pushes", "put", "rec", "--spec", r#"{"stream":"cam","target":"/tmp/x.ts"}"#]));
+    let out = ok(&ctl(
+        &url,
+        t,
+        &[
+            "pushes",
+            "put",
+            "rec",
+            "--spec",
+            r#"{"stream":"cam","target":"/tmp/x.ts"}"#,
+        ],
+    ));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["spec"]["target"], "/tmp/x.ts");
     let out = ok(&ctl(&url, t, &["pushes", "list"]));
@@ -87,14 +115,21 @@ fn ctl_lists_puts_gets_and_deletes_with_the_token() {
     ok(&ctl(&url, t, &["streams", "delete", "cam2"]));
     let err = failed(&ctl(&url, t, &["streams", "get", "cam2"]));
     assert!(err.contains("no stream named \"cam2\""), "{err}");
-    let err = failed(&ctl(&url, t, &["streams", "put", "x", "--spec", r#"{"source":"gopher://x"}"#]));
+    let err = failed(&ctl(
+        &url,
+        t,
+        &["streams", "put", "x", "--spec", r#"{"source":"gopher://x"}"#],
+    ));
     assert!(err.contains("invalid") && err.contains("gopher"), "{err}");
     let err = failed(&ctl(&url, t, &["streams", "put", "x", "--spec", "{not json"]));
     assert!(err.contains("not JSON"), "{err}");
 
     // the token: missing, wrong
     let err = failed(&ctl(&url, None, &["streams", "list"]));
-    assert!(err.contains("needs an API token") && err.contains("--token"), "{err}");
+    assert!(
+        err.contains("needs an API token") && err.contains("--token"),
+        "{err}"
+    );
     let err = failed(&ctl(&url, Some("guess"), &["streams", "list"]));
     assert!(err.contains("token") && err.contains("wrong"), "{err}");
 
@@ -136,22 +171,44 @@ fn parse_exposition(text: &str) -> Samples {
             match kind {
                 "TYPE" => {
                     let t = value.unwrap();
-                    assert!(["counter", "gauge", "histogram", "summary", "info", "unknown", "stateset", "gaugehistogram"].contains(&t), "{line}");
-                    assert!(types.insert(name.to_owned(), t.to_owned()).is_none(), "family twice: {name}");
+                    assert!(
+                        [
+                            "counter",
+                            "gauge",
+                            "histogram",
+                            "summary",
+                            "info",
+                            "unknown",
+                            "stateset",
+                            "gaugehistogram"
+                        ]
+                        .contains(&t),
+                        "{line}"
+                    );
+                    assert!(
+                        types.insert(name.to_owned(), t.to_owned()).is_none(),
+                        "family twice: {name}"
+                    );
                 }
                 "HELP" | "UNIT" => {}
                 _ => panic!("bad comment line: {line}"),
             }
             continue;
         }
-        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad sample: {line}"));
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad sample: {line}"));
         let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value: {line}"));
         let (name, labels) = match series.split_once('{') {
             Some((name, rest)) => {
-                let body = rest.strip_suffix('}').unwrap_or_else(|| panic!("bad labels: {line}"));
+                let body = rest
+                    .strip_suffix('}')
+                    .unwrap_or_else(|| panic!("bad labels: {line}"));
                 let mut labels = BTreeMap::new();
                 for pair in body.split("\",").filter(|p| !p.is_empty()) {
-                    let (k, v) = pair.split_once("=\"").unwrap_or_else(|| panic!("bad label: {line}"));
+                    let (k, v) = pair
+                        .split_once("=\"")
+                        .unwrap_or_else(|| panic!("bad label: {line}"));
                     assert!(k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{line}");
                     labels.insert(k.to_owned(), v.trim_end_matches('"').to_owned());
                 }
@@ -159,17 +216,28 @@ fn parse_exposition(text: &str) -> Samples {
             }
             None => (series, BTreeMap::new()),
         };
-        let family = name.strip_suffix("_total").filter(|f| types.get(*f).is_some_and(|t| t == "counter"));
+        let family = name
+            .strip_suffix("_total")
+            .filter(|f| types.get(*f).is_some_and(|t| t == "counter"));
         let family = family.unwrap_or(name);
-        assert!(types.contains_key(family), "sample of an undeclared family: {line}");
-        assert!(samples.insert((name.to_owned(), labels), value).is_none(), "sample twice: {line}");
+        assert!(
+            types.contains_key(family),
+            "sample of an undeclared family: {line}"
+        );
+        assert!(
+            samples.insert((name.to_owned(), labels), value).is_none(),
+            "sample twice: {line}"
+        );
     }
     assert!(eof, "no # EOF");
     samples
 }
 
 fn sample(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let labels = labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let labels = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     samples.get(&(name.to_owned(), labels)).copied()
 }
 
@@ -183,7 +251,9 @@ fn metrics_show_a_live_stream_and_its_viewers_by_protocol() {
     std::fs::write(&config, "[streams.cam]\nsource = \"push://\"\n").unwrap();
     let server = Server::start(&config);
     let mut ffmpeg = push(&format!("rtmp://{}/live/cam", server.rtmp), "flv", 30);
-    wait_for(15, "the stream to be live", || server.stream("cam")["status"]["state"] == "live");
+    wait_for(15, "the stream to be live", || {
+        server.stream("cam")["status"]["state"] == "live"
+    });
 
     // a TS viewer, held open while scraping
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -200,21 +270,39 @@ fn metrics_show_a_live_stream_and_its_viewers_by_protocol() {
     assert_eq!(status, 200);
     let samples = parse_exposition(&text);
     let cam = [("stream", "cam")];
-    assert_eq!(sample(&samples, "tributary_stream_live", &cam), Some(1.0), "{text}");
+    assert_eq!(
+        sample(&samples, "tributary_stream_live", &cam),
+        Some(1.0),
+        "{text}"
+    );
     assert_eq!(sample(&samples, "tributary_streams_live", &[]), Some(1.0));
     assert_eq!(
-        sample(&samples, "tributary_stream_viewers", &[("stream", "cam"), ("protocol", "ts")]),
+        sample(
+            &samples,
+            "tributary_stream_viewers",
+            &[("stream", "cam"), ("protocol", "ts")]
+        ),
         Some(1.0),
         "{text}"
     );
     assert!(sample(&samples, "tributary_stream_frames_total", &cam).is_some_and(|v| v > 0.0));
     assert!(sample(&samples, "tributary_stream_bytes_in_total", &cam).is_some_and(|v| v > 1000.0));
-    assert!(sample(&samples, "tributary_stream_ingest_bits_per_second", &cam).is_some_and(|v| v > 1000.0), "{text}");
-    assert!(sample(&samples, "process_cpu_seconds_total", &[]).is_some_and(|v| v > 0.0), "{text}");
+    assert!(
+        sample(&samples, "tributary_stream_ingest_bits_per_second", &cam).is_some_and(|v| v > 1000.0),
+        "{text}"
+    );
+    assert!(
+        sample(&samples, "process_cpu_seconds_total", &[]).is_some_and(|v| v > 0.0),
+        "{text}"
+    );
     assert!(sample(&samples, "tributary_node_load", &[]).is_some());
 
     // the same count through the gRPC API
-    let out = ok(&ctl(&format!("http://{}", server.grpc), None, &["sessions", "list"]));
+    let out = ok(&ctl(
+        &format!("http://{}", server.grpc),
+        None,
+        &["sessions", "list"],
+    ));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v[0]["stream"], "cam");
     assert_eq!(v[0]["byProtocol"]["ts"], 1, "{v}");
