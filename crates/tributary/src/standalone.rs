@@ -8,6 +8,10 @@
 //! Pushes work alike with `[pushes]`: the push engine runs them and the API
 //! reports their status; API changes are written back to the file holding
 //! `[pushes]`.
+//!
+//! The gRPC control API listens on `--grpc-listen` (default `0.0.0.0:4242`);
+//! `--api-token` guards it and the REST API. `/metrics` serves the
+//! process's Prometheus registry on the HTTP port.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
