@@ -138,6 +138,12 @@ fn ctl_lists_puts_gets_and_deletes_with_the_token() {
     assert_eq!(status, 401, "{body}");
     assert_eq!(server.get("/healthz").unwrap().0, 200);
     assert_eq!(server.get("/metrics").unwrap().0, 200);
+    assert_eq!(
+        server.get("/nope.ts").unwrap().0,
+        404,
+        "media outputs need no token"
+    );
+    assert_eq!(server.get("/cmaf/nope/index.m3u8").unwrap().0, 404);
 }
 
 #[test]
