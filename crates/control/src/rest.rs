@@ -12,8 +12,12 @@
 //! | `DELETE /api/v1/pushes/NAME` | delete (204); its runs stop |
 //! | `POST /api/v1/pushes/NAME/start`, `.../stop` | start or stop a push; answers `{name, spec, status, streams}` |
 //!
-//! Errors are `{"error": "..."}` with 400 (bad name or spec), 404 (no such
-//! stream or push), 500 (could not save) or 503 (this node runs no pushes).
+//! | `GET /api/v1/nodes` | every node: `[{id, role, info}]` |
+//! | `GET /api/v1/sessions` | viewers per stream: `[{stream, viewers, byProtocol}]` |
+//!
+//! Errors are `{"error": "..."}` with 400 (bad name or spec), 401 (missing
+//! or wrong token, see [`router_with_token`]), 404 (no such stream or push),
+//! 500 (could not save) or 503 (this node runs no pushes).
 
 use std::sync::Arc;
 
@@ -27,9 +31,17 @@ use spec::{PushSpec, StreamSpec};
 
 use crate::{ApiError, Service};
 
-/// The API router; merge it into the node's HTTP router.
+/// The API router without a token; merge it into the node's HTTP router.
 pub fn router(service: Arc<Service>) -> Router {
+    router_with_token(service, None)
+}
+
+/// The API router; with a token, every route answers 401 (and
+/// `WWW-Authenticate: Bearer`) to requests without `Authorization: Bearer TOKEN`.
+pub fn router_with_token(service: Arc<Service>, token: Option<crate::ApiToken>) -> Router {
     Router::new()
+        .route("/api/v1/nodes", get(list_nodes))
+        .route("/api/v1/sessions", get(list_sessions))
         .route("/api/v1/streams", get(list))
         .route("/api/v1/streams/{name}", get(get_one).put(put).delete(delete))
         .route("/api/v1/pushes", get(list_pushes))
@@ -40,6 +52,15 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/v1/pushes/{name}/start", post(start_push))
         .route("/api/v1/pushes/{name}/stop", post(stop_push))
         .with_state(service)
+        .layer(axum::middleware::from_fn_with_state(token, crate::auth::require))
+}
+
+async fn list_nodes(State(s): State<Arc<Service>>) -> Response {
+    s.list_nodes().await.map(Json).into_response_or_error()
+}
+
+async fn list_sessions(State(s): State<Arc<Service>>) -> Response {
+    Json(s.list_sessions()).into_response()
 }
 
 async fn list(State(s): State<Arc<Service>>) -> Response {
@@ -197,6 +218,62 @@ mod tests {
         let (s, v) = call(&app, "GET", "/api/v1/streams/cam1", "").await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         assert!(v["error"].as_str().unwrap().contains("cam1"));
+    }
+
+    #[tokio::test]
+    async fn a_token_guards_every_route() {
+        let hub = Arc::new(hub::Hub::default());
+        let service = Arc::new(Service::new(hub, Default::default(), None, "n"));
+        let app = router_with_token(service, crate::ApiToken::new("s3cret"));
+        for (auth, expect) in [
+            (None, StatusCode::UNAUTHORIZED),
+            (Some("Bearer guess"), StatusCode::UNAUTHORIZED),
+            (Some("s3cret"), StatusCode::UNAUTHORIZED),
+            (Some("Bearer s3cret"), StatusCode::OK),
+        ] {
+            for uri in [
+                "/api/v1/streams",
+                "/api/v1/pushes",
+                "/api/v1/nodes",
+                "/api/v1/sessions",
+            ] {
+                let mut req = Request::builder().uri(uri);
+                if let Some(a) = auth {
+                    req = req.header("authorization", a);
+                }
+                let r = app
+                    .clone()
+                    .oneshot(req.body(Body::empty()).unwrap())
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), expect, "{uri} {auth:?}");
+                if expect == StatusCode::UNAUTHORIZED {
+                    let challenge = r.headers().get("www-authenticate").unwrap().to_str().unwrap();
+                    assert!(challenge.starts_with("Bearer"), "{challenge}");
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn nodes_and_sessions_are_listed() {
+        let hub = Arc::new(hub::Hub::default());
+        let app = router(Arc::new(Service::new(
+            hub.clone(),
+            Default::default(),
+            None,
+            "n1",
+        )));
+        let _viewer = hub.stream("cam").subscribe_as(hub::Protocol::Mp4);
+        let (s, v) = call(&app, "GET", "/api/v1/nodes", "").await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v[0]["id"], "n1");
+        assert_eq!(v[0]["role"], "standalone");
+        assert_eq!(v[0]["info"]["streams"], 1);
+        let (s, v) = call(&app, "GET", "/api/v1/sessions", "").await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v[0]["stream"], "cam");
+        assert_eq!(v[0]["byProtocol"]["mp4"], 1, "{v}");
     }
 
     #[tokio::test]

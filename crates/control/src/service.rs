@@ -51,6 +51,8 @@ pub struct Service {
     persist: Option<Persist>,
     node: String,
     pub(crate) pushes: crate::pushes::Pushes,
+    pub(crate) nodes: parking_lot::RwLock<Arc<dyn crate::NodeSource>>,
+    pub(crate) load: Arc<crate::load::ProcessLoad>,
 }
 
 // === impl Service ===
@@ -67,12 +69,16 @@ impl Service {
         for name in specs.keys() {
             hub.stream(name);
         }
+        let load = Arc::new(crate::load::ProcessLoad::default());
+        let local = crate::LocalNode::new(node, "standalone", hub.clone(), load.clone());
         Self {
             hub,
             specs: watch::channel(Arc::new(specs)).0,
             persist,
             node: node.to_owned(),
             pushes: crate::pushes::Pushes::default(),
+            nodes: parking_lot::RwLock::new(Arc::new(local)),
+            load,
         }
     }
 

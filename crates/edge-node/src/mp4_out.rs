@@ -106,7 +106,12 @@ const NANOS: u32 = 1_000_000_000;
 /// session when `ws` is an upgrade request, else `200` with an endless
 /// `video/mp4` body. The router answers unknown and offline streams itself.
 pub async fn handle(stream: Arc<LiveStream>, ws: Option<WebSocketUpgrade>) -> Response {
-    let sub = stream.subscribe();
+    let protocol = if ws.is_some() {
+        hub::Protocol::WsMp4
+    } else {
+        hub::Protocol::Mp4
+    };
+    let sub = stream.subscribe_as(protocol);
     if let Some(ws) = ws {
         return ws.on_upgrade(move |socket| websocket(socket, sub));
     }

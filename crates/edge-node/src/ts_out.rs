@@ -68,7 +68,10 @@ impl Rebase {
 
 /// The MPEG-TS bytes of a live stream from the subscriber's position on,
 /// one chunk per frame. Ends when the stream is removed or stays offline.
-pub fn stream(sub: Subscriber) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+pub fn stream(mut sub: Subscriber) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+    if sub.protocol() == hub::Protocol::Other {
+        sub.set_protocol(hub::Protocol::Ts);
+    }
     let state = (sub, None::<Muxer>, BytesMut::with_capacity(64 * 1024), Rebase::default());
     futures_util::stream::unfold(state, |(mut sub, mut muxer, mut out, mut rebase)| async move {
         loop {

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 pub use stream::{LiveStream, PublishError, Publisher, State};
-pub use subscriber::{Event, Subscriber};
+pub use subscriber::{Event, Protocol, Subscriber};
 
 /// Every stream of this process, by name.
 #[derive(Debug, Default)]

@@ -11,7 +11,7 @@ use media::{Frame, Track};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
-use crate::Subscriber;
+use crate::{Protocol, Subscriber};
 
 /// Whether a stream has a source right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,8 @@ pub struct LiveStream {
     closed: AtomicBool,
     demand: tokio::sync::Notify,
     viewers: AtomicU64,
+    /// Subscribers by [`Protocol::index`].
+    viewers_by: [AtomicU64; Protocol::ALL.len()],
     bytes_in: AtomicU64,
     /// The DVR window in milliseconds: how much media the buffer and the
     /// outputs' segment lists keep.
@@ -82,6 +84,7 @@ impl LiveStream {
             closed: AtomicBool::new(false),
             demand: tokio::sync::Notify::new(),
             viewers: AtomicU64::new(0),
+            viewers_by: Default::default(),
             bytes_in: AtomicU64::new(0),
             window_ms: AtomicU64::new(u64::try_from(config.max_duration.as_millis()).unwrap_or(u64::MAX)),
             cuts: RwLock::new(cuts),
@@ -117,15 +120,34 @@ impl LiveStream {
         })
     }
 
-    /// A reader starting at the newest keyframe.
+    /// A reader starting at the newest keyframe, counted as [`Protocol::Other`].
     pub fn subscribe(self: &Arc<Self>) -> Subscriber {
-        Subscriber::new(self.clone())
+        self.subscribe_as(Protocol::Other)
+    }
+
+    /// A reader starting at the newest keyframe, counted under `protocol`.
+    pub fn subscribe_as(self: &Arc<Self>, protocol: Protocol) -> Subscriber {
+        Subscriber::new(self.clone(), protocol)
     }
 
     /// A reader starting at the oldest keyframe in the window that has the
     /// current tracks (the whole DVR window since the last track change).
     pub fn subscribe_from_oldest(self: &Arc<Self>) -> Subscriber {
-        Subscriber::from_oldest(self.clone())
+        self.subscribe_from_oldest_as(Protocol::Other)
+    }
+
+    /// [`LiveStream::subscribe_from_oldest`], counted under `protocol`.
+    pub fn subscribe_from_oldest_as(self: &Arc<Self>, protocol: Protocol) -> Subscriber {
+        Subscriber::from_oldest(self.clone(), protocol)
+    }
+
+    /// Subscribers right now by protocol (protocols without any left out).
+    pub fn viewers_by_protocol(&self) -> std::collections::BTreeMap<Protocol, u64> {
+        Protocol::ALL
+            .into_iter()
+            .map(|p| (p, self.viewers_by[p.index()].load(Ordering::Relaxed)))
+            .filter(|&(_, n)| n > 0)
+            .collect()
     }
 
     /// Media time of the newest frame in the window.
@@ -225,12 +247,14 @@ impl LiveStream {
         self.closed.load(Ordering::Acquire)
     }
 
-    pub(crate) fn viewer_joined(&self) {
+    pub(crate) fn viewer_joined(&self, protocol: Protocol) {
+        self.viewers_by[protocol.index()].fetch_add(1, Ordering::Relaxed);
         self.viewers.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn viewer_left(&self) {
+    pub(crate) fn viewer_left(&self, protocol: Protocol) {
         self.viewers.fetch_sub(1, Ordering::Relaxed);
+        self.viewers_by[protocol.index()].fetch_sub(1, Ordering::Relaxed);
     }
 
     pub(crate) fn close(&self) {

@@ -28,36 +28,123 @@ pub enum Event {
     Closed,
 }
 
-/// One output's position in a live stream. Counts as a viewer while alive.
+/// The output protocol a [`Subscriber`] serves, for viewer counts by protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    /// HLS with MPEG-TS segments (`/hls/...`).
+    Hls,
+    /// LL-HLS with CMAF segments (`/cmaf/...`).
+    Cmaf,
+    /// MPEG-TS over HTTP (`/NAME.ts`).
+    Ts,
+    /// Fragmented MP4 over HTTP (`/NAME.mp4`).
+    Mp4,
+    /// Fragmented MP4 over a WebSocket.
+    WsMp4,
+    /// SRT playback.
+    Srt,
+    /// WebRTC playback (WHEP).
+    WebRtc,
+    /// A push to another server (RTMP, SRT, UDP, RIST, CMAF, file).
+    Push,
+    /// The QUIC relay to an edge node.
+    Relay,
+    /// Anything else (readers made with [`LiveStream::subscribe`]).
+    Other,
+}
+
+impl Protocol {
+    /// Every protocol, in label order of [`Protocol::index`].
+    pub const ALL: [Self; 10] = [
+        Self::Hls,
+        Self::Cmaf,
+        Self::Ts,
+        Self::Mp4,
+        Self::WsMp4,
+        Self::Srt,
+        Self::WebRtc,
+        Self::Push,
+        Self::Relay,
+        Self::Other,
+    ];
+
+    /// The label metrics and the API use: `hls`, `cmaf`, `ts`, `mp4`,
+    /// `ws-mp4`, `srt`, `webrtc`, `push`, `relay`, `other`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Hls => "hls",
+            Self::Cmaf => "cmaf",
+            Self::Ts => "ts",
+            Self::Mp4 => "mp4",
+            Self::WsMp4 => "ws-mp4",
+            Self::Srt => "srt",
+            Self::WebRtc => "webrtc",
+            Self::Push => "push",
+            Self::Relay => "relay",
+            Self::Other => "other",
+        }
+    }
+
+    /// Position in [`Protocol::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// One output's position in a live stream. Counts as a viewer of its
+/// [`Protocol`] while alive.
 #[derive(Debug)]
 pub struct Subscriber {
     stream: Arc<LiveStream>,
     cursor: Cursor,
     wake: watch::Receiver<u64>,
     offline_told: bool,
+    protocol: Protocol,
 }
 
 // === impl Subscriber ===
 
 impl Subscriber {
-    pub(crate) fn new(stream: Arc<LiveStream>) -> Self {
+    pub(crate) fn new(stream: Arc<LiveStream>, protocol: Protocol) -> Self {
         let cursor = stream.buffer.read().cursor_at_live_edge();
-        Self::at(stream, cursor)
+        Self::at(stream, cursor, protocol)
     }
 
-    pub(crate) fn from_oldest(stream: Arc<LiveStream>) -> Self {
+    pub(crate) fn from_oldest(stream: Arc<LiveStream>, protocol: Protocol) -> Self {
         let cursor = stream.buffer.read().cursor_at_oldest_of_epoch();
-        Self::at(stream, cursor)
+        Self::at(stream, cursor, protocol)
     }
 
-    fn at(stream: Arc<LiveStream>, cursor: Cursor) -> Self {
+    fn at(stream: Arc<LiveStream>, cursor: Cursor, protocol: Protocol) -> Self {
         let wake = stream.wake.subscribe();
-        stream.viewer_joined();
+        stream.viewer_joined(protocol);
         Self {
             stream,
             cursor,
             wake,
             offline_told: false,
+            protocol,
+        }
+    }
+
+    /// The protocol this reader is counted under.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// Counts this reader under `protocol` from now on (e.g. an MP4 reader
+    /// whose request turned out to be a WebSocket upgrade).
+    pub fn set_protocol(&mut self, protocol: Protocol) {
+        if protocol != self.protocol {
+            self.stream.viewer_joined(protocol);
+            self.stream.viewer_left(self.protocol);
+            self.protocol = protocol;
         }
     }
 
@@ -109,7 +196,7 @@ impl Subscriber {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
-        self.stream.viewer_left();
+        self.stream.viewer_left(self.protocol);
     }
 }
 
@@ -229,6 +316,29 @@ mod tests {
         }
         assert!(seen_closed);
         drop(sub);
+        assert_eq!(stream.viewers(), 0);
+    }
+
+    #[test]
+    fn viewers_are_counted_by_protocol() {
+        let hub = Hub::default();
+        let stream = hub.stream("cam");
+        let a = stream.subscribe_as(Protocol::Ts);
+        let mut b = stream.subscribe_from_oldest_as(Protocol::Cmaf);
+        let c = stream.subscribe();
+        assert_eq!(c.protocol(), Protocol::Other);
+        assert_eq!(stream.viewers(), 3);
+        let by = stream.viewers_by_protocol();
+        assert_eq!(by.get(&Protocol::Ts), Some(&1));
+        assert_eq!(by.get(&Protocol::Cmaf), Some(&1));
+        assert_eq!(by.get(&Protocol::Other), Some(&1));
+        assert_eq!(by.len(), 3, "protocols without viewers are left out: {by:?}");
+        b.set_protocol(Protocol::Hls);
+        let by = stream.viewers_by_protocol();
+        assert_eq!(by.get(&Protocol::Cmaf), None);
+        assert_eq!(by.get(&Protocol::Hls), Some(&1));
+        drop((a, b, c));
+        assert!(stream.viewers_by_protocol().is_empty());
         assert_eq!(stream.viewers(), 0);
     }
 }

@@ -21,6 +21,10 @@ pub mod relay {
     tonic::include_proto!("tributary.relay.v1");
 }
 
+/// The encoded `FileDescriptorSet` of every file in `proto/` (for gRPC
+/// server reflection).
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
+
 /// The gRPC control API.
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 pub mod control {

@@ -2,9 +2,10 @@
 //!
 //! Each subcommand is a thin shell: it parses its configuration, sets up
 //! logging and hands over to library code (`media`, `ingest-node`,
-//! `edge-node`, `operator`).
+//! `edge-node`, `operator`, `control`).
 
 mod analyse;
+mod ctl;
 mod edge;
 mod ingest;
 mod node;
@@ -36,7 +37,7 @@ enum Command {
     /// Print the tracks and frames of a media file (TS, FLV, MP4, ADTS).
     Analyse(analyse::Args),
     /// Command-line client of the gRPC control API.
-    Ctl,
+    Ctl(ctl::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,7 +63,7 @@ fn main() -> ExitCode {
             report(edge::run(*args))
         }
         Command::Operator => not_implemented("operator"),
-        Command::Ctl => not_implemented("ctl"),
+        Command::Ctl(args) => ctl::run(args),
     }
 }
 

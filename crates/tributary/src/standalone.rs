@@ -8,6 +8,10 @@
 //! Pushes work alike with `[pushes]`: the push engine runs them and the API
 //! reports their status; API changes are written back to the file holding
 //! `[pushes]`.
+//!
+//! The gRPC control API listens on `--grpc-listen` (default `0.0.0.0:4242`);
+//! `--api-token` guards it and the REST API. `/metrics` serves the
+//! process's Prometheus registry on the HTTP port.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -36,6 +40,13 @@ pub(crate) struct Config {
     /// Address of the shared SRT port (UDP); overrides `[srt] listen`.
     #[arg(long, env = "TRIBUTARY_SRT_LISTEN")]
     pub(crate) srt_listen: Option<SocketAddr>,
+    /// Address of the gRPC control API.
+    #[arg(long, env = "TRIBUTARY_GRPC_LISTEN", default_value = "0.0.0.0:4242")]
+    pub(crate) grpc_listen: SocketAddr,
+    /// Bearer token guarding the REST API (`/api/...`) and every gRPC call;
+    /// none: the API is open. Media outputs, `/metrics` and health stay open.
+    #[arg(long, env = "TRIBUTARY_API_TOKEN", hide_env_values = true)]
+    pub(crate) api_token: Option<String>,
     /// HLS segment target duration in whole seconds (`EXT-X-TARGETDURATION`).
     #[arg(long, env = "TRIBUTARY_HLS_TARGET_DURATION", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=30))]
     pub(crate) hls_target_duration: u64,
@@ -138,13 +149,19 @@ impl control::PushRunner for PushEngine {
     }
 }
 
-/// The HTTP router: health, REST API, media outputs.
-pub(crate) fn router(service: Arc<control::Service>, hls: edge_node::hls::Config) -> Router {
+/// The HTTP router: health, metrics, REST API (behind `token` when set), media outputs.
+pub(crate) fn router(
+    service: Arc<control::Service>,
+    hls: edge_node::hls::Config,
+    metrics: Arc<control::metrics::Metrics>,
+    token: Option<control::ApiToken>,
+) -> Router {
     Router::new()
         .route("/", get(|| async { "Tributary standalone server\n" }))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(|| async { "ok\n" }))
-        .merge(control::rest::router(service.clone()))
+        .merge(control::metrics::router(metrics))
+        .merge(control::rest::router_with_token(service.clone(), token))
         .merge(edge_node::http::router_with(service.hub().clone(), hls))
 }
 
@@ -158,6 +175,8 @@ pub(crate) fn run(config: Config) -> anyhow::Result<()> {
     let http_listen = config.http_listen.unwrap_or(loaded.config.http.listen);
     let rtmp_listen = config.rtmp_listen.unwrap_or(loaded.config.rtmp.listen);
     let srt_listen = config.srt_listen.unwrap_or(loaded.config.srt.listen);
+    let grpc_listen = config.grpc_listen;
+    let token = config.api_token.as_deref().and_then(control::ApiToken::new);
     let specs = loaded
         .config
         .streams
@@ -211,11 +230,27 @@ pub(crate) fn run(config: Config) -> anyhow::Result<()> {
                 tracing::error!(%e, "rtmp listener failed");
             }
         });
+        let metrics = Arc::new(control::metrics::Metrics::for_hub(
+            service.hub().clone(),
+            service.load().clone(),
+        ));
+        let grpc = tokio::net::TcpListener::bind(grpc_listen)
+            .await
+            .with_context(|| format!("binding gRPC port {grpc_listen}"))?;
+        tracing::info!(addr = %grpc.local_addr()?, auth = token.is_some(), "grpc listening");
+        tokio::spawn({
+            let (service, token) = (service.clone(), token.clone());
+            async move {
+                if let Err(e) = control::grpc::serve(grpc, service, token, shutdown_signal()).await {
+                    tracing::error!(%e, "grpc server failed");
+                }
+            }
+        });
         let listener = tokio::net::TcpListener::bind(http_listen)
             .await
             .with_context(|| format!("binding HTTP port {http_listen}"))?;
         tracing::info!(addr = %listener.local_addr()?, config = %main.display(), "http listening");
-        axum::serve(listener, router(service, hls))
+        axum::serve(listener, router(service, hls, metrics, token))
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("serving HTTP")

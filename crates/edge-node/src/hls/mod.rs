@@ -223,7 +223,12 @@ impl Packager {
 /// Feeds a packager from its stream until it idles or the stream ends.
 async fn run(hls: std::sync::Weak<Hls>, key: Key, p: Arc<Packager>) {
     // the whole window: a new viewer gets a full playlist at once
-    let mut sub = p.stream.subscribe_from_oldest();
+    // counted as one viewer of its protocol per packager, not per HTTP client
+    let protocol = match key.1 {
+        Format::Cmaf => hub::Protocol::Cmaf,
+        Format::Ts => hub::Protocol::Hls,
+    };
+    let mut sub = p.stream.subscribe_from_oldest_as(protocol);
     let name = p.stream.name().to_owned();
     tracing::debug!(stream = %name, format = ?key.1, "hls packager started");
     let mut pending_change = false;

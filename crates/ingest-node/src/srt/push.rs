@@ -72,7 +72,7 @@ async fn call(job: &Job, source: &SrtSource, parsed: &Parsed) -> Result<(), Push
         .map_err(|e| failed(&e))?;
     tracing::info!(push = job.name, stream = job.stream.name(), %remote, "srt push connected");
     let play = Play {
-        subscriber: job.stream.subscribe(),
+        subscriber: job.stream.subscribe_as(hub::Protocol::Push),
         sent: Some(job.bytes.clone()),
     };
     match output::play(connection, packets, socket, play).await {
@@ -94,7 +94,7 @@ async fn rendezvous(
 ) -> Result<(), String> {
     let mut socket = connect(SrtMode::Rendezvous, remote, parsed, streamid).await?;
     tracing::info!(push = job.name, stream = job.stream.name(), %remote, "srt push connected (rendezvous)");
-    let mut payloads = Payloads::new(job.stream.subscribe());
+    let mut payloads = Payloads::new(job.stream.subscribe_as(hub::Protocol::Push));
     let mut sent = 0u64;
     let statistics = socket.statistics().clone();
     {
@@ -202,7 +202,7 @@ impl Gate for OutputGate {
                 tracing::debug!(peer = %request.remote, stream = self.stream.name(), "srt viewer accepted");
                 Ok(Admitted {
                     role: Role::Play(Play {
-                        subscriber: self.stream.subscribe(),
+                        subscriber: self.stream.subscribe_as(hub::Protocol::Push),
                         sent: Some(self.sent.clone()),
                     }),
                     keys,

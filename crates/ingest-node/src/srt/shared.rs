@@ -210,7 +210,7 @@ impl SharedGate {
         }
         Ok(Admitted {
             role: Role::Play(Play {
-                subscriber: stream.subscribe(),
+                subscriber: stream.subscribe_as(hub::Protocol::Srt),
                 sent: None,
             }),
             keys,

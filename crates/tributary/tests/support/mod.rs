@@ -17,6 +17,7 @@ pub struct Server {
     pub http: SocketAddr,
     pub rtmp: SocketAddr,
     pub srt: SocketAddr,
+    pub grpc: SocketAddr,
 }
 
 impl Server {
@@ -29,6 +30,7 @@ impl Server {
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
         let rtmp: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
         let srt: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
+        let grpc: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_tributary"))
             .args(["standalone", "--config"])
             .arg(config)
@@ -39,9 +41,12 @@ impl Server {
                 &rtmp.to_string(),
                 "--srt-listen",
                 &srt.to_string(),
+                "--grpc-listen",
+                &grpc.to_string(),
             ])
             .args(extra)
             .env("RUST_LOG", "info")
+            .env_remove("TRIBUTARY_API_TOKEN")
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
@@ -50,6 +55,7 @@ impl Server {
             http,
             rtmp,
             srt,
+            grpc,
         };
         wait_for(10, "the server to answer /healthz", || {
             server.get("/healthz").is_some_and(|(s, _)| s == 200)
