@@ -8,12 +8,14 @@
 //! | [`specs`] | stream and push specs: the store is the source; API writes go to the store, store changes reach the node's control service |
 //! | [`placement`] | ingest: which specs this node runs (push sources everywhere, pull sources only where assigned) |
 //! | [`resolve`] | edge: the owner of a stream and its relay address |
+//! | [`nodes`] | the control API's node list: every `nodes/` entry |
 //! | [`load`] | the CPU and stream figures a node publishes for placement |
 //!
 //! A node that dies loses its lease, so its entry, ownerships and statuses
 //! vanish without anyone cleaning up, and another node can claim the stream.
 
 pub mod load;
+pub mod nodes;
 pub mod ownership;
 pub mod placement;
 pub mod resolve;

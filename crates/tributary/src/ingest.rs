@@ -68,8 +68,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let admission = ingest_node::admission::Admission::new(service.watch());
     crate::node::spawn_media_listeners(hub.clone(), admission, Some(args.rtmp_listen), args.srt_listen).await?;
 
-    let mut registry = prometheus_client::registry::Registry::with_prefix("tributary");
-    let relay_metrics = Arc::new(relay::Metrics::register(&mut registry));
+    let metrics = Arc::new(control::metrics::Metrics::for_hub(hub.clone(), service.load().clone()));
+    let relay_metrics = Arc::new(metrics.register(|r| relay::Metrics::register(r.sub_registry_with_prefix("tributary"))));
     let relay = crate::relay_tls::serve_relay(&args, &id, hub.clone(), relay_metrics)?;
 
     let listener = tokio::net::TcpListener::bind(args.node.http_listen)
@@ -95,9 +95,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     tokio::spawn(owner.run(session.lease(), Duration::from_millis(500)));
 
     tracing::info!(%id, addr = %http, "ingest node http listening");
-    let router = crate::node::health(session.lease())
-        .merge(crate::node::metrics(Arc::new(registry)))
-        .merge(control::rest::router(service.clone()))
+    let router = crate::node::control_plane(&args.node, store.clone(), service.clone(), metrics, session.lease())
+        .await?
         .merge(edge_node::http::router(hub.clone()));
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(crate::standalone::shutdown_signal())

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::response::IntoResponse;
 use axum::{Router, routing::get};
 use spec::node::NodeInfo;
 use store::{Etcd, EtcdOptions};
@@ -32,6 +31,10 @@ pub(crate) struct NodeArgs {
     /// Address of the gRPC control API port.
     #[arg(long, env = "TRIBUTARY_GRPC_LISTEN", default_value = "0.0.0.0:4242")]
     pub(crate) grpc_listen: SocketAddr,
+    /// Bearer token guarding the REST API (`/api/...`) and every gRPC call;
+    /// none: the API is open. Media outputs, `/metrics` and health stay open.
+    #[arg(long, env = "TRIBUTARY_API_TOKEN", hide_env_values = true)]
+    pub(crate) api_token: Option<String>,
     /// Host name or address other nodes and the operator use to reach this
     /// node (default: the node id when it resolves, else 127.0.0.1).
     #[arg(long, env = "TRIBUTARY_ADVERTISE")]
@@ -163,26 +166,31 @@ pub(crate) fn hub_with_cuts(cuts: media::hls::cutter::CutConfig) -> Arc<hub::Hub
     Arc::new(hub::Hub::with_cuts(media::buffer::BufferConfig::default(), cuts))
 }
 
-/// `GET /metrics`: the registry in the Prometheus text format.
-pub(crate) fn metrics(registry: Arc<prometheus_client::registry::Registry>) -> Router {
-    Router::new().route(
-        "/metrics",
-        get(move || {
-            let registry = registry.clone();
-            async move {
-                let mut text = String::new();
-                match prometheus_client::encoding::text::encode(&mut text, &registry) {
-                    Ok(()) => (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        text,
-                    )
-                        .into_response(),
-                    Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-                }
+/// The control plane every cluster node serves: the gRPC API (with
+/// reflection) on its port, and the HTTP routes for health, metrics and the
+/// REST API (behind the token when set). Node listing comes from the store.
+pub(crate) async fn control_plane<S: store::StateStore>(
+    args: &NodeArgs,
+    store: Arc<S>,
+    service: Arc<control::Service>,
+    metrics: Arc<control::metrics::Metrics>,
+    registered: tokio::sync::watch::Receiver<Option<store::LeaseId>>,
+) -> anyhow::Result<Router> {
+    service.set_node_source(Arc::new(cluster::nodes::StoreNodes::new(store)));
+    let token = args.api_token.as_deref().and_then(control::ApiToken::new);
+    let grpc = tokio::net::TcpListener::bind(args.grpc_listen)
+        .await
+        .with_context(|| format!("binding gRPC port {}", args.grpc_listen))?;
+    tracing::info!(addr = %grpc.local_addr()?, auth = token.is_some(), "grpc listening");
+    tokio::spawn({
+        let (service, token) = (service.clone(), token.clone());
+        async move {
+            if let Err(e) = control::grpc::serve(grpc, service, token, crate::standalone::shutdown_signal()).await {
+                tracing::error!(%e, "grpc server failed");
             }
-        }),
-    )
+        }
+    });
+    Ok(health(registered)
+        .merge(control::metrics::router(metrics))
+        .merge(control::rest::router_with_token(service, token)))
 }
