@@ -33,8 +33,9 @@ impl<S: StateStore> NodeSource for StoreNodes<S> {
                     let rest = key.strip_prefix(keys::NODES)?;
                     let (role, id) = rest.split_once('/')?;
                     // a value that does not decode is still listed, as a string
-                    let info = serde_json::from_slice(&value)
-                        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&value).into_owned()));
+                    let info = serde_json::from_slice(&value).unwrap_or_else(|_| {
+                        serde_json::Value::String(String::from_utf8_lossy(&value).into_owned())
+                    });
                     Some(NodeEntry {
                         id: id.to_owned(),
                         role: role.to_owned(),
@@ -54,8 +55,18 @@ mod tests {
     #[tokio::test]
     async fn lists_every_registered_node_even_a_corrupt_one() {
         let store = Arc::new(Embedded::new());
-        store.put("nodes/ingest/i1", br#"{"id":"i1","role":"ingest"}"#.to_vec(), None).await.unwrap();
-        store.put("nodes/edge/e1", b"not json".to_vec(), None).await.unwrap();
+        store
+            .put(
+                "nodes/ingest/i1",
+                br#"{"id":"i1","role":"ingest"}"#.to_vec(),
+                None,
+            )
+            .await
+            .unwrap();
+        store
+            .put("nodes/edge/e1", b"not json".to_vec(), None)
+            .await
+            .unwrap();
         let nodes = StoreNodes::new(store).list().await.unwrap();
         assert_eq!(nodes.len(), 2);
         assert_eq!((nodes[0].role.as_str(), nodes[0].id.as_str()), ("edge", "e1"));

@@ -72,7 +72,12 @@ pub fn stream(mut sub: Subscriber) -> impl Stream<Item = Result<Bytes, std::io::
     if sub.protocol() == hub::Protocol::Other {
         sub.set_protocol(hub::Protocol::Ts);
     }
-    let state = (sub, None::<Muxer>, BytesMut::with_capacity(64 * 1024), Rebase::default());
+    let state = (
+        sub,
+        None::<Muxer>,
+        BytesMut::with_capacity(64 * 1024),
+        Rebase::default(),
+    );
     futures_util::stream::unfold(state, |(mut sub, mut muxer, mut out, mut rebase)| async move {
         loop {
             let event = match tokio::time::timeout(OFFLINE_GRACE, sub.next()).await {

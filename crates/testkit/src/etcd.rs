@@ -33,7 +33,9 @@ impl Etcd {
     /// Starts etcd, or prints why not and returns `None` when it is not installed.
     pub fn start(name: &str) -> Option<Self> {
         if Command::new("etcd").arg("--version").output().is_err() {
-            eprintln!("skipping: `etcd` is not installed (Debian package etcd-server; make test installs it)");
+            eprintln!(
+                "skipping: `etcd` is not installed (Debian package etcd-server; make test installs it)"
+            );
             return None;
         }
         let dir = crate::TempDir::new(&format!("etcd-{name}"));
@@ -60,7 +62,10 @@ impl Etcd {
     }
 
     /// Waits until the client port accepts connections (at most 15 s).
-    #[expect(clippy::disallowed_methods, reason = "a synchronous test thread polling a child process")]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a synchronous test thread polling a child process"
+    )]
     pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(15);
         while TcpStream::connect(("127.0.0.1", self.client)).is_err() {

@@ -70,12 +70,19 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             Some(cluster::specs::persist_streams(store.clone())),
             &id,
         )
-        .with_pushes(BTreeMap::new(), Some(cluster::specs::persist_pushes(store.clone()))),
+        .with_pushes(
+            BTreeMap::new(),
+            Some(cluster::specs::persist_pushes(store.clone())),
+        ),
     );
     tokio::spawn(cluster::specs::follow(store.clone(), service.clone()));
     tokio::spawn(follow_owners(store.clone(), hub.clone()));
-    let metrics = Arc::new(control::metrics::Metrics::for_hub(hub.clone(), service.load().clone()));
-    let relay_metrics = Arc::new(metrics.register(|r| relay::Metrics::register(r.sub_registry_with_prefix("tributary"))));
+    let metrics = Arc::new(control::metrics::Metrics::for_hub(
+        hub.clone(),
+        service.load().clone(),
+    ));
+    let relay_metrics =
+        Arc::new(metrics.register(|r| relay::Metrics::register(r.sub_registry_with_prefix("tributary"))));
     let relay = crate::relay_tls::pull_on_demand(&args, store.clone(), hub.clone(), relay_metrics)?;
 
     // players only: an empty spec set refuses every publisher
@@ -94,9 +101,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         args.node.describe("edge", http, hub.clone(), None),
     );
     tracing::info!(%id, addr = %http, "edge node http listening");
-    let router = crate::node::control_plane(&args.node, store.clone(), service.clone(), metrics, session.lease())
-        .await?
-        .merge(edge_node::http::router(hub.clone()));
+    let router = crate::node::control_plane(
+        &args.node,
+        store.clone(),
+        service.clone(),
+        metrics,
+        session.lease(),
+    )
+    .await?
+    .merge(edge_node::http::router(hub.clone()));
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(crate::standalone::shutdown_signal())
         .await

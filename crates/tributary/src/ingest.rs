@@ -58,7 +58,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             Some(cluster::specs::persist_streams(store.clone())),
             &id,
         )
-        .with_pushes(BTreeMap::new(), Some(cluster::specs::persist_pushes(store.clone()))),
+        .with_pushes(
+            BTreeMap::new(),
+            Some(cluster::specs::persist_pushes(store.clone())),
+        ),
     );
     tokio::spawn(cluster::specs::follow(store.clone(), service.clone()));
     let runs = cluster::placement::follow(store.clone(), service.watch(), id.clone());
@@ -66,10 +69,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let engine = ingest_node::push::engine::Engine::new(service.watch_pushes(), hub.clone());
     service.set_push_runner(Arc::new(crate::standalone::PushEngine(engine)));
     let admission = ingest_node::admission::Admission::new(service.watch());
-    crate::node::spawn_media_listeners(hub.clone(), admission, Some(args.rtmp_listen), args.srt_listen).await?;
+    crate::node::spawn_media_listeners(hub.clone(), admission, Some(args.rtmp_listen), args.srt_listen)
+        .await?;
 
-    let metrics = Arc::new(control::metrics::Metrics::for_hub(hub.clone(), service.load().clone()));
-    let relay_metrics = Arc::new(metrics.register(|r| relay::Metrics::register(r.sub_registry_with_prefix("tributary"))));
+    let metrics = Arc::new(control::metrics::Metrics::for_hub(
+        hub.clone(),
+        service.load().clone(),
+    ));
+    let relay_metrics =
+        Arc::new(metrics.register(|r| relay::Metrics::register(r.sub_registry_with_prefix("tributary"))));
     let relay = crate::relay_tls::serve_relay(&args, &id, hub.clone(), relay_metrics)?;
 
     let listener = tokio::net::TcpListener::bind(args.node.http_listen)
@@ -95,9 +103,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     tokio::spawn(owner.run(session.lease(), Duration::from_millis(500)));
 
     tracing::info!(%id, addr = %http, "ingest node http listening");
-    let router = crate::node::control_plane(&args.node, store.clone(), service.clone(), metrics, session.lease())
-        .await?
-        .merge(edge_node::http::router(hub.clone()));
+    let router = crate::node::control_plane(
+        &args.node,
+        store.clone(),
+        service.clone(),
+        metrics,
+        session.lease(),
+    )
+    .await?
+    .merge(edge_node::http::router(hub.clone()));
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(crate::standalone::shutdown_signal())
         .await

@@ -119,7 +119,10 @@ pub(crate) fn health(registered: tokio::sync::watch::Receiver<Option<store::Leas
                 if ready {
                     (axum::http::StatusCode::OK, "ok\n")
                 } else {
-                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "not registered in the state store\n")
+                    (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "not registered in the state store\n",
+                    )
                 }
             }
         }),
@@ -185,7 +188,9 @@ pub(crate) async fn control_plane<S: store::StateStore>(
     tokio::spawn({
         let (service, token) = (service.clone(), token.clone());
         async move {
-            if let Err(e) = control::grpc::serve(grpc, service, token, crate::standalone::shutdown_signal()).await {
+            if let Err(e) =
+                control::grpc::serve(grpc, service, token, crate::standalone::shutdown_signal()).await
+            {
                 tracing::error!(%e, "grpc server failed");
             }
         }

@@ -87,15 +87,22 @@ pub(crate) fn serve_relay(
             None,
         ),
         _ => {
-            let own = relay::tls::SelfSigned::generate(&[server_name.clone()]).context("generating the relay certificate")?;
+            let own = relay::tls::SelfSigned::generate(std::slice::from_ref(&server_name))
+                .context("generating the relay certificate")?;
             (
                 own.server_config(client_ca.as_deref()).context("relay TLS")?,
                 Some(own.cert_pem.clone()),
             )
         }
     };
-    let server = relay::Server::bind(args.relay_listen, config, hub, metrics, relay::ServerConfig::default())
-        .with_context(|| format!("binding the relay port {}", args.relay_listen))?;
+    let server = relay::Server::bind(
+        args.relay_listen,
+        config,
+        hub,
+        metrics,
+        relay::ServerConfig::default(),
+    )
+    .with_context(|| format!("binding the relay port {}", args.relay_listen))?;
     let addr = server.local_addr()?;
     tracing::info!(%addr, %server_name, self_signed = cert_pem.is_some(), "relay listening");
     Ok(ServedRelay {
@@ -128,7 +135,11 @@ impl<S: StateStore> relay::Resolver for EtcdResolver<S> {
                 return None;
             }
         };
-        let pinned_cert = match info.relay_cert_pem.as_deref().map(|p| CertificateDer::from_pem_slice(p.as_bytes())) {
+        let pinned_cert = match info
+            .relay_cert_pem
+            .as_deref()
+            .map(|p| CertificateDer::from_pem_slice(p.as_bytes()))
+        {
             None => None,
             Some(Ok(c)) => Some(c.into_owned()),
             Some(Err(e)) => {

@@ -28,9 +28,22 @@ impl Node {
         let srt: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let grpc: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tributary"));
-        cmd.args([role, "--etcd", etcd, "--node-id", id, "--lease-ttl", &TTL.to_string()])
-            .args(["--http-listen", &http.to_string(), "--srt-listen", &srt.to_string()])
-            .args(["--grpc-listen", &grpc.to_string()]);
+        cmd.args([
+            role,
+            "--etcd",
+            etcd,
+            "--node-id",
+            id,
+            "--lease-ttl",
+            &TTL.to_string(),
+        ])
+        .args([
+            "--http-listen",
+            &http.to_string(),
+            "--srt-listen",
+            &srt.to_string(),
+        ])
+        .args(["--grpc-listen", &grpc.to_string()]);
         if role == "ingest" {
             cmd.args(["--rtmp-listen", &format!("127.0.0.1:{}", free_tcp_port())])
                 .args(["--relay-listen", &format!("127.0.0.1:{}", free_udp_port())]);
@@ -71,7 +84,9 @@ impl Node {
     }
 
     fn stream(&self, name: &str) -> serde_json::Value {
-        let (status, body) = self.get(&format!("/api/v1/streams/{name}")).expect("node answers");
+        let (status, body) = self
+            .get(&format!("/api/v1/streams/{name}"))
+            .expect("node answers");
         assert_eq!(status, 200, "{body}");
         serde_json::from_str(&body).unwrap()
     }
@@ -99,10 +114,20 @@ impl Drop for Node {
     }
 }
 
+/// A child process killed on drop.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// ffmpeg pushing live H.264+AAC over SRT to `node` as stream `name` for `secs`.
-fn push_srt(node: &Node, name: &str, secs: u32) -> Child {
+fn push_srt(node: &Node, name: &str, secs: u32) -> Killed {
     let url = format!("srt://{}?streamid=publish:{name}&pkt_size=1316", node.srt);
-    support::push(&url, "mpegts", secs)
+    Killed(support::push(&url, "mpegts", secs))
 }
 
 fn define(node: &Node, name: &str) {
@@ -121,12 +146,27 @@ fn wait_live_on(node: &Node, name: &str) {
     });
 }
 
-fn assert_plays(players: Vec<(String, std::thread::JoinHandle<(bool, String, f64)>)>) {
+/// An ffmpeg reader: the URL it reads and its outcome (see [`play`]).
+type Player = (String, std::thread::JoinHandle<(bool, String, f64)>);
+
+/// Lets the processes under test run for `secs`.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a synchronous test thread waiting for child processes"
+)]
+fn pause(secs: u64) {
+    std::thread::sleep(Duration::from_secs(secs));
+}
+
+fn assert_plays(players: Vec<Player>) {
     for (url, player) in players {
         let (ok, errors, decoded) = player.join().unwrap();
         println!("{url}: decoded {decoded:.2} s");
         assert!(ok, "ffmpeg failed on {url}: {errors}");
-        assert!(errors.trim().is_empty(), "ffmpeg reported errors on {url}:\n{errors}");
+        assert!(
+            errors.trim().is_empty(),
+            "ffmpeg reported errors on {url}:\n{errors}"
+        );
         assert!(decoded >= 9.5, "{url}: only {decoded} s decoded");
     }
 }
@@ -143,8 +183,11 @@ fn segments(playlist: &str) -> std::collections::BTreeMap<u64, Vec<String>> {
     let mut group = Vec::new();
     let mut started = false;
     for line in playlist.lines() {
-        started |= line.starts_with("#EXTINF") || line.starts_with("#EXT-X-PART:") || line.starts_with("#EXT-X-PROGRAM-DATE-TIME");
-        if !started || line.starts_with("#EXT-X-PRELOAD-HINT") || line.starts_with("#EXT-X-RENDITION-REPORT") {
+        started |= line.starts_with("#EXTINF")
+            || line.starts_with("#EXT-X-PART:")
+            || line.starts_with("#EXT-X-PROGRAM-DATE-TIME");
+        if !started || line.starts_with("#EXT-X-PRELOAD-HINT") || line.starts_with("#EXT-X-RENDITION-REPORT")
+        {
             continue;
         }
         group.push(line.to_owned());
@@ -179,7 +222,10 @@ fn one_ingest_two_edges_serve_the_same_stream_alike() {
         return;
     };
     let ingest = Node::ingest("ingest-a", &etcd.url());
-    let edges = [Node::edge("edge-1", &etcd.url()), Node::edge("edge-2", &etcd.url())];
+    let edges = [
+        Node::edge("edge-1", &etcd.url()),
+        Node::edge("edge-2", &etcd.url()),
+    ];
     define(&edges[0], "cam");
     wait_for(10, "the spec to reach the ingest", || {
         ingest.get("/api/v1/streams/cam").is_some_and(|(s, _)| s == 200)
@@ -190,15 +236,26 @@ fn one_ingest_two_edges_serve_the_same_stream_alike() {
     // every edge: HLS and TS, two viewers each, all at once
     let mut players = Vec::new();
     for edge in &edges {
-        for path in ["/hls/cam/index.m3u8", "/cam.ts", "/cam.ts", "/cmaf/cam/index.m3u8"] {
+        for path in [
+            "/hls/cam/index.m3u8",
+            "/cam.ts",
+            "/cam.ts",
+            "/cmaf/cam/index.m3u8",
+        ] {
             let url = edge.url(path);
             players.push((url.clone(), play(url, 10)));
         }
     }
-    std::thread::sleep(Duration::from_secs(5));
+    pause(5);
     for edge in &edges {
-        let subs = edge.metric("tributary_relay_upstream_subscriptions").unwrap_or(-1.0);
-        assert_eq!(subs, 1.0, "{} holds one upstream subscription for four viewers", edge.id);
+        let subs = edge
+            .metric("tributary_relay_upstream_subscriptions")
+            .unwrap_or(-1.0);
+        assert_eq!(
+            subs, 1.0,
+            "{} holds one upstream subscription for four viewers",
+            edge.id
+        );
     }
     assert_plays(players);
 
@@ -213,10 +270,23 @@ fn one_ingest_two_edges_serve_the_same_stream_alike() {
         assert_eq!((a.0, b.0), (200, 200), "{format}: {a:?} {b:?}");
         let (sa, sb) = (segments(&a.1), segments(&b.1));
         let shared: Vec<u64> = sa.keys().filter(|m| sb.contains_key(m)).copied().collect();
-        assert!(shared.len() >= 4, "{format}: the edges share few segments:\n{}\n{}", a.1, b.1);
-        assert_eq!(sa.keys().last(), sb.keys().last(), "{format}: same newest segment");
+        assert!(
+            shared.len() >= 4,
+            "{format}: the edges share few segments:\n{}\n{}",
+            a.1,
+            b.1
+        );
+        assert_eq!(
+            sa.keys().last(),
+            sb.keys().last(),
+            "{format}: same newest segment"
+        );
         for msn in shared {
-            assert_eq!(sa[&msn], sb[&msn], "{format}: segment {msn} differs:\n{}\n{}", a.1, b.1);
+            assert_eq!(
+                sa[&msn], sb[&msn],
+                "{format}: segment {msn} differs:\n{}\n{}",
+                a.1, b.1
+            );
         }
     }
     // the same part is byte-identical on both edges
@@ -226,7 +296,7 @@ fn one_ingest_two_edges_serve_the_same_stream_alike() {
         .filter_map(|l| l.strip_prefix("#EXT-X-PART:"))
         .filter_map(|l| l.split("URI=\"").nth(1))
         .filter_map(|u| u.split('"').next())
-        .last()
+        .next_back()
         .expect("a part")
         .to_owned();
     let bytes = |edge: &Node| {
@@ -237,7 +307,13 @@ fn one_ingest_two_edges_serve_the_same_stream_alike() {
 
     // the control API of any node lists every node with its load
     let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .args(["ctl", "--server", &format!("http://{}", edges[1].grpc), "nodes", "list"])
+        .args([
+            "ctl",
+            "--server",
+            &format!("http://{}", edges[1].grpc),
+            "nodes",
+            "list",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -273,10 +349,10 @@ fn failover_to_a_second_ingest_and_an_etcd_restart_keep_the_edges_serving() {
     });
 
     // etcd restarts while a viewer plays: playback goes on, nodes re-register
-    let mut pusher = push_srt(&first, "cam", 120);
+    let pusher = push_srt(&first, "cam", 120);
     wait_live_on(&first, "cam");
     let viewer = play(edge.url("/cam.ts"), 12);
-    std::thread::sleep(Duration::from_secs(3));
+    pause(3);
     etcd.restart();
     assert_plays(vec![(edge.url("/cam.ts"), viewer)]);
     for node in [&first, &second, &edge] {
@@ -292,13 +368,15 @@ fn failover_to_a_second_ingest_and_an_etcd_restart_keep_the_edges_serving() {
     assert_eq!(etcd_get(&etcd, "streams/cam/owner").as_deref(), Some("ingest-a"));
     first.kill();
     let killed = Instant::now();
-    let _ = pusher.kill();
-    let _ = pusher.wait();
-    pusher = push_srt(&second, "cam", 60);
+    drop(pusher);
+    let pusher = push_srt(&second, "cam", 60);
     wait_for(TTL + 10, "ingest-b to own the stream", || {
         etcd_get(&etcd, "streams/cam/owner").as_deref() == Some("ingest-b")
     });
-    println!("owner moved {:?} after the kill (lease TTL {TTL} s)", killed.elapsed());
+    println!(
+        "owner moved {:?} after the kill (lease TTL {TTL} s)",
+        killed.elapsed()
+    );
     assert!(killed.elapsed() < Duration::from_secs(TTL + 5));
     // the TS viewer goes on from the new ingest; the HLS playlist marks the
     // change with a discontinuity and carries on numbering
@@ -312,9 +390,12 @@ fn failover_to_a_second_ingest_and_an_etcd_restart_keep_the_edges_serving() {
             .nth(1)
             .is_some_and(|after| after.matches("#EXTINF").count() >= 3)
     });
-    let viewers = vec![(edge.url("/cam.ts"), ts_viewer), (hls.clone(), play(hls.clone(), 10))];
+    let viewers = vec![
+        (edge.url("/cam.ts"), ts_viewer),
+        (hls.clone(), play(hls.clone(), 10)),
+    ];
     assert_plays(viewers);
-    let _ = pusher.kill();
+    drop(pusher);
 }
 
 #[test]
@@ -331,9 +412,17 @@ fn an_edge_without_a_reachable_ingest_answers_503() {
             .timeout_global(Some(Duration::from_secs(15)))
             .build()
             .into();
-        let answer = agent.get(&edge.url(path)).call().map(|r| (r.status().as_u16(), ())).expect("an answer, not a hang");
+        let answer = agent
+            .get(&edge.url(path))
+            .call()
+            .map(|r| (r.status().as_u16(), ()))
+            .expect("an answer, not a hang");
         assert_eq!(answer.0, 503, "{path}: {answer:?}");
-        assert!(started.elapsed() < Duration::from_secs(8), "{path} answered in {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{path} answered in {:?}",
+            started.elapsed()
+        );
     }
     assert_eq!(edge.get("/nope.ts").map(|r| r.0), Some(404));
 }

@@ -166,4 +166,3 @@ pub fn play(url: String, secs: u32) -> JoinHandle<(bool, String, f64)> {
         )
     })
 }
-
