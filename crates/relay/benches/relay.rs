@@ -68,6 +68,9 @@ fn tracks() -> Vec<Track> {
     ]
 }
 
+/// (track, dts) -> (pushed at, keyframe)
+type Sent = HashMap<(u32, i64), (Instant, bool)>;
+
 async fn latency(seconds: u64) {
     let (ingest, edge, _server, client, up) = pair(ServerConfig::default()).await;
     let p = ingest.stream("cam").publish().unwrap();
@@ -81,8 +84,7 @@ async fn latency(seconds: u64) {
     ));
     let _sub = client.subscribe("cam", &up).await.unwrap();
     let mut reader = edge.get("cam").unwrap().subscribe();
-    // (track, dts) -> (pushed at, keyframe)
-    let sent: Arc<parking_lot::Mutex<HashMap<(u32, i64), (Instant, bool)>>> = Arc::default();
+    let sent: Arc<parking_lot::Mutex<Sent>> = Arc::default();
     let s2 = sent.clone();
     let feeder = tokio::spawn(async move {
         // 20 ms ticks: audio every tick, video every other; ~4 Mbit/s
@@ -117,7 +119,14 @@ async fn latency(seconds: u64) {
         {
             let ms = t.elapsed().as_secs_f64() * 1e3;
             lat.push(ms);
-            by_kind[if key { 0 } else if f.track == 1 { 1 } else { 2 }].push(ms);
+            by_kind[if key {
+                0
+            } else if f.track == 1 {
+                1
+            } else {
+                2
+            }]
+            .push(ms);
         }
     }
     let _p = feeder.await.unwrap();
