@@ -4,7 +4,8 @@
 //! - CPU seconds (both sides) per Gbit relayed, pushing 1 MB frames as fast
 //!   as the edge takes them.
 //!
-//! `cargo bench -p relay --bench relay` (or `bench/relay.sh`).
+//! `cargo bench -p relay --bench relay` (or `bench/relay.sh`);
+//! `RELAY_BENCH_SECONDS` sets the length of the latency run (default 5 s).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,6 +68,9 @@ fn tracks() -> Vec<Track> {
     ]
 }
 
+/// (track, dts) -> (pushed at, keyframe)
+type Sent = HashMap<(u32, i64), (Instant, bool)>;
+
 async fn latency(seconds: u64) {
     let (ingest, edge, _server, client, up) = pair(ServerConfig::default()).await;
     let p = ingest.stream("cam").publish().unwrap();
@@ -80,7 +84,7 @@ async fn latency(seconds: u64) {
     ));
     let _sub = client.subscribe("cam", &up).await.unwrap();
     let mut reader = edge.get("cam").unwrap().subscribe();
-    let sent: Arc<parking_lot::Mutex<HashMap<(u32, i64), Instant>>> = Arc::default();
+    let sent: Arc<parking_lot::Mutex<Sent>> = Arc::default();
     let s2 = sent.clone();
     let feeder = tokio::spawn(async move {
         // 20 ms ticks: audio every tick, video every other; ~4 Mbit/s
@@ -88,19 +92,20 @@ async fn latency(seconds: u64) {
         for i in 1..(seconds as i64 * 50) {
             tick.tick().await;
             let a = Timestamp::new(i * 960, 48_000);
-            s2.lock().insert((2, a.ticks()), Instant::now());
+            s2.lock().insert((2, a.ticks()), (Instant::now(), false));
             p.push(Frame::new(2, a, a, true, vec![1u8; 400]));
             if i % 2 == 0 {
                 let v = Timestamp::new(i * 1800, 90_000);
                 let key = i % 100 == 0;
                 let size = if key { 100_000 } else { 18_000 };
-                s2.lock().insert((1, v.ticks()), Instant::now());
+                s2.lock().insert((1, v.ticks()), (Instant::now(), key));
                 p.push(Frame::new(1, v, v, key, vec![2u8; size]));
             }
         }
         p
     });
     let mut lat = Vec::new();
+    let mut by_kind: [Vec<f64>; 3] = Default::default();
     let deadline = Instant::now() + Duration::from_secs(seconds + 2);
     while Instant::now() < deadline {
         let Ok(e) = tokio::time::timeout(Duration::from_millis(500), reader.next()).await else {
@@ -110,9 +115,18 @@ async fn latency(seconds: u64) {
             continue;
         };
         if let Event::Frame(f) = e
-            && let Some(t) = sent.lock().remove(&(f.track, f.dts.ticks()))
+            && let Some((t, key)) = sent.lock().remove(&(f.track, f.dts.ticks()))
         {
-            lat.push(t.elapsed().as_secs_f64() * 1e3);
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            lat.push(ms);
+            by_kind[if key {
+                0
+            } else if f.track == 1 {
+                1
+            } else {
+                2
+            }]
+            .push(ms);
         }
     }
     let _p = feeder.await.unwrap();
@@ -123,6 +137,17 @@ async fn latency(seconds: u64) {
         percentile(&mut lat, 0.99),
         percentile(&mut lat, 1.0),
     );
+    for (name, v) in ["keyframes", "other video", "audio"].iter().zip(&mut by_kind) {
+        if !v.is_empty() {
+            println!(
+                "  {name} ({}): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+                v.len(),
+                percentile(v, 0.5),
+                percentile(v, 0.99),
+                percentile(v, 1.0)
+            );
+        }
+    }
 }
 
 async fn throughput(seconds: u64) {
@@ -193,7 +218,11 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        latency(5).await;
+        let secs = std::env::var("RELAY_BENCH_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(5);
+        latency(secs).await;
         throughput(4).await;
     });
 }

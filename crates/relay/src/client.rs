@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -177,6 +178,18 @@ impl Client {
     /// `upstream` and returns once the ingest's catalog is applied (the
     /// stream is then fed until the [`Subscription`] ends or is dropped).
     pub async fn subscribe(&self, stream: &str, upstream: &Upstream) -> Result<Subscription, RelayError> {
+        self.subscribe_counted(stream, upstream, None).await
+    }
+
+    /// [`subscribe`](Self::subscribe), counting the subscription in `active`
+    /// from the moment it starts feeding the local stream (its first catalog
+    /// applied) until it ends.
+    pub(crate) async fn subscribe_counted(
+        &self,
+        stream: &str,
+        upstream: &Upstream,
+        active: Option<Arc<AtomicUsize>>,
+    ) -> Result<Subscription, RelayError> {
         let publisher = self.inner.hub.stream(stream).publish()?;
         let conn = self.connection(upstream).await?;
         let (tx, rx) = mpsc::channel(1024);
@@ -212,6 +225,8 @@ impl Client {
             groups: BTreeMap::new(),
             done_up_to: 0,
             resets: VecDeque::new(),
+            active,
+            counted: None,
         };
         let connection = conn.connection.clone();
         let task = tokio::spawn(feeder.run(rx, connection, ready_tx));
@@ -553,6 +568,26 @@ struct Feeder {
     /// Groups up to this sequence number are done (or abandoned).
     done_up_to: u64,
     resets: VecDeque<Instant>,
+    /// Counter of subscriptions feeding (the puller's).
+    active: Option<Arc<AtomicUsize>>,
+    /// Counts this one in `active` once it feeds, until the feeder ends.
+    counted: Option<Counted>,
+}
+
+/// Counts one in a counter while alive.
+struct Counted(Arc<AtomicUsize>);
+
+impl Counted {
+    fn new(n: Arc<AtomicUsize>) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Self(n)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Groups waiting behind an open one are held up to this many bytes; past
@@ -650,6 +685,7 @@ impl Feeder {
             if self.applied_epoch > 0
                 && let Some(r) = ready.take()
             {
+                self.counted = self.active.take().map(Counted::new);
                 let _ = r.send(Ok(()));
             }
         };

@@ -80,7 +80,8 @@ struct Inner<R> {
     client: Client,
     resolver: R,
     config: PullerConfig,
-    active: AtomicUsize,
+    /// Upstream subscriptions feeding now (counted by their feeders).
+    active: Arc<AtomicUsize>,
     tasks: parking_lot::Mutex<HashMap<String, JoinHandle<()>>>,
 }
 
@@ -121,7 +122,7 @@ impl<R: Resolver> Puller<R> {
                 client,
                 resolver,
                 config,
-                active: AtomicUsize::new(0),
+                active: Arc::default(),
                 tasks: parking_lot::Mutex::default(),
             }),
         }
@@ -146,25 +147,10 @@ impl<R: Resolver> Puller<R> {
         }
     }
 
-    /// Upstream subscriptions running now.
+    /// Upstream subscriptions feeding now (counted from their first catalog
+    /// applied until they end).
     pub fn active(&self) -> usize {
         self.inner.active.load(Ordering::Relaxed)
-    }
-}
-
-/// Counts one active subscription while alive.
-struct Active<'a>(&'a AtomicUsize);
-
-impl<'a> Active<'a> {
-    fn new(n: &'a AtomicUsize) -> Self {
-        n.fetch_add(1, Ordering::Relaxed);
-        Self(n)
-    }
-}
-
-impl Drop for Active<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -200,10 +186,13 @@ async fn drive<R: Resolver>(inner: std::sync::Weak<Inner<R>>, stream: Arc<LiveSt
             }
             let failure = match inner.resolver.upstream(&name).await {
                 None => format!("no ingest has stream {name}"),
-                Some(up) => match inner.client.subscribe(&name, &up).await {
+                Some(up) => match inner
+                    .client
+                    .subscribe_counted(&name, &up, Some(inner.active.clone()))
+                    .await
+                {
                     Err(e) => e.to_string(),
                     Ok(mut sub) => {
-                        let _active = Active::new(&inner.active);
                         tracing::info!(stream = name, upstream = %up.addr, "relay: pulling from ingest");
                         backoff = cfg.backoff_min;
                         let why = tokio::select! {
