@@ -1,8 +1,5 @@
 //! The same behaviour checks run against the embedded store and a real etcd.
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,68 +9,26 @@ use tokio::time::{Instant, sleep, timeout};
 const TTL: Duration = Duration::from_secs(2);
 const WAIT: Duration = Duration::from_secs(15);
 
-/// A throw-away etcd server on free ports, killed on drop.
-struct EtcdProcess {
-    child: Child,
-    dir: tempfile::TempDir,
-    client: u16,
-    peer: u16,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn_etcd(dir: &Path, client: u16, peer: u16) -> Child {
-    let c = format!("http://127.0.0.1:{client}");
-    let p = format!("http://127.0.0.1:{peer}");
-    Command::new("etcd")
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--listen-client-urls", &c, "--advertise-client-urls", &c])
-        .args(["--listen-peer-urls", &p, "--initial-advertise-peer-urls", &p])
-        .args(["--initial-cluster", &format!("default={p}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn etcd")
-}
+/// A throw-away etcd server (`testkit::etcd`) and a store connected to it.
+struct EtcdProcess(testkit::etcd::Etcd);
 
 impl EtcdProcess {
     /// Starts etcd, or prints why not and returns `None` when it is not installed.
     fn start() -> Option<Self> {
-        if Command::new("etcd").arg("--version").output().is_err() {
-            eprintln!("skipped: `etcd` is not installed (Debian package etcd-server)");
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let (client, peer) = (free_port(), free_port());
-        let child = spawn_etcd(&dir.path().join("data"), client, peer);
-        Some(Self {
-            child,
-            dir,
-            client,
-            peer,
-        })
+        testkit::etcd::Etcd::start("store").map(Self)
     }
 
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn url(&self) -> String {
+        self.0.url()
     }
 
     fn restart(&mut self) {
-        self.kill();
-        self.child = spawn_etcd(&self.dir.path().join("data"), self.client, self.peer);
+        self.0.restart();
     }
 
     /// A connected store, once etcd answers.
     async fn store(&self) -> Etcd {
-        let options = EtcdOptions::new([format!("http://127.0.0.1:{}", self.client)]);
+        let options = EtcdOptions::new([self.url()]);
         let deadline = Instant::now() + WAIT;
         loop {
             if let Ok(store) = Etcd::connect(options.clone()).await
@@ -84,12 +39,6 @@ impl EtcdProcess {
             assert!(Instant::now() < deadline, "etcd did not come up");
             sleep(Duration::from_millis(100)).await;
         }
-    }
-}
-
-impl Drop for EtcdProcess {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -301,7 +250,7 @@ async fn etcd_prefix_isolates_stores() {
     let Some(etcd) = EtcdProcess::start() else { return };
     let default = etcd.store().await;
     assert_eq!(default.prefix(), "/tributary/");
-    let url = format!("http://127.0.0.1:{}", etcd.client);
+    let url = etcd.url();
     let other = Etcd::connect(EtcdOptions::new([url]).with_prefix("/other/"))
         .await
         .unwrap();

@@ -38,7 +38,9 @@ impl Etcd {
             );
             return None;
         }
-        let dir = crate::TempDir::new(&format!("etcd-{name}"));
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = crate::TempDir::new(&format!("etcd-{name}-{n}"));
         let (client, peer) = (crate::free_tcp_port(), crate::free_tcp_port());
         let child = spawn(&dir.path("data"), client, peer);
         let etcd = Self {

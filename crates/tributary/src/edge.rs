@@ -90,31 +90,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let admission = ingest_node::admission::Admission::new(nobody);
     crate::node::spawn_media_listeners(hub.clone(), admission, None, args.srt_listen).await?;
 
-    let listener = tokio::net::TcpListener::bind(args.node.http_listen)
-        .await
-        .with_context(|| format!("binding HTTP port {}", args.node.http_listen))?;
-    let http = listener.local_addr()?;
-    let session = cluster::session::Session::start(
-        store.clone(),
-        Duration::from_secs(args.node.lease_ttl),
-        Duration::from_secs(2),
-        args.node.describe("edge", http, hub.clone(), None),
-    );
-    tracing::info!(%id, addr = %http, "edge node http listening");
-    let router = crate::node::control_plane(
-        &args.node,
-        store.clone(),
-        service.clone(),
-        metrics,
-        session.lease(),
-    )
-    .await?
-    .merge(edge_node::http::router(hub.clone()));
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(crate::standalone::shutdown_signal())
-        .await
-        .context("serving HTTP");
-    session.close(&*store).await;
+    let running =
+        crate::node::start(&args.node, "edge", store.clone(), service.clone(), metrics, None).await?;
+    let served = crate::node::serve(running, &*store).await;
     drop(relay);
     served
 }

@@ -80,44 +80,27 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         Arc::new(metrics.register(|r| relay::Metrics::register(r.sub_registry_with_prefix("tributary"))));
     let relay = crate::relay_tls::serve_relay(&args, &id, hub.clone(), relay_metrics)?;
 
-    let listener = tokio::net::TcpListener::bind(args.node.http_listen)
-        .await
-        .with_context(|| format!("binding HTTP port {}", args.node.http_listen))?;
-    let http = listener.local_addr()?;
     let relay_entry = (
         format!("{}:{}", args.node.advertise(), relay.addr.port()),
         relay.server_name.clone(),
         relay.cert_pem.clone(),
     );
-    let session = cluster::session::Session::start(
+    let running = crate::node::start(
+        &args.node,
+        "ingest",
         store.clone(),
-        Duration::from_secs(args.node.lease_ttl),
-        Duration::from_secs(2),
-        args.node.describe("ingest", http, hub.clone(), Some(relay_entry)),
-    );
+        service.clone(),
+        metrics,
+        Some(relay_entry),
+    )
+    .await?;
     let status_of: cluster::ownership::StatusOf = {
         let service = service.clone();
         Box::new(move |name| service.live_status(name))
     };
     let owner = cluster::ownership::Owner::new(store.clone(), hub.clone(), &id, status_of);
-    tokio::spawn(owner.run(session.lease(), Duration::from_millis(500)));
-
-    tracing::info!(%id, addr = %http, "ingest node http listening");
-    let router = crate::node::control_plane(
-        &args.node,
-        store.clone(),
-        service.clone(),
-        metrics,
-        session.lease(),
-    )
-    .await?
-    .merge(edge_node::http::router(hub.clone()));
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(crate::standalone::shutdown_signal())
-        .await
-        .context("serving HTTP");
-    // leaving: ownerships and statuses go at once, not after the lease TTL
-    session.close(&*store).await;
+    tokio::spawn(owner.run(running.session.lease(), Duration::from_millis(500)));
+    let served = crate::node::serve(running, &*store).await;
     drop(relay);
     served
 }

@@ -199,3 +199,54 @@ pub(crate) async fn control_plane<S: store::StateStore>(
         .merge(control::metrics::router(metrics))
         .merge(control::rest::router_with_token(service, token)))
 }
+
+/// A node whose HTTP port is bound and whose registration runs.
+pub(crate) struct Running {
+    listener: tokio::net::TcpListener,
+    /// The node's lease and entry.
+    pub(crate) session: cluster::session::Session,
+    router: Router,
+}
+
+/// Binds the HTTP port, registers the node (`role`, with its relay entry
+/// for ingests) and builds its router: control plane and media outputs.
+pub(crate) async fn start<S: store::StateStore>(
+    args: &NodeArgs,
+    role: &str,
+    store: Arc<S>,
+    service: Arc<control::Service>,
+    metrics: Arc<control::metrics::Metrics>,
+    relay: Option<(String, String, Option<String>)>,
+) -> anyhow::Result<Running> {
+    let listener = tokio::net::TcpListener::bind(args.http_listen)
+        .await
+        .with_context(|| format!("binding HTTP port {}", args.http_listen))?;
+    let http = listener.local_addr()?;
+    let hub = service.hub().clone();
+    let session = cluster::session::Session::start(
+        store.clone(),
+        Duration::from_secs(args.lease_ttl),
+        Duration::from_secs(2),
+        args.describe(role, http, hub.clone(), relay),
+    );
+    let router = control_plane(args, store, service, metrics, session.lease())
+        .await?
+        .merge(edge_node::http::router(hub));
+    tracing::info!(id = %args.id(), %role, addr = %http, "node http listening");
+    Ok(Running {
+        listener,
+        session,
+        router,
+    })
+}
+
+/// Serves HTTP until Ctrl-C or SIGTERM, then revokes the node's lease so
+/// that its entry, ownerships and statuses go at once, not after the TTL.
+pub(crate) async fn serve<S: store::StateStore>(running: Running, store: &S) -> anyhow::Result<()> {
+    let served = axum::serve(running.listener, running.router)
+        .with_graceful_shutdown(crate::standalone::shutdown_signal())
+        .await
+        .context("serving HTTP");
+    running.session.close(store).await;
+    served
+}

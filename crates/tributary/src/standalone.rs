@@ -204,32 +204,8 @@ pub(crate) fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(ingest_node::supervisor::run(service.watch(), hub.clone()));
         let engine = ingest_node::push::engine::Engine::new(service.watch_pushes(), hub.clone());
         service.set_push_runner(Arc::new(PushEngine(engine)));
-        let rtmp = tokio::net::TcpListener::bind(rtmp_listen)
-            .await
-            .with_context(|| format!("binding RTMP port {rtmp_listen}"))?;
-        tracing::info!(addr = %rtmp.local_addr()?, "rtmp listening");
         let admission = ingest_node::admission::Admission::new(service.watch());
-        let srt_config = ingest_node::srt::SharedSrtConfig {
-            addr: srt_listen,
-            ..Default::default()
-        };
-        let srt = ingest_node::srt::SharedListener::bind(&srt_config)
-            .await
-            .with_context(|| format!("binding SRT port {srt_listen}"))?;
-        tracing::info!(addr = %srt.local_addr(), "srt listening");
-        tokio::spawn({
-            let (hub, admission) = (hub.clone(), admission.clone());
-            async move {
-                if let Err(e) = srt.run(hub, admission).await {
-                    tracing::error!(%e, "srt listener failed");
-                }
-            }
-        });
-        tokio::spawn(async move {
-            if let Err(e) = ingest_node::rtmp::serve(rtmp, hub, admission).await {
-                tracing::error!(%e, "rtmp listener failed");
-            }
-        });
+        crate::node::spawn_media_listeners(hub, admission, Some(rtmp_listen), srt_listen).await?;
         let metrics = Arc::new(control::metrics::Metrics::for_hub(
             service.hub().clone(),
             service.load().clone(),
