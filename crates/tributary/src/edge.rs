@@ -63,19 +63,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let id = args.node.id();
     let store = args.node.connect().await?;
     let hub = Arc::new(hub::Hub::default());
-    let service = Arc::new(
-        control::Service::new(
-            hub.clone(),
-            BTreeMap::new(),
-            Some(cluster::specs::persist_streams(store.clone())),
-            &id,
-        )
-        .with_pushes(
-            BTreeMap::new(),
-            Some(cluster::specs::persist_pushes(store.clone())),
-        ),
-    );
-    tokio::spawn(cluster::specs::follow(store.clone(), service.clone()));
+    let service = crate::node::service(store.clone(), hub.clone(), &id);
     tokio::spawn(follow_owners(store.clone(), hub.clone()));
     let metrics = Arc::new(control::metrics::Metrics::for_hub(
         hub.clone(),

@@ -1,7 +1,6 @@
 //! `tributary ingest`: a cluster node that runs inputs, live buffers and
 //! pushes, owns its live streams in etcd and serves them over the QUIC relay.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,19 +50,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         part_duration: Duration::from_secs_f64(args.hls_part_duration),
     };
     let hub = crate::node::hub_with_cuts(cuts);
-    let service = Arc::new(
-        control::Service::new(
-            hub.clone(),
-            BTreeMap::new(),
-            Some(cluster::specs::persist_streams(store.clone())),
-            &id,
-        )
-        .with_pushes(
-            BTreeMap::new(),
-            Some(cluster::specs::persist_pushes(store.clone())),
-        ),
-    );
-    tokio::spawn(cluster::specs::follow(store.clone(), service.clone()));
+    let service = crate::node::service(store.clone(), hub.clone(), &id);
     let runs = cluster::placement::follow(store.clone(), service.watch(), id.clone());
     tokio::spawn(ingest_node::supervisor::run(runs, hub.clone()));
     let engine = ingest_node::push::engine::Engine::new(service.watch_pushes(), hub.clone());

@@ -250,3 +250,25 @@ pub(crate) async fn serve<S: store::StateStore>(running: Running, store: &S) -> 
     running.session.close(store).await;
     served
 }
+
+/// The node's control service: specs from the store, API writes to the store.
+pub(crate) fn service<S: store::StateStore>(
+    store: Arc<S>,
+    hub: Arc<hub::Hub>,
+    id: &str,
+) -> Arc<control::Service> {
+    let service = Arc::new(
+        control::Service::new(
+            hub,
+            std::collections::BTreeMap::new(),
+            Some(cluster::specs::persist_streams(store.clone())),
+            id,
+        )
+        .with_pushes(
+            std::collections::BTreeMap::new(),
+            Some(cluster::specs::persist_pushes(store.clone())),
+        ),
+    );
+    tokio::spawn(cluster::specs::follow(store, service.clone()));
+    service
+}
