@@ -272,10 +272,21 @@ fn metrics_show_a_live_stream_and_its_viewers_by_protocol() {
     reader.read_exact(&mut first).unwrap();
     assert_eq!(first[0], 0x47, "TS sync byte");
 
-    let (status, text) = server.get("/metrics").unwrap();
-    assert_eq!(status, 200);
-    let samples = parse_exposition(&text);
     let cam = [("stream", "cam")];
+    // the bitrate needs more than one buffered frame: scrape until it is measured
+    let mut text = String::new();
+    wait_for(10, "an ingest bitrate in /metrics", || {
+        let (status, body) = server.get("/metrics").unwrap();
+        assert_eq!(status, 200);
+        text = body;
+        sample(
+            &parse_exposition(&text),
+            "tributary_stream_ingest_bits_per_second",
+            &cam,
+        )
+        .is_some_and(|v| v > 1000.0)
+    });
+    let samples = parse_exposition(&text);
     assert_eq!(
         sample(&samples, "tributary_stream_live", &cam),
         Some(1.0),
