@@ -3,7 +3,6 @@
 //! over the QUIC relay; all local viewers share that one subscription.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,9 +17,6 @@ use crate::node::NodeArgs;
 pub(crate) struct Args {
     #[command(flatten)]
     pub(crate) node: NodeArgs,
-    /// Address of the SRT port (UDP) for players (`streamid=NAME`).
-    #[arg(long, env = "TRIBUTARY_SRT_LISTEN", default_value = "0.0.0.0:8889")]
-    pub(crate) srt_listen: SocketAddr,
     #[command(flatten)]
     pub(crate) tls: crate::relay_tls::ClientArgs,
     /// Seconds an upstream subscription is kept without viewers.
@@ -76,7 +72,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     // players only: an empty spec set refuses every publisher
     let nobody = tokio::sync::watch::channel(Arc::new(BTreeMap::new())).1;
     let admission = ingest_node::admission::Admission::new(nobody);
-    crate::node::spawn_media_listeners(hub.clone(), admission, None, args.srt_listen).await?;
+    crate::node::spawn_media_listeners(hub.clone(), admission, None, args.node.srt_listen).await?;
 
     let running =
         crate::node::start(&args.node, "edge", store.clone(), service.clone(), metrics, None).await?;

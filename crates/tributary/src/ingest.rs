@@ -17,20 +17,14 @@ pub(crate) struct Args {
     /// Address of the RTMP port.
     #[arg(long, env = "TRIBUTARY_RTMP_LISTEN", default_value = "0.0.0.0:1935")]
     pub(crate) rtmp_listen: SocketAddr,
-    /// Address of the shared SRT port (UDP).
-    #[arg(long, env = "TRIBUTARY_SRT_LISTEN", default_value = "0.0.0.0:8889")]
-    pub(crate) srt_listen: SocketAddr,
     /// Address of the QUIC relay port (UDP).
     #[arg(long, env = "TRIBUTARY_RELAY_LISTEN", default_value = "0.0.0.0:4433")]
     pub(crate) relay_listen: SocketAddr,
     #[command(flatten)]
     pub(crate) tls: crate::relay_tls::ServerArgs,
-    /// HLS segment target duration in whole seconds, decided here for every edge.
-    #[arg(long, env = "TRIBUTARY_HLS_TARGET_DURATION", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=30))]
-    pub(crate) hls_target_duration: u64,
-    /// LL-HLS part duration in seconds, decided here for every edge.
-    #[arg(long, env = "TRIBUTARY_HLS_PART_DURATION", default_value_t = 0.2, value_parser = crate::standalone::part_duration)]
-    pub(crate) hls_part_duration: f64,
+    /// HLS cuts, decided here for every edge.
+    #[command(flatten)]
+    pub(crate) cuts: crate::standalone::CutArgs,
 }
 
 /// Runs the ingest node until Ctrl-C or SIGTERM.
@@ -45,19 +39,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
 async fn serve(args: Args) -> anyhow::Result<()> {
     let id = args.node.id();
     let store = args.node.connect().await?;
-    let cuts = media::hls::cutter::CutConfig {
-        target_duration: Duration::from_secs(args.hls_target_duration),
-        part_duration: Duration::from_secs_f64(args.hls_part_duration),
-    };
-    let hub = crate::node::hub_with_cuts(cuts);
+    let hub = args.cuts.hub();
     let service = crate::node::service(store.clone(), hub.clone(), &id);
     let runs = cluster::placement::follow(store.clone(), service.watch(), id.clone());
     tokio::spawn(ingest_node::supervisor::run(runs, hub.clone()));
     let engine = ingest_node::push::engine::Engine::new(service.watch_pushes(), hub.clone());
     service.set_push_runner(Arc::new(crate::standalone::PushEngine(engine)));
     let admission = ingest_node::admission::Admission::new(service.watch());
-    crate::node::spawn_media_listeners(hub.clone(), admission, Some(args.rtmp_listen), args.srt_listen)
-        .await?;
+    crate::node::spawn_media_listeners(
+        hub.clone(),
+        admission,
+        Some(args.rtmp_listen),
+        args.node.srt_listen,
+    )
+    .await?;
 
     let metrics = Arc::new(control::metrics::Metrics::for_hub(
         hub.clone(),

@@ -28,6 +28,9 @@ pub(crate) struct NodeArgs {
     /// Address of the HTTP port (media outputs, API, metrics, health).
     #[arg(long, env = "TRIBUTARY_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
     pub(crate) http_listen: SocketAddr,
+    /// Address of the shared SRT port (UDP): publishers (ingest) and players.
+    #[arg(long, env = "TRIBUTARY_SRT_LISTEN", default_value = "0.0.0.0:8889")]
+    pub(crate) srt_listen: SocketAddr,
     /// Address of the gRPC control API port.
     #[arg(long, env = "TRIBUTARY_GRPC_LISTEN", default_value = "0.0.0.0:4242")]
     pub(crate) grpc_listen: SocketAddr,
@@ -162,11 +165,6 @@ pub(crate) async fn spawn_media_listeners(
         }
     });
     Ok(())
-}
-
-/// A hub whose streams are cut into HLS segments and parts per `cuts`.
-pub(crate) fn hub_with_cuts(cuts: media::hls::cutter::CutConfig) -> Arc<hub::Hub> {
-    Arc::new(hub::Hub::with_cuts(media::buffer::BufferConfig::default(), cuts))
 }
 
 /// The control plane every cluster node serves: the gRPC API (with

@@ -47,6 +47,14 @@ pub(crate) struct Config {
     /// none: the API is open. Media outputs, `/metrics` and health stay open.
     #[arg(long, env = "TRIBUTARY_API_TOKEN", hide_env_values = true)]
     pub(crate) api_token: Option<String>,
+    #[command(flatten)]
+    pub(crate) cuts: CutArgs,
+}
+
+/// How streams are cut into HLS segments and parts where they enter (the
+/// standalone server, or an ingest node for every edge).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct CutArgs {
     /// HLS segment target duration in whole seconds (`EXT-X-TARGETDURATION`).
     #[arg(long, env = "TRIBUTARY_HLS_TARGET_DURATION", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=30))]
     pub(crate) hls_target_duration: u64,
@@ -55,7 +63,7 @@ pub(crate) struct Config {
     pub(crate) hls_part_duration: f64,
 }
 
-pub(crate) fn part_duration(s: &str) -> Result<f64, String> {
+fn part_duration(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
     if (0.05..=5.0).contains(&v) {
         Ok(v)
@@ -64,13 +72,14 @@ pub(crate) fn part_duration(s: &str) -> Result<f64, String> {
     }
 }
 
-impl Config {
-    /// How streams are cut into HLS segments and parts where they enter.
-    fn cuts(&self) -> media::hls::cutter::CutConfig {
-        media::hls::cutter::CutConfig {
+impl CutArgs {
+    /// A hub whose streams are cut per these settings.
+    pub(crate) fn hub(&self) -> Arc<hub::Hub> {
+        let cuts = media::hls::cutter::CutConfig {
             target_duration: std::time::Duration::from_secs(self.hls_target_duration),
             part_duration: std::time::Duration::from_secs_f64(self.hls_part_duration),
-        }
+        };
+        Arc::new(hub::Hub::with_cuts(media::buffer::BufferConfig::default(), cuts))
     }
 }
 
@@ -169,7 +178,6 @@ pub(crate) fn router(
 pub(crate) fn run(config: Config) -> anyhow::Result<()> {
     let main = config.config.clone();
     let hls = edge_node::hls::Config::default();
-    let cuts = config.cuts();
     let loaded = FileConfig::load(&main, |p| read_config_file(p, &main))
         .with_context(|| format!("loading {}", main.display()))?;
     let http_listen = config.http_listen.unwrap_or(loaded.config.http.listen);
@@ -196,7 +204,7 @@ pub(crate) fn run(config: Config) -> anyhow::Result<()> {
         .build()
         .context("starting runtime")?;
     rt.block_on(async move {
-        let hub = Arc::new(hub::Hub::with_cuts(Default::default(), cuts));
+        let hub = config.cuts.hub();
         let service = Arc::new(
             control::Service::new(hub.clone(), specs, Some(persist(loaded.clone())), "standalone")
                 .with_pushes(pushes, Some(persist_pushes(loaded))),
