@@ -35,6 +35,15 @@ impl Sampler {
             if let Some(s) = hub.get(&name) {
                 bytes += s.bytes_in();
                 load.viewers += s.viewers();
+                let watching: u64 = s
+                    .viewers_by_protocol()
+                    .into_iter()
+                    .filter(|&(p, _)| p != hub::Protocol::Relay)
+                    .map(|(_, n)| n)
+                    .sum();
+                if watching > 0 {
+                    load.stream_viewers.insert(name.to_string(), watching);
+                }
                 if s.state() != hub::State::Offline {
                     load.streams += 1;
                 }

@@ -4,9 +4,9 @@
 //!
 //! **Invariant:** the operator never touches media bytes and talks to nodes
 //! only through the state store or the gRPC control API.
-//!
-//! Status: the reconcilers arrive with the operator work; this crate holds
-//! only the role's description so far.
+
+pub mod crd;
+pub mod leader;
 
 /// API group of the custom resources.
 pub const GROUP: &str = "tributary.dev";

@@ -50,6 +50,11 @@ pub struct NodeLoad {
     pub viewers: u64,
     /// Bytes per second received by the node's inputs.
     pub ingest_bytes_per_second: u64,
+    /// Viewers per live stream on this node, relay subscriptions of edges not
+    /// counted; streams without viewers are left out. The operator sums these
+    /// over the nodes for a stream's `status.viewers`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub stream_viewers: std::collections::BTreeMap<String, u64>,
 }
 
 impl NodeLoad {
@@ -78,6 +83,7 @@ mod tests {
                 streams: 3,
                 viewers: 4,
                 ingest_bytes_per_second: 5,
+                stream_viewers: [("cam".to_owned(), 4)].into(),
             },
             ..NodeInfo::default()
         };

@@ -120,6 +120,11 @@ pub struct StreamStatus {
     /// The last error of the input or the stream (kept after recovery until the next error).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Where to watch the stream, by output (`hls`, `cmaf`, `ts`, `mp4`, `srt`),
+    /// and for push-fed streams where to publish (`rtmpPublish`, `srtPublish`).
+    /// Filled by the operator from its configured public addresses.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub playback: BTreeMap<String, String>,
     /// When the stream entered `state` (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<Time>,

@@ -9,6 +9,7 @@ mod ctl;
 mod edge;
 mod ingest;
 mod node;
+mod operator;
 mod relay_tls;
 mod standalone;
 
@@ -33,7 +34,7 @@ enum Command {
     /// An edge node: viewer-facing outputs fed over the QUIC relay.
     Edge(Box<edge::Args>),
     /// The Kubernetes operator for Stream and Push resources.
-    Operator,
+    Operator(Box<operator::Args>),
     /// Print the tracks and frames of a media file (TS, FLV, MP4, ADTS).
     Analyse(analyse::Args),
     /// Command-line client of the gRPC control API.
@@ -62,7 +63,10 @@ fn main() -> ExitCode {
             init_logging();
             report(edge::run(*args))
         }
-        Command::Operator => not_implemented("operator"),
+        Command::Operator(args) => {
+            init_logging();
+            report(operator::run(*args))
+        }
         Command::Ctl(args) => ctl::run(args),
     }
 }
@@ -75,11 +79,6 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn not_implemented(what: &str) -> ExitCode {
-    eprintln!("tributary {what}: not implemented yet");
-    ExitCode::from(2)
 }
 
 fn init_logging() {
