@@ -6,6 +6,7 @@
 //! only through the state store or the gRPC control API.
 
 pub mod crd;
+pub mod decide;
 pub mod leader;
 
 /// API group of the custom resources.
