@@ -7,6 +7,8 @@
 
 pub mod crd;
 pub mod decide;
+pub mod reconcile;
+pub mod controller;
 pub mod leader;
 
 /// API group of the custom resources.
