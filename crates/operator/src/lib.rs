@@ -9,6 +9,7 @@ pub mod crd;
 pub mod decide;
 pub mod reconcile;
 pub mod controller;
+pub mod runtime;
 pub mod leader;
 
 /// API group of the custom resources.

@@ -64,20 +64,7 @@ impl NodeArgs {
 
     /// Connects to etcd; retries for a while so nodes can start before etcd.
     pub(crate) async fn connect(&self) -> anyhow::Result<Arc<Etcd>> {
-        let options = EtcdOptions::new(self.etcd.clone()).with_prefix(self.etcd_prefix.clone());
-        let mut delay = Duration::from_millis(200);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            match Etcd::connect(options.clone()).await {
-                Ok(store) => return Ok(Arc::new(store)),
-                Err(e) if tokio::time::Instant::now() < deadline => {
-                    tracing::warn!(error = %e, etcd = ?self.etcd, "etcd not reachable yet; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
-                Err(e) => return Err(e).with_context(|| format!("connecting to etcd at {:?}", self.etcd)),
-            }
-        }
+        connect_etcd(&self.etcd, &self.etcd_prefix).await
     }
 
     /// The node's entry, refreshed with its load.
@@ -108,6 +95,25 @@ impl NodeArgs {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
             }
         })
+    }
+}
+
+/// Connects to etcd at `endpoints` under `prefix`; retries for 30 s so a
+/// process can start before etcd.
+pub(crate) async fn connect_etcd(endpoints: &[String], prefix: &str) -> anyhow::Result<Arc<Etcd>> {
+    let options = EtcdOptions::new(endpoints.to_vec()).with_prefix(prefix.to_owned());
+    let mut delay = Duration::from_millis(200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match Etcd::connect(options.clone()).await {
+            Ok(store) => return Ok(Arc::new(store)),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, etcd = ?endpoints, "etcd not reachable yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e).with_context(|| format!("connecting to etcd at {endpoints:?}")),
+        }
     }
 }
 

@@ -2,6 +2,10 @@
 //! resources, and `tributary operator crds`, which prints their definitions.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
 
 use clap::{Parser, Subcommand};
 
@@ -73,5 +77,112 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
 
 fn run_operator(args: RunArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!args.etcd.is_empty(), "--etcd (or TRIBUTARY_ETCD) is required");
-    anyhow::bail!("the operator's controller is not built yet")
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: RunArgs) -> anyhow::Result<()> {
+    let identity = args.identity.clone().unwrap_or_else(host_name);
+    let listener = tokio::net::TcpListener::bind(args.http_listen)
+        .await
+        .with_context(|| format!("binding {}", args.http_listen))?;
+    let store = crate::node::connect_etcd(&args.etcd, &args.etcd_prefix).await?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API (in-cluster or kubeconfig)")?;
+
+    let registry = Arc::new(control::metrics::Metrics::new());
+    let metrics = operator::controller::Metrics::default();
+    registry.register(|r| metrics.register(r));
+    let (leading_tx, leading) = tokio::sync::watch::channel(false);
+    {
+        let leading = leading.clone();
+        registry.register(move |r| {
+            r.register_collector(Box::new(LeaderCollector(leading)));
+        });
+    }
+
+    let options = operator::runtime::Options {
+        controller: operator::controller::Config {
+            watch_namespace: args.watch_namespace.clone(),
+            resync: Duration::from_secs(args.resync_seconds),
+            instance: identity.clone(),
+        },
+        leader: operator::leader::Config {
+            namespace: args.leader_namespace.clone(),
+            name: args.leader_lease.clone(),
+            identity: identity.clone(),
+            lease_duration: Duration::from_secs(15),
+            retry_period: Duration::from_secs(2),
+        },
+        settings: operator::reconcile::Settings {
+            urls: operator::decide::PublicUrls {
+                http: args.public_http_url.clone(),
+                ingest_host: args.public_ingest_host.clone(),
+                edge_host: args.public_edge_host.clone(),
+            },
+        },
+    };
+    tracing::info!(%identity, addr = %listener.local_addr()?, "operator starting");
+    let http = axum::serve(listener, router(registry, store.clone()))
+        .with_graceful_shutdown(crate::standalone::shutdown_signal());
+    let operator = operator::runtime::run(
+        client,
+        store,
+        options,
+        metrics,
+        leading_tx,
+        crate::standalone::shutdown_signal(),
+    );
+    let (served, ()) = tokio::join!(http, operator);
+    served.context("serving HTTP")
+}
+
+/// `/healthz` (the process runs), `/readyz` (etcd answers; standby replicas
+/// are ready too) and `/metrics`.
+fn router(registry: Arc<control::metrics::Metrics>, store: Arc<store::Etcd>) -> axum::Router {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let store = store.clone();
+                async move {
+                    use store::StateStore;
+                    match tokio::time::timeout(Duration::from_secs(2), store.get("nodes/")).await {
+                        Ok(Ok(_)) => (StatusCode::OK, "ok\n".to_owned()),
+                        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("etcd: {e}\n")),
+                        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "etcd: timed out\n".to_owned()),
+                    }
+                }
+            }),
+        )
+        .merge(control::metrics::router(registry))
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| format!("operator-{}", std::process::id()))
+}
+
+/// `tributary_operator_leader`: 1 while this replica leads.
+#[derive(Debug)]
+struct LeaderCollector(tokio::sync::watch::Receiver<bool>);
+
+impl prometheus_client::collector::Collector for LeaderCollector {
+    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        let metric = encoder.encode_descriptor(
+            "tributary_operator_leader",
+            "1 while this operator replica leads",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        prometheus_client::metrics::gauge::ConstGauge::new(i64::from(*self.0.borrow())).encode(metric)
+    }
 }
