@@ -69,7 +69,10 @@ impl Metrics {
         };
         let result = if ok { "ok" } else { "error" };
         self.reconciles
-            .get_or_create(&vec![("kind".into(), kind.into()), ("result".into(), result.into())])
+            .get_or_create(&vec![
+                ("kind".into(), kind.into()),
+                ("result".into(), result.into()),
+            ])
             .inc();
     }
 }
@@ -129,7 +132,15 @@ pub async fn run<S: StateStore>(
         trigger.clone(),
         shutdown.clone(),
     );
-    let pushes = controller(Kind::Push, client, reconciler, &config, metrics, trigger, shutdown);
+    let pushes = controller(
+        Kind::Push,
+        client,
+        reconciler,
+        &config,
+        metrics,
+        trigger,
+        shutdown,
+    );
     tokio::join!(streams, pushes);
 }
 
@@ -193,7 +204,10 @@ async fn reconcile<S: StateStore>(obj: Arc<DynamicObject>, ctx: Arc<Context<S>>)
             others.iter().map(|(ns, t)| (ns.as_str(), *t)),
         )
     };
-    let outcome = ctx.reconciler.reconcile(ctx.kind, &resource, conflict.as_deref()).await;
+    let outcome = ctx
+        .reconciler
+        .reconcile(ctx.kind, &resource, conflict.as_deref())
+        .await;
     let result = apply(&ctx.client, &ctx.resource, &ctx.recorder, &obj, &outcome).await;
     let ok = result.is_ok() && outcome.error.is_none();
     ctx.metrics.count(ctx.kind, ok);
@@ -201,7 +215,9 @@ async fn reconcile<S: StateStore>(obj: Arc<DynamicObject>, ctx: Arc<Context<S>>)
     if let Some(e) = outcome.error {
         return Err(Error::Store(e));
     }
-    ctx.failures.lock().remove(&ObjectRef::from_obj_with(&*obj, ctx.resource.clone()));
+    ctx.failures
+        .lock()
+        .remove(&ObjectRef::from_obj_with(&*obj, ctx.resource.clone()));
     if outcome.finalizers.is_some() {
         // The patch brings the object back through the watch.
         return Ok(Action::await_change());
@@ -276,20 +292,32 @@ pub async fn apply(
                 "resourceVersion": obj.resource_version(),
             }
         });
-        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
     }
     if let Some(status) = &outcome.status {
         let old = obj.data.get("status").cloned().unwrap_or(serde_json::Value::Null);
         let patch = json!({ "status": decide::merge_patch(&old, status) });
         let params = PatchParams::apply(MANAGER);
-        api.patch_status(&name, &PatchParams { force: false, ..params }, &Patch::Merge(&patch))
-            .await?;
+        api.patch_status(
+            &name,
+            &PatchParams {
+                force: false,
+                ..params
+            },
+            &Patch::Merge(&patch),
+        )
+        .await?;
     }
     if !outcome.events.is_empty() {
         let reference = obj.object_ref(resource);
         for note in &outcome.events {
             let event = Event {
-                type_: if note.warning { EventType::Warning } else { EventType::Normal },
+                type_: if note.warning {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                },
                 reason: truncate(&note.reason, 128),
                 note: Some(truncate(&note.note, 1024)),
                 action: "Reconcile".into(),

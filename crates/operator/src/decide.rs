@@ -119,7 +119,11 @@ fn parse_json<T: DeserializeOwned>(spec: &serde_json::Value) -> Result<T, Invali
     serde_path_to_error::deserialize(spec).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let message = if path == "." { inner.to_string() } else { format!("{path}: {inner}") };
+        let message = if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        };
         Invalid::new("InvalidSpec", message)
     })
 }
@@ -259,7 +263,10 @@ pub fn playback_urls(name: &str, push_fed: bool, urls: &PublicUrls) -> BTreeMap<
     }
     if push_fed && let Some(host) = &urls.ingest_host {
         out.insert("rtmpPublish".into(), format!("rtmp://{host}/live/{name}"));
-        out.insert("srtPublish".into(), format!("srt://{host}:8889?streamid=publish:{name}"));
+        out.insert(
+            "srtPublish".into(),
+            format!("srt://{host}:8889?streamid=publish:{name}"),
+        );
     }
     out
 }
@@ -300,7 +307,10 @@ pub fn stream_status(o: &StreamObservation<'_>) -> StreamStatus {
     // The node's conditions describe its own view; the resource's are the
     // operator's, carried over so that transition times persist.
     status.conditions = o.previous.map(|p| p.conditions.clone()).unwrap_or_default();
-    status.node = o.owner.map(str::to_owned).or_else(|| o.placement.and_then(|p| p.node().map(str::to_owned)));
+    status.node = o
+        .owner
+        .map(str::to_owned)
+        .or_else(|| o.placement.and_then(|p| p.node().map(str::to_owned)));
     status.viewers = o.viewers.max(status.viewers_by_protocol.values().sum());
     status.observed_generation = o.generation;
     status.updated_at = Some(o.now);
@@ -309,7 +319,11 @@ pub fn stream_status(o: &StreamObservation<'_>) -> StreamStatus {
     let cond = |kind: &str, ok: bool, reason: &str, message: String| {
         let mut c = Condition::new(
             kind,
-            if ok { ConditionStatus::True } else { ConditionStatus::False },
+            if ok {
+                ConditionStatus::True
+            } else {
+                ConditionStatus::False
+            },
             reason,
             &message,
             o.now,
@@ -343,9 +357,12 @@ pub fn stream_status(o: &StreamObservation<'_>) -> StreamStatus {
             "PushFed",
             "a push-fed stream runs on the ingest node that receives the push".into(),
         ),
-        Some(Placement::Keep(n) | Placement::Assign(n)) => {
-            cond(condition::ASSIGNED, true, "Assigned", format!("assigned to ingest node {n}"))
-        }
+        Some(Placement::Keep(n) | Placement::Assign(n)) => cond(
+            condition::ASSIGNED,
+            true,
+            "Assigned",
+            format!("assigned to ingest node {n}"),
+        ),
         Some(Placement::Failover { from, to }) => cond(
             condition::ASSIGNED,
             true,
@@ -378,7 +395,12 @@ pub fn stream_status(o: &StreamObservation<'_>) -> StreamStatus {
             "NoIngestNode",
             "waiting for a live ingest node".into(),
         ),
-        Ok(()) => cond(condition::READY, true, "Accepted", "the spec is applied to the cluster".into()),
+        Ok(()) => cond(
+            condition::READY,
+            true,
+            "Accepted",
+            "the spec is applied to the cluster".into(),
+        ),
     };
     set_condition(&mut status.conditions, ready);
 
@@ -395,16 +417,25 @@ pub fn stream_status(o: &StreamObservation<'_>) -> StreamStatus {
     }
     let live = status.state == StreamState::Live;
     let (reason, message) = match status.state {
-        StreamState::Live => ("Live", format!("live on {}", status.node.as_deref().unwrap_or("a node"))),
+        StreamState::Live => (
+            "Live",
+            format!("live on {}", status.node.as_deref().unwrap_or("a node")),
+        ),
         StreamState::Waiting => ("WaitingForPublisher", "waiting for a publisher".into()),
         StreamState::Booting => ("Booting", "the input is starting".into()),
         StreamState::Offline => ("Offline", "not live".into()),
         StreamState::Error => (
             "InputError",
-            status.last_error.clone().unwrap_or_else(|| "the input failed".into()),
+            status
+                .last_error
+                .clone()
+                .unwrap_or_else(|| "the input failed".into()),
         ),
     };
-    set_condition(&mut status.conditions, cond(condition::LIVE, live, reason, message));
+    set_condition(
+        &mut status.conditions,
+        cond(condition::LIVE, live, reason, message),
+    );
     status
 }
 
@@ -434,7 +465,11 @@ pub fn push_status(o: &PushObservation<'_>) -> PushStatus {
     let cond = |ok: bool, reason: &str, message: String| {
         let mut c = Condition::new(
             condition::READY,
-            if ok { ConditionStatus::True } else { ConditionStatus::False },
+            if ok {
+                ConditionStatus::True
+            } else {
+                ConditionStatus::False
+            },
             reason,
             &message,
             o.now,
@@ -506,10 +541,14 @@ pub fn events(placement: Option<&Placement>, previous: &[Condition], next: &[Con
         let bad = c.status == ConditionStatus::False;
         let report = match c.kind.as_str() {
             condition::READY => bad || before.is_some(),
-            condition::LIVE => c.status == ConditionStatus::True || before.is_some_and(|p| p.status == ConditionStatus::True),
+            condition::LIVE => {
+                c.status == ConditionStatus::True || before.is_some_and(|p| p.status == ConditionStatus::True)
+            }
             _ => false,
         };
-        if report && !(c.kind == condition::READY && c.reason == "NoIngestNode" && placement_reported(placement)) {
+        if report
+            && !(c.kind == condition::READY && c.reason == "NoIngestNode" && placement_reported(placement))
+        {
             out.push(Note {
                 warning: bad && c.kind == condition::READY,
                 reason: c.reason.clone(),
@@ -603,7 +642,10 @@ mod tests {
         assert_eq!(finalizer_step(false, &[]), FinalizerStep::Add);
         assert_eq!(finalizer_step(false, &ours), FinalizerStep::Reconcile);
         assert_eq!(finalizer_step(true, &ours), FinalizerStep::Cleanup);
-        assert_eq!(finalizer_step(true, &["other/x".to_owned()]), FinalizerStep::Ignore);
+        assert_eq!(
+            finalizer_step(true, &["other/x".to_owned()]),
+            FinalizerStep::Ignore
+        );
         assert_eq!(finalizers_with(&ours, false), vec!["other/x".to_owned()]);
         assert_eq!(finalizers_with(&["other/x".to_owned()], true), ours);
         assert_eq!(finalizers_with(&ours, true), ours, "added once");
@@ -613,13 +655,38 @@ mod tests {
     fn invalid_specs_are_named() {
         let cases = [
             ("cam", json!({"source": "gopher://x"}), "InvalidSpec", "source"),
-            ("cam", json!({"source": "push://", "dvrWindowSeconds": -1}), "InvalidSpec", "dvrWindowSeconds"),
-            ("cam", json!({"source": "push://", "dvrWindowSeconds": 0}), "InvalidSpec", "dvrWindowSeconds"),
-            ("cam", json!({"source": "push://", "colour": "red"}), "InvalidSpec", "colour"),
-            ("cam", json!({"source": "push://", "processes": [{"type": "gstreamer"}]}), "InvalidSpec", "gstreamer"),
+            (
+                "cam",
+                json!({"source": "push://", "dvrWindowSeconds": -1}),
+                "InvalidSpec",
+                "dvrWindowSeconds",
+            ),
+            (
+                "cam",
+                json!({"source": "push://", "dvrWindowSeconds": 0}),
+                "InvalidSpec",
+                "dvrWindowSeconds",
+            ),
+            (
+                "cam",
+                json!({"source": "push://", "colour": "red"}),
+                "InvalidSpec",
+                "colour",
+            ),
+            (
+                "cam",
+                json!({"source": "push://", "processes": [{"type": "gstreamer"}]}),
+                "InvalidSpec",
+                "gstreamer",
+            ),
             ("cam", json!({"alwaysOn": true}), "InvalidSpec", "source"),
             ("cam", json!("push://"), "InvalidSpec", "expected struct"),
-            (&"x".repeat(65), json!({"source": "push://"}), "InvalidName", "name"),
+            (
+                &"x".repeat(65),
+                json!({"source": "push://"}),
+                "InvalidName",
+                "name",
+            ),
             ("a/b", json!({"source": "push://"}), "InvalidName", "name"),
         ];
         for (name, spec, reason, mentions) in cases {
@@ -629,9 +696,17 @@ mod tests {
         }
         let huge = json!({"source": "push://", "processes": [{"type": "ffmpeg", "args": vec!["x".repeat(1000); 80]}]});
         assert_eq!(parse_stream("cam", &huge).unwrap_err().reason, "SpecTooLarge");
-        assert_eq!(parse_stream("cam", &json!({"source": "push://"})).unwrap(), StreamSpec::new("push://"));
+        assert_eq!(
+            parse_stream("cam", &json!({"source": "push://"})).unwrap(),
+            StreamSpec::new("push://")
+        );
 
-        assert_eq!(parse_push("rec+1", &json!({"stream": "cam", "target": "/r.ts"})).unwrap_err().reason, "InvalidName");
+        assert_eq!(
+            parse_push("rec+1", &json!({"stream": "cam", "target": "/r.ts"}))
+                .unwrap_err()
+                .reason,
+            "InvalidName"
+        );
         let e = parse_push("rec", &json!({"stream": "cam", "target": "ftp://x"})).unwrap_err();
         assert!(e.message.contains("ftp"), "{}", e.message);
         assert!(parse_push("rec", &json!({"stream": "cam", "target": "/r.ts"})).is_ok());
@@ -652,12 +727,25 @@ mod tests {
     #[test]
     fn placement_decisions() {
         let none = BTreeMap::new();
-        let nodes = [node("i-1", 1.5, 2, 3), node("i-2", 0.2, 2, 1), node("i-3", 0.2, 4, 1)];
-        assert_eq!(place(&StreamSpec::new("push://"), Some("i-1"), &nodes, &none), Placement::PushFed);
+        let nodes = [
+            node("i-1", 1.5, 2, 3),
+            node("i-2", 0.2, 2, 1),
+            node("i-3", 0.2, 4, 1),
+        ];
+        assert_eq!(
+            place(&StreamSpec::new("push://"), Some("i-1"), &nodes, &none),
+            Placement::PushFed
+        );
         assert_eq!(Placement::PushFed.store_change(Some("i-1")), Some(None));
         assert_eq!(Placement::PushFed.store_change(None), None);
-        assert_eq!(place(&pull(), None, &nodes, &none), Placement::Assign("i-3".into()));
-        assert_eq!(place(&pull(), Some("i-1"), &nodes, &none), Placement::Keep("i-1".into()));
+        assert_eq!(
+            place(&pull(), None, &nodes, &none),
+            Placement::Assign("i-3".into())
+        );
+        assert_eq!(
+            place(&pull(), Some("i-1"), &nodes, &none),
+            Placement::Keep("i-1".into())
+        );
         assert_eq!(
             place(&pull(), Some("gone"), &nodes, &none),
             Placement::Failover {
@@ -671,12 +759,18 @@ mod tests {
                 previous: Some("gone".into())
             }
         );
-        assert_eq!(place(&pull(), None, &[], &none), Placement::NoNode { previous: None });
+        assert_eq!(
+            place(&pull(), None, &[], &none),
+            Placement::NoNode { previous: None }
+        );
         // Recent assignments spread new streams before the load shows them.
         let recent = BTreeMap::from([("i-3".to_owned(), 3)]);
         assert_eq!(least_loaded(&nodes, &recent), Some("i-2".into()));
         // Ties go to the smallest id.
-        assert_eq!(least_loaded(&[node("b", 0.0, 1, 0), node("a", 0.0, 1, 0)], &none), Some("a".into()));
+        assert_eq!(
+            least_loaded(&[node("b", 0.0, 1, 0), node("a", 0.0, 1, 0)], &none),
+            Some("a".into())
+        );
     }
 
     proptest! {
@@ -791,7 +885,10 @@ mod tests {
         assert_eq!(s.playback["hls"], "https://live.example/hls/cam/index.m3u8");
         assert_eq!(s.playback["ts"], "https://live.example/cam.ts");
         assert_eq!(s.playback["srt"], "srt://edge.example:8889?streamid=cam");
-        assert!(!s.playback.contains_key("rtmpPublish"), "a pull stream takes no pushes");
+        assert!(
+            !s.playback.contains_key("rtmpPublish"),
+            "a pull stream takes no pushes"
+        );
         for kind in [condition::READY, condition::LIVE, condition::ASSIGNED] {
             let c = cond(&s, kind);
             assert_eq!(c.status, ConditionStatus::True, "{c:?}");
@@ -816,11 +913,18 @@ mod tests {
         let s = stream_status(&observe(Err(&invalid), None, &urls));
         assert_eq!(s.state, StreamState::Error);
         assert_eq!(s.last_error.as_deref(), Some("source: bad"));
-        assert!(s.conditions.iter().all(|c| c.status == ConditionStatus::False && c.reason == "InvalidSpec"));
+        assert!(
+            s.conditions
+                .iter()
+                .all(|c| c.status == ConditionStatus::False && c.reason == "InvalidSpec")
+        );
         let notes = events(None, &[], &s.conditions);
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes[0].warning && notes[0].reason == "InvalidSpec");
-        assert!(events(None, &s.conditions, &s.conditions).is_empty(), "not repeated");
+        assert!(
+            events(None, &s.conditions, &s.conditions).is_empty(),
+            "not repeated"
+        );
 
         let spec = pull();
         let nowhere = Placement::NoNode {
@@ -871,12 +975,18 @@ mod tests {
         assert_eq!(cond(&s2, condition::ASSIGNED).reason, "Failover");
         assert_eq!(s2.node.as_deref(), Some("i-2"));
         let notes = events(Some(&moved), &s1.conditions, &s2.conditions);
-        assert!(notes.iter().any(|n| n.reason == "Failover" && n.warning && n.note.contains("i-1")), "{notes:?}");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.reason == "Failover" && n.warning && n.note.contains("i-1")),
+            "{notes:?}"
+        );
     }
 
     #[test]
     fn push_status_conditions() {
-        let spec: PushSpec = serde_json::from_value(json!({"stream": "cam", "target": "/r.ts", "autoStart": true})).unwrap();
+        let spec: PushSpec =
+            serde_json::from_value(json!({"stream": "cam", "target": "/r.ts", "autoStart": true})).unwrap();
         let o = PushObservation {
             generation: Some(1),
             spec: Ok(&spec),

@@ -5,12 +5,12 @@
 //! **Invariant:** the operator never touches media bytes and talks to nodes
 //! only through the state store or the gRPC control API.
 
+pub mod controller;
 pub mod crd;
 pub mod decide;
-pub mod reconcile;
-pub mod controller;
-pub mod runtime;
 pub mod leader;
+pub mod reconcile;
+pub mod runtime;
 
 /// API group of the custom resources.
 pub const GROUP: &str = "tributary.dev";

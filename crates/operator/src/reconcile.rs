@@ -170,7 +170,12 @@ impl<S: StateStore> Reconciler<S> {
     }
 
     /// Writes the spec and the assignment, and reads what the nodes report.
-    async fn apply_stream(&self, name: &str, spec: &StreamSpec, observed: &mut Observed) -> store::Result<Placement> {
+    async fn apply_stream(
+        &self,
+        name: &str,
+        spec: &StreamSpec,
+        observed: &mut Observed,
+    ) -> store::Result<Placement> {
         put_if_changed(&*self.store, &keys::stream_spec_key(name), spec).await?;
         let current = self
             .store
@@ -189,7 +194,11 @@ impl<S: StateStore> Reconciler<S> {
                 self.store
                     .put(&keys::assignment_key(name), node.as_bytes().to_vec(), None)
                     .await?;
-                self.recent.lock().entry(node.to_owned()).or_default().push(Instant::now());
+                self.recent
+                    .lock()
+                    .entry(node.to_owned())
+                    .or_default()
+                    .push(Instant::now());
                 tracing::info!(stream = name, node, "assigned");
             }
             Some(None) => {
@@ -203,10 +212,7 @@ impl<S: StateStore> Reconciler<S> {
             .await?
             .map(|v| String::from_utf8_lossy(&v).trim().to_owned());
         observed.status = read_json(&*self.store, &keys::stream_status_key(name)).await?;
-        observed.viewers = nodes
-            .iter()
-            .filter_map(|n| n.load.stream_viewers.get(name))
-            .sum();
+        observed.viewers = nodes.iter().filter_map(|n| n.load.stream_viewers.get(name)).sum();
         Ok(placement)
     }
 
@@ -218,12 +224,14 @@ impl<S: StateStore> Reconciler<S> {
         };
         let mut node_status = None;
         let store_result: store::Result<()> = match &parsed {
-            Ok(spec) => async {
-                put_if_changed::<_, PushSpec>(&*self.store, &keys::push_spec_key(&r.name), spec).await?;
-                node_status = read_json(&*self.store, &keys::push_status_key(&r.name)).await?;
-                Ok(())
+            Ok(spec) => {
+                async {
+                    put_if_changed::<_, PushSpec>(&*self.store, &keys::push_spec_key(&r.name), spec).await?;
+                    node_status = read_json(&*self.store, &keys::push_status_key(&r.name)).await?;
+                    Ok(())
+                }
+                .await
             }
-            .await,
             Err(_) => Ok(()),
         };
         let store_error = store_result.as_ref().err().map(ToString::to_string);
@@ -283,7 +291,12 @@ fn conflict_error(kind: &str, namespace: &str, name: &str) -> Invalid {
     }
 }
 
-fn finish<T: Serialize>(previous: Option<&T>, status: &T, events: Vec<Note>, error: Option<String>) -> Outcome {
+fn finish<T: Serialize>(
+    previous: Option<&T>,
+    status: &T,
+    events: Vec<Note>,
+    error: Option<String>,
+) -> Outcome {
     Outcome {
         finalizers: None,
         status: decide::status_changed(previous, status)

@@ -33,13 +33,21 @@ async fn put_node(store: &Embedded, id: &str, role: &str, cpu: f64, viewers: &[(
         ..NodeInfo::default()
     };
     store
-        .put(&keys::node_key(role, id), serde_json::to_vec(&info).unwrap(), None)
+        .put(
+            &keys::node_key(role, id),
+            serde_json::to_vec(&info).unwrap(),
+            None,
+        )
         .await
         .unwrap();
 }
 
 async fn get(store: &Embedded, key: &str) -> Option<String> {
-    store.get(key).await.unwrap().map(|v| String::from_utf8(v).unwrap())
+    store
+        .get(key)
+        .await
+        .unwrap()
+        .map(|v| String::from_utf8(v).unwrap())
 }
 
 /// Applies an outcome to the resource as the API server would.
@@ -85,11 +93,18 @@ async fn a_pull_stream_is_assigned_goes_live_fails_over_and_is_cleaned_up() {
     // Then the spec and the assignment to the least-loaded ingest.
     let o = rec.reconcile(Kind::Stream, &r, None).await;
     assert!(o.error.is_none(), "{o:?}");
-    let spec: StreamSpec = serde_json::from_str(&get(&store, &keys::stream_spec_key("cam")).await.unwrap()).unwrap();
+    let spec: StreamSpec =
+        serde_json::from_str(&get(&store, &keys::stream_spec_key("cam")).await.unwrap()).unwrap();
     assert_eq!(spec.source, "srt://:9000");
     assert!(spec.always_on);
-    assert_eq!(get(&store, &keys::assignment_key("cam")).await.as_deref(), Some("ingest-b"));
-    assert_eq!(o.events.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(), ["Assigned"]);
+    assert_eq!(
+        get(&store, &keys::assignment_key("cam")).await.as_deref(),
+        Some("ingest-b")
+    );
+    assert_eq!(
+        o.events.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(),
+        ["Assigned"]
+    );
     r = applied(r, &o);
     let s = status(&r);
     assert_eq!(s.state, StreamState::Booting);
@@ -103,14 +118,21 @@ async fn a_pull_stream_is_assigned_goes_live_fails_over_and_is_cleaned_up() {
     assert_eq!(o, Outcome::default());
 
     // The node owns it and reports it live; edges report viewers.
-    store.put(&keys::owner_key("cam"), b"ingest-b".to_vec(), None).await.unwrap();
+    store
+        .put(&keys::owner_key("cam"), b"ingest-b".to_vec(), None)
+        .await
+        .unwrap();
     let live = StreamStatus {
         state: StreamState::Live,
         node: Some("ingest-b".into()),
         ..StreamStatus::default()
     };
     store
-        .put(&keys::stream_status_key("cam"), serde_json::to_vec(&live).unwrap(), None)
+        .put(
+            &keys::stream_status_key("cam"),
+            serde_json::to_vec(&live).unwrap(),
+            None,
+        )
         .await
         .unwrap();
     put_node(&store, "edge-1", "edge", 0.3, &[("cam", 4), ("other", 9)]).await;
@@ -124,12 +146,23 @@ async fn a_pull_stream_is_assigned_goes_live_fails_over_and_is_cleaned_up() {
     assert!(o.events.iter().any(|e| e.reason == "Live"), "{:?}", o.events);
 
     // The node's lease ends: owner, status and node entry vanish; failover.
-    for key in [keys::owner_key("cam"), keys::stream_status_key("cam"), keys::node_key("ingest", "ingest-b")] {
+    for key in [
+        keys::owner_key("cam"),
+        keys::stream_status_key("cam"),
+        keys::node_key("ingest", "ingest-b"),
+    ] {
         store.delete(&key).await.unwrap();
     }
     let o = rec.reconcile(Kind::Stream, &r, None).await;
-    assert_eq!(get(&store, &keys::assignment_key("cam")).await.as_deref(), Some("ingest-a"));
-    assert!(o.events.iter().any(|e| e.reason == "Failover" && e.warning && e.note.contains("ingest-b")));
+    assert_eq!(
+        get(&store, &keys::assignment_key("cam")).await.as_deref(),
+        Some("ingest-a")
+    );
+    assert!(
+        o.events
+            .iter()
+            .any(|e| e.reason == "Failover" && e.warning && e.note.contains("ingest-b"))
+    );
     r = applied(r, &o);
     let s = status(&r);
     assert_eq!(condition(&s, "Assigned").reason, "Failover");
@@ -149,11 +182,17 @@ async fn a_pull_stream_is_assigned_goes_live_fails_over_and_is_cleaned_up() {
 async fn push_fed_streams_need_no_assignment_and_invalid_ones_touch_nothing() {
     let store = Arc::new(Embedded::new());
     let rec = Reconciler::new(store.clone(), Settings::default());
-    store.put(&keys::assignment_key("live"), b"old".to_vec(), None).await.unwrap();
+    store
+        .put(&keys::assignment_key("live"), b"old".to_vec(), None)
+        .await
+        .unwrap();
     let mut r = resource("live", json!({"source": "push://"}));
     r.finalizers = vec![FINALIZER.into()];
     let o = rec.reconcile(Kind::Stream, &r, None).await;
-    assert!(get(&store, &keys::assignment_key("live")).await.is_none(), "stale assignment removed");
+    assert!(
+        get(&store, &keys::assignment_key("live")).await.is_none(),
+        "stale assignment removed"
+    );
     let s = status(&applied(r, &o));
     assert_eq!(s.state, StreamState::Waiting);
     assert_eq!(condition(&s, "Assigned").reason, "PushFed");
@@ -164,13 +203,25 @@ async fn push_fed_streams_need_no_assignment_and_invalid_ones_touch_nothing() {
     let o = rec.reconcile(Kind::Stream, &r, None).await;
     let s = status(&applied(r, &o));
     assert_eq!(condition(&s, "Ready").reason, "NoIngestNode");
-    assert!(o.events.iter().any(|e| e.warning && e.reason == "NoIngestNode"), "{:?}", o.events);
+    assert!(
+        o.events.iter().any(|e| e.warning && e.reason == "NoIngestNode"),
+        "{:?}",
+        o.events
+    );
 
     for (name, spec, reason) in [
         ("bad", json!({"source": "gopher://x"}), "InvalidSpec"),
-        ("neg", json!({"source": "push://", "dvrWindowSeconds": -5}), "InvalidSpec"),
+        (
+            "neg",
+            json!({"source": "push://", "dvrWindowSeconds": -5}),
+            "InvalidSpec",
+        ),
         ("unk", json!({"source": "push://", "extra": 1}), "InvalidSpec"),
-        ("Bad_Name.with.a.very.long.name.that.goes.on.and.on.and.on.and.on.x", json!({"source": "push://"}), "InvalidName"),
+        (
+            "Bad_Name.with.a.very.long.name.that.goes.on.and.on.and.on.and.on.x",
+            json!({"source": "push://"}),
+            "InvalidName",
+        ),
     ] {
         let mut r = resource(name, spec);
         r.finalizers = vec![FINALIZER.into()];
@@ -178,16 +229,28 @@ async fn push_fed_streams_need_no_assignment_and_invalid_ones_touch_nothing() {
         assert!(o.error.is_none());
         let s = status(&applied(r.clone(), &o));
         assert_eq!(s.state, StreamState::Error, "{name}");
-        assert_eq!(condition(&s, "Ready").reason, reason, "{name}: {:?}", s.conditions);
+        assert_eq!(
+            condition(&s, "Ready").reason,
+            reason,
+            "{name}: {:?}",
+            s.conditions
+        );
         assert!(get(&store, &keys::stream_spec_key(name)).await.is_none());
         // Deleting an invalid resource succeeds without touching the store.
         r.deleting = true;
-        assert_eq!(rec.reconcile(Kind::Stream, &r, None).await.finalizers, Some(vec![]));
+        assert_eq!(
+            rec.reconcile(Kind::Stream, &r, None).await.finalizers,
+            Some(vec![])
+        );
     }
 
     // A name held by another namespace: reported, and its spec left alone.
     store
-        .put(&keys::stream_spec_key("shared"), br#"{"source":"push://"}"#.to_vec(), None)
+        .put(
+            &keys::stream_spec_key("shared"),
+            br#"{"source":"push://"}"#.to_vec(),
+            None,
+        )
         .await
         .unwrap();
     let mut r = resource("shared", json!({"source": "srt://:9100"}));
@@ -205,10 +268,14 @@ async fn push_fed_streams_need_no_assignment_and_invalid_ones_touch_nothing() {
 async fn pushes_are_written_and_removed() {
     let store = Arc::new(Embedded::new());
     let rec = Reconciler::new(store.clone(), Settings::default());
-    let mut r = resource("rec", json!({"stream": "cam", "target": "/var/rec/cam.ts", "autoStart": true}));
+    let mut r = resource(
+        "rec",
+        json!({"stream": "cam", "target": "/var/rec/cam.ts", "autoStart": true}),
+    );
     r.finalizers = vec![FINALIZER.into()];
     let o = rec.reconcile(Kind::Push, &r, None).await;
-    let spec: spec::PushSpec = serde_json::from_str(&get(&store, &keys::push_spec_key("rec")).await.unwrap()).unwrap();
+    let spec: spec::PushSpec =
+        serde_json::from_str(&get(&store, &keys::push_spec_key("rec")).await.unwrap()).unwrap();
     assert_eq!(spec.target, "/var/rec/cam.ts");
     let s: spec::PushStatus = serde_json::from_value(o.status.unwrap()).unwrap();
     assert_eq!(s.state, spec::PushState::Waiting);

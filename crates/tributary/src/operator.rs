@@ -175,7 +175,10 @@ fn host_name() -> String {
 struct LeaderCollector(tokio::sync::watch::Receiver<bool>);
 
 impl prometheus_client::collector::Collector for LeaderCollector {
-    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
         use prometheus_client::encoding::EncodeMetric;
         let metric = encoder.encode_descriptor(
             "tributary_operator_leader",
