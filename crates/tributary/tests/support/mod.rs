@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use testkit::{free_tcp_port, free_udp_port};
 
+pub mod cluster;
+
 /// The server under test; killed on drop.
 pub struct Server {
     child: Child,
