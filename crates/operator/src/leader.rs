@@ -1,10 +1,42 @@
 //! Leader election over a `coordination.k8s.io/v1` Lease, so that of several
 //! operator replicas exactly one reconciles at a time.
+//!
+//! The scheme is the one of client-go's `leaderelection` package:
+//!
+//! - Every `retry_period` each replica reads the Lease and [`decide`]s: create
+//!   it when it does not exist, renew it when this replica holds it, take it
+//!   over when it is free or expired, or wait while another replica holds a
+//!   valid lease.
+//! - Every write is a `PUT` carrying the `resourceVersion` that was read (or a
+//!   `POST` for a new Lease), so when two replicas race only one write lands;
+//!   the other gets `409 Conflict` and stays a candidate.
+//! - A lease held by another replica counts as expired only when its
+//!   `renewTime + leaseDurationSeconds` lies in the past **and** this replica
+//!   has seen the very same record unchanged for `leaseDurationSeconds` on its
+//!   own monotonic clock. The second condition makes the scheme safe against
+//!   clock skew between nodes: a holder's renewal is observed only after it
+//!   was sent, so nobody can take over before the holder's own deadline.
+//! - The holder gives up leadership (`leader` goes `false`) when
+//!   `lease_duration - retry_period` has passed since it *sent* its last
+//!   successful write without a newer one succeeding. That is at least one
+//!   `retry_period` before any other replica may consider the lease expired,
+//!   which leaves room for the reconciler to stop and for clock-rate
+//!   differences. `lease_duration` must therefore exceed `retry_period`.
+//! - On shutdown a holder first drops `leader`, then releases the Lease
+//!   (holder cleared, `leaseDurationSeconds: 1`), so another replica takes
+//!   over at its next retry instead of waiting for expiry.
 
+use std::fmt;
 use std::future::Future;
+use std::pin::pin;
 use std::time::Duration;
 
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{Api, PostParams};
 use tokio::sync::watch;
+use tokio::time::{Instant, sleep, sleep_until, timeout};
 
 /// Settings of the election.
 #[derive(Clone, Debug)]
@@ -15,20 +47,400 @@ pub struct Config {
     pub name: String,
     /// This replica's identity (`holderIdentity`).
     pub identity: String,
-    /// How long a held lease is valid without renewal (`leaseDurationSeconds`).
+    /// How long a held lease is valid without renewal (`leaseDurationSeconds`,
+    /// rounded up to whole seconds). Must be longer than `retry_period`.
     pub lease_duration: Duration,
-    /// How often the holder renews and a candidate retries.
+    /// How often the holder renews and a candidate retries. Each API call is
+    /// given half of it before it counts as failed.
     pub retry_period: Duration,
 }
 
 /// Runs the election until `shutdown` completes; `leader` is `true` while
 /// this replica holds the Lease. On shutdown a held Lease is released.
+///
+/// API errors and timeouts never end the election: they are logged and the
+/// next round retries after `retry_period`. A holder that cannot renew sets
+/// `leader` to `false` once `lease_duration - retry_period` has passed since
+/// its last successful renewal, before any other replica may take over.
 pub async fn run(
     client: kube::Client,
     config: Config,
     leader: watch::Sender<bool>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
-    let _ = (client, config, leader, shutdown);
-    unimplemented!("leader election")
+    if config.lease_duration <= config.retry_period {
+        tracing::error!(
+            lease_duration = ?config.lease_duration,
+            retry_period = ?config.retry_period,
+            "leader election: the lease duration must exceed the retry period; leadership will not last"
+        );
+    }
+    let mut elector = Elector::new(client, config, leader);
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let retry_period = elector.config.retry_period;
+        let hold_until = elector.hold_until;
+        let stop = tokio::select! {
+            biased;
+            () = &mut shutdown => true,
+            () = until(hold_until) => false,
+            () = elector.round() => false,
+        };
+        if stop {
+            break;
+        }
+        elector.expire_if_due();
+
+        let hold_until = elector.hold_until;
+        let stop = tokio::select! {
+            biased;
+            () = &mut shutdown => true,
+            () = until(hold_until) => false,
+            () = sleep(retry_period) => false,
+        };
+        if stop {
+            break;
+        }
+        elector.expire_if_due();
+    }
+    elector.release().await;
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What a replica does with the Lease it has read.
+#[derive(Clone, Debug, PartialEq)]
+enum Action {
+    /// There is no Lease: create this one, held by us.
+    Create(LeaseSpec),
+    /// We hold the Lease: write this renewed record.
+    Renew(LeaseSpec),
+    /// The Lease is free or expired: write this record naming us.
+    TakeOver(LeaseSpec),
+    /// Another replica holds a valid lease, for at least `remaining` more.
+    Wait {
+        /// The holder's identity.
+        holder: String,
+        /// Time left before the lease may be taken over, if not renewed.
+        remaining: Duration,
+    },
+}
+
+/// Decides what to do with the Lease record `current` (`None`: there is no
+/// Lease), pure of any IO.
+///
+/// `unchanged_for` is how long this replica has seen `current` unchanged on
+/// its own monotonic clock, `now` is the wall-clock time written into
+/// `renewTime` and `acquireTime` and compared with the recorded `renewTime`.
+/// Another holder's lease lasts for its recorded `leaseDurationSeconds`, or
+/// for `lease_duration` when that is missing or not positive.
+fn decide(
+    current: Option<&LeaseSpec>,
+    unchanged_for: Duration,
+    identity: &str,
+    now: Timestamp,
+    lease_duration: Duration,
+) -> Action {
+    let seconds = lease_seconds(lease_duration);
+    let Some(current) = current else {
+        return Action::Create(LeaseSpec {
+            holder_identity: Some(identity.to_owned()),
+            lease_duration_seconds: Some(seconds),
+            acquire_time: Some(MicroTime(now)),
+            renew_time: Some(MicroTime(now)),
+            lease_transitions: Some(0),
+            ..LeaseSpec::default()
+        });
+    };
+    let holder = current.holder_identity.as_deref().unwrap_or_default();
+    if holder == identity {
+        return Action::Renew(LeaseSpec {
+            lease_duration_seconds: Some(seconds),
+            renew_time: Some(MicroTime(now)),
+            ..current.clone()
+        });
+    }
+    if !holder.is_empty() {
+        let duration = current
+            .lease_duration_seconds
+            .and_then(|s| u64::try_from(s).ok())
+            .filter(|&s| s > 0)
+            .map_or(lease_duration, Duration::from_secs);
+        let observed_left = duration.saturating_sub(unchanged_for);
+        let stamped_left = current.renew_time.as_ref().map_or(Duration::ZERO, |renewed| {
+            let left = SignedDuration::try_from(duration)
+                .unwrap_or(SignedDuration::MAX)
+                .saturating_sub(now.duration_since(renewed.0));
+            Duration::try_from(left).unwrap_or(Duration::ZERO)
+        });
+        let remaining = observed_left.max(stamped_left);
+        if !remaining.is_zero() {
+            return Action::Wait {
+                holder: holder.to_owned(),
+                remaining,
+            };
+        }
+    }
+    Action::TakeOver(LeaseSpec {
+        holder_identity: Some(identity.to_owned()),
+        lease_duration_seconds: Some(seconds),
+        acquire_time: Some(MicroTime(now)),
+        renew_time: Some(MicroTime(now)),
+        lease_transitions: Some(current.lease_transitions.unwrap_or(0).saturating_add(1)),
+        ..current.clone()
+    })
+}
+
+/// `leaseDurationSeconds` for `duration`: rounded up, so that others never
+/// wait less than this replica's own deadline assumes, and at least 1.
+fn lease_seconds(duration: Duration) -> i32 {
+    let seconds = duration
+        .as_secs()
+        .saturating_add(u64::from(duration.subsec_nanos() > 0));
+    i32::try_from(seconds.max(1)).unwrap_or(i32::MAX)
+}
+
+/// Why an API call failed.
+#[derive(Debug)]
+enum CallError {
+    /// The API server answered with an error, or the answer was malformed.
+    Kube(kube::Error),
+    /// No answer within the call timeout.
+    Timeout(Duration),
+    /// The Lease read has no `resourceVersion`, so it cannot be updated safely.
+    NoResourceVersion,
+}
+
+impl CallError {
+    /// Whether the API server refused the write because another one came first.
+    fn is_conflict(&self) -> bool {
+        matches!(self, Self::Kube(kube::Error::Api(status)) if status.is_conflict())
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Kube(e) => write!(f, "{e}"),
+            Self::Timeout(after) => write!(f, "no answer within {after:?}"),
+            Self::NoResourceVersion => f.write_str("the Lease has no resourceVersion"),
+        }
+    }
+}
+
+/// The election's state between rounds.
+struct Elector {
+    api: Api<Lease>,
+    config: Config,
+    leader: watch::Sender<bool>,
+    /// Timeout of each API call.
+    call_timeout: Duration,
+    /// The last record read or written, and when it was first seen so.
+    observed: Option<(LeaseSpec, Instant)>,
+    /// While leader: when leadership is given up unless renewed before.
+    hold_until: Option<Instant>,
+}
+
+impl Elector {
+    fn new(client: kube::Client, config: Config, leader: watch::Sender<bool>) -> Self {
+        leader.send_replace(false);
+        Self {
+            api: Api::namespaced(client, &config.namespace),
+            call_timeout: config.retry_period / 2,
+            config,
+            leader,
+            observed: None,
+            hold_until: None,
+        }
+    }
+
+    /// Runs `call` with the call timeout.
+    async fn call<T>(&self, call: impl Future<Output = kube::Result<T>>) -> Result<T, CallError> {
+        match timeout(self.call_timeout, call).await {
+            Ok(result) => result.map_err(CallError::Kube),
+            Err(_) => Err(CallError::Timeout(self.call_timeout)),
+        }
+    }
+
+    /// How long `spec` has been seen unchanged, remembering it from now on.
+    fn observe(&mut self, spec: Option<&LeaseSpec>) -> Duration {
+        let now = Instant::now();
+        match (spec, &self.observed) {
+            (Some(spec), Some((seen, since))) if seen == spec => now.saturating_duration_since(*since),
+            (Some(spec), _) => {
+                self.observed = Some((spec.clone(), now));
+                Duration::ZERO
+            }
+            (None, _) => {
+                self.observed = None;
+                Duration::ZERO
+            }
+        }
+    }
+
+    /// One round: read the Lease, decide, write if the decision says so.
+    async fn round(&mut self) {
+        let name = self.config.name.clone();
+        let current = match self.call(self.api.get_opt(&name)).await {
+            Ok(current) => current,
+            Err(e) => {
+                tracing::warn!(lease = %name, error = %e, "leader election: cannot read the Lease");
+                return;
+            }
+        };
+        let (metadata, spec) = match current {
+            Some(lease) => (Some(lease.metadata), Some(lease.spec.unwrap_or_default())),
+            None => (None, None),
+        };
+        let unchanged_for = self.observe(spec.as_ref());
+        let action = decide(
+            spec.as_ref(),
+            unchanged_for,
+            &self.config.identity,
+            Timestamp::now(),
+            self.config.lease_duration,
+        );
+        match action {
+            Action::Wait { holder, remaining } => {
+                tracing::debug!(lease = %name, %holder, ?remaining, "leader election: lease held by another replica");
+                self.step_down(&format!("the Lease is held by {holder}"));
+            }
+            Action::Create(spec) => {
+                let lease = Lease {
+                    metadata: ObjectMeta {
+                        name: Some(name.clone()),
+                        namespace: Some(self.config.namespace.clone()),
+                        ..ObjectMeta::default()
+                    },
+                    spec: Some(spec),
+                };
+                let sent = Instant::now();
+                let result = self.call(self.api.create(&PostParams::default(), &lease)).await;
+                self.written(result, sent, "created the Lease");
+            }
+            Action::Renew(spec) => self.update(&name, metadata, spec, "renewed its own Lease").await,
+            Action::TakeOver(spec) => self.update(&name, metadata, spec, "took over the Lease").await,
+        }
+    }
+
+    /// Writes `spec` over the Lease read with `metadata`, conditional on its
+    /// `resourceVersion`.
+    async fn update(&mut self, name: &str, metadata: Option<ObjectMeta>, spec: LeaseSpec, acquired: &str) {
+        let metadata = metadata.unwrap_or_default();
+        if metadata.resource_version.is_none() {
+            self.written(Err(CallError::NoResourceVersion), Instant::now(), acquired);
+            return;
+        }
+        let lease = Lease {
+            metadata,
+            spec: Some(spec),
+        };
+        let sent = Instant::now();
+        let result = self
+            .call(self.api.replace(name, &PostParams::default(), &lease))
+            .await;
+        self.written(result, sent, acquired);
+    }
+
+    /// Applies the outcome of a write sent at `sent`.
+    fn written(&mut self, result: Result<Lease, CallError>, sent: Instant, acquired: &str) {
+        match result {
+            Ok(lease) => {
+                self.observed = lease.spec.map(|spec| (spec, Instant::now()));
+                let hold_until = sent
+                    + self
+                        .config
+                        .lease_duration
+                        .saturating_sub(self.config.retry_period);
+                self.hold_until = Some(hold_until);
+                if !*self.leader.borrow() {
+                    tracing::info!(
+                        lease = %self.config.name,
+                        identity = %self.config.identity,
+                        "leader election: became leader ({acquired})"
+                    );
+                    self.leader.send_replace(true);
+                }
+                self.expire_if_due();
+            }
+            Err(e) if e.is_conflict() => {
+                tracing::debug!(lease = %self.config.name, error = %e, "leader election: write conflict");
+                self.step_down("another replica wrote the Lease first");
+            }
+            Err(e) => {
+                tracing::warn!(lease = %self.config.name, error = %e, "leader election: cannot write the Lease");
+            }
+        }
+    }
+
+    /// Gives up leadership when its deadline has passed.
+    fn expire_if_due(&mut self) {
+        if self.hold_until.is_some_and(|deadline| Instant::now() >= deadline) {
+            self.step_down("the Lease could not be renewed in time");
+        }
+    }
+
+    /// Stops being leader, if this replica is, logging `reason`.
+    fn step_down(&mut self, reason: &str) {
+        self.hold_until = None;
+        if *self.leader.borrow() {
+            self.leader.send_replace(false);
+            tracing::warn!(
+                lease = %self.config.name,
+                identity = %self.config.identity,
+                "leader election: lost leadership: {reason}"
+            );
+        }
+    }
+
+    /// On shutdown: stops being leader and, if this replica was, hands the
+    /// Lease back so another one takes over at once.
+    async fn release(&mut self) {
+        if !*self.leader.borrow() {
+            return;
+        }
+        self.hold_until = None;
+        self.leader.send_replace(false);
+        tracing::info!(
+            lease = %self.config.name,
+            identity = %self.config.identity,
+            "leader election: lost leadership: shutting down; releasing the Lease"
+        );
+        if let Err(e) = self.give_back().await {
+            tracing::warn!(lease = %self.config.name, error = %e, "leader election: cannot release the Lease");
+        }
+    }
+
+    /// Clears the holder of the Lease if it is still this replica.
+    async fn give_back(&self) -> Result<(), CallError> {
+        let name = &self.config.name;
+        let Some(lease) = self.call(self.api.get_opt(name)).await? else {
+            return Ok(());
+        };
+        let mut spec = lease.spec.unwrap_or_default();
+        if spec.holder_identity.as_deref() != Some(self.config.identity.as_str()) {
+            return Ok(());
+        }
+        if lease.metadata.resource_version.is_none() {
+            return Err(CallError::NoResourceVersion);
+        }
+        let now = MicroTime(Timestamp::now());
+        spec.holder_identity = None;
+        spec.lease_duration_seconds = Some(1);
+        spec.renew_time = Some(now);
+        let released = Lease {
+            metadata: lease.metadata,
+            spec: Some(spec),
+        };
+        self.call(self.api.replace(name, &PostParams::default(), &released))
+            .await?;
+        tracing::info!(lease = %name, "leader election: released the Lease");
+        Ok(())
+    }
 }
