@@ -444,3 +444,225 @@ impl Elector {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{Method, Request, Response};
+    use kube::client::Body;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+    use tokio::sync::oneshot;
+    use tower_test::mock;
+
+    const LEASE: Duration = Duration::from_secs(15);
+    const RETRY: Duration = Duration::from_secs(2);
+    const COLLECTION: &str = "/apis/coordination.k8s.io/v1/namespaces/ns/leases";
+    const PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/ns/leases/operator";
+
+    fn config() -> Config {
+        Config {
+            namespace: "ns".into(),
+            name: "operator".into(),
+            identity: "me".into(),
+            lease_duration: LEASE,
+            retry_period: RETRY,
+        }
+    }
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + seconds).unwrap()
+    }
+
+    fn spec(holder: Option<&str>, renewed: Timestamp, seconds: i32, transitions: i32) -> LeaseSpec {
+        LeaseSpec {
+            holder_identity: holder.map(str::to_owned),
+            lease_duration_seconds: Some(seconds),
+            acquire_time: Some(MicroTime(at(-1000))),
+            renew_time: Some(MicroTime(renewed)),
+            lease_transitions: Some(transitions),
+            ..LeaseSpec::default()
+        }
+    }
+
+    // ---- the pure decision ----
+
+    #[test]
+    fn decide_creates_a_missing_lease() {
+        let action = decide(None, Duration::ZERO, "me", at(0), LEASE);
+        let Action::Create(spec) = action else {
+            panic!("expected Create, got {action:?}")
+        };
+        assert_eq!(spec.holder_identity.as_deref(), Some("me"));
+        assert_eq!(spec.lease_duration_seconds, Some(15));
+        assert_eq!(spec.lease_transitions, Some(0));
+        assert_eq!(spec.acquire_time, Some(MicroTime(at(0))));
+        assert_eq!(spec.renew_time, Some(MicroTime(at(0))));
+    }
+
+    #[test]
+    fn decide_renews_its_own_lease_keeping_acquire_time_and_transitions() {
+        let current = spec(Some("me"), at(-100), 15, 4);
+        let action = decide(Some(&current), Duration::from_secs(100), "me", at(0), LEASE);
+        let expected = LeaseSpec {
+            renew_time: Some(MicroTime(at(0))),
+            ..current
+        };
+        assert_eq!(action, Action::Renew(expected));
+    }
+
+    #[test]
+    fn decide_waits_for_a_valid_lease_of_another() {
+        let current = spec(Some("other"), at(-5), 15, 2);
+        let action = decide(Some(&current), Duration::from_secs(5), "me", at(0), LEASE);
+        assert_eq!(
+            action,
+            Action::Wait {
+                holder: "other".into(),
+                remaining: Duration::from_secs(10)
+            }
+        );
+    }
+
+    #[test]
+    fn decide_waits_while_either_clock_says_the_lease_is_valid() {
+        // Stamped long ago, but only just seen: the holder's clock may lag ours.
+        let current = spec(Some("other"), at(-3600), 15, 2);
+        let action = decide(Some(&current), Duration::from_secs(3), "me", at(0), LEASE);
+        assert_eq!(
+            action,
+            Action::Wait {
+                holder: "other".into(),
+                remaining: Duration::from_secs(12)
+            }
+        );
+        // Seen unchanged for long, but stamped in our future: wait for the stamp.
+        let current = spec(Some("other"), at(4), 15, 2);
+        let action = decide(Some(&current), Duration::from_secs(60), "me", at(0), LEASE);
+        assert_eq!(
+            action,
+            Action::Wait {
+                holder: "other".into(),
+                remaining: Duration::from_secs(19)
+            }
+        );
+    }
+
+    #[test]
+    fn decide_takes_over_an_expired_lease_counting_a_transition() {
+        let current = spec(Some("other"), at(-20), 15, 2);
+        let action = decide(
+            Some(&current),
+            Duration::from_secs(15),
+            "me",
+            at(0),
+            Duration::from_secs(30),
+        );
+        let expected = LeaseSpec {
+            holder_identity: Some("me".into()),
+            lease_duration_seconds: Some(30),
+            acquire_time: Some(MicroTime(at(0))),
+            renew_time: Some(MicroTime(at(0))),
+            lease_transitions: Some(3),
+            ..current
+        };
+        assert_eq!(action, Action::TakeOver(expected));
+    }
+
+    #[test]
+    fn decide_takes_over_a_released_lease_at_once() {
+        for holder in [None, Some("")] {
+            let current = spec(holder, at(0), 1, 7);
+            let action = decide(Some(&current), Duration::ZERO, "me", at(0), LEASE);
+            let Action::TakeOver(spec) = action else {
+                panic!("expected TakeOver, got {action:?}")
+            };
+            assert_eq!(spec.holder_identity.as_deref(), Some("me"));
+            assert_eq!(spec.lease_transitions, Some(8));
+        }
+        // A Lease without spec is free too.
+        let action = decide(Some(&LeaseSpec::default()), Duration::ZERO, "me", at(0), LEASE);
+        assert!(
+            matches!(&action, Action::TakeOver(s) if s.lease_transitions == Some(1)),
+            "{action:?}"
+        );
+    }
+
+    #[test]
+    fn decide_uses_its_own_duration_when_the_recorded_one_is_unusable() {
+        for seconds in [0, -5] {
+            let current = spec(Some("other"), at(-100), seconds, 0);
+            let action = decide(Some(&current), Duration::from_secs(10), "me", at(0), LEASE);
+            assert_eq!(
+                action,
+                Action::Wait {
+                    holder: "other".into(),
+                    remaining: Duration::from_secs(5)
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn lease_seconds_round_up_and_stay_positive() {
+        assert_eq!(lease_seconds(Duration::from_secs(15)), 15);
+        assert_eq!(lease_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(lease_seconds(Duration::ZERO), 1);
+        assert_eq!(lease_seconds(Duration::MAX), i32::MAX);
+    }
+
+    fn holder() -> impl Strategy<Value = Option<String>> {
+        prop_oneof![
+            Just(None),
+            Just(Some(String::new())),
+            Just(Some("a".to_owned())),
+            Just(Some("b".to_owned())),
+            Just(Some("c".to_owned())),
+        ]
+    }
+
+    proptest! {
+        /// Of two candidates reading the same record, both may write only when
+        /// the lease is free or expired: a valid lease is written by its holder
+        /// alone, and only the holder ever renews.
+        #[test]
+        fn two_candidates_never_both_hold_a_valid_lease(
+            holder in holder(),
+            renewed in -100i64..100,
+            seconds in -2i32..40,
+            transitions in 0i32..1000,
+            seen_a in 0u64..60_000,
+            seen_b in 0u64..60_000,
+            own_a in 1u64..60,
+            own_b in 1u64..60,
+        ) {
+            let current = spec(holder.as_deref(), at(renewed), seconds, transitions);
+            let a = decide(Some(&current), Duration::from_millis(seen_a), "a", at(0), Duration::from_secs(own_a));
+            let b = decide(Some(&current), Duration::from_millis(seen_b), "b", at(0), Duration::from_secs(own_b));
+            let free = holder.as_deref().is_none_or(str::is_empty);
+            if !free {
+                // Whoever does not hold the lease takes it over only once it has
+                // expired: its recorded duration (else the reader's own) has passed
+                // both since renewTime and since the reader first saw the record.
+                for (action, seen, own) in [(&a, seen_a, own_a), (&b, seen_b, own_b)] {
+                    if matches!(action, Action::TakeOver(_)) {
+                        let duration = u64::try_from(seconds).ok().filter(|&s| s > 0).unwrap_or(own);
+                        prop_assert!(seen >= duration * 1000, "taken over when seen unchanged too briefly");
+                        let until = renewed + i64::try_from(duration).unwrap();
+                        prop_assert!(until <= 0, "taken over before renewTime + duration");
+                    }
+                }
+            }
+            for (action, me) in [(&a, "a"), (&b, "b")] {
+                let holds = holder.as_deref() == Some(me);
+                prop_assert_eq!(matches!(action, Action::Renew(_)), holds);
+                if let Action::Renew(s) | Action::TakeOver(s) | Action::Create(s) = action {
+                    prop_assert_eq!(s.holder_identity.as_deref(), Some(me));
+                }
+                if let Action::TakeOver(s) = action {
+                    prop_assert_eq!(s.lease_transitions, Some(transitions + 1));
+                }
+            }
+        }
+    }
+}
