@@ -249,7 +249,7 @@ struct Elector {
 
 impl Elector {
     fn new(client: kube::Client, config: Config, leader: watch::Sender<bool>) -> Self {
-        leader.send_replace(false);
+        leader.send_if_modified(|leader| std::mem::replace(leader, false));
         Self {
             api: Api::namespaced(client, &config.namespace),
             call_timeout: config.retry_period / 2,
@@ -664,5 +664,403 @@ mod tests {
                 }
             }
         }
+    }
+
+    // ---- the shell, against a mock API server ----
+
+    type Responder = mock::SendResponse<Response<Body>>;
+
+    /// A request as the mock API server received it.
+    struct Call {
+        method: Method,
+        path: String,
+        body: Value,
+        at: Instant,
+        respond: Responder,
+    }
+
+    /// `run` spawned against a mock API server.
+    struct Harness {
+        api: mock::Handle<Request<Body>, Response<Body>>,
+        leader: watch::Receiver<bool>,
+        stop: Option<oneshot::Sender<()>>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Harness {
+        fn start() -> Self {
+            let (service, api) = mock::pair::<Request<Body>, Response<Body>>();
+            let client = kube::Client::new(service, "default");
+            let (sender, leader) = watch::channel(false);
+            let (stop, stopped) = oneshot::channel::<()>();
+            let task = tokio::spawn(run(client, config(), sender, async {
+                let _ = stopped.await;
+            }));
+            Self {
+                api,
+                leader,
+                stop: Some(stop),
+                task,
+            }
+        }
+
+        async fn next(&mut self) -> Call {
+            receive(&mut self.api).await
+        }
+
+        /// The next request, which must be a GET of the Lease.
+        async fn get(&mut self) -> Call {
+            let call = self.next().await;
+            assert_eq!((&call.method, call.path.as_str()), (&Method::GET, PATH));
+            call
+        }
+
+        /// Takes the Lease from nothing: 404, then a create answered with
+        /// `resourceVersion: "1"`. Returns when the create was sent.
+        async fn acquire(&mut self) -> Instant {
+            self.get().await.respond.send_response(status(404, "NotFound"));
+            let create = self.next().await;
+            assert_eq!(
+                (&create.method, create.path.as_str()),
+                (&Method::POST, COLLECTION)
+            );
+            let sent = create.at;
+            create.respond.send_response(answer(create.body, "1"));
+            self.leader.wait_for(|&leader| leader).await.unwrap();
+            sent
+        }
+
+        async fn shutdown(&mut self) {
+            self.stop.take().unwrap().send(()).unwrap();
+        }
+    }
+
+    async fn receive(api: &mut mock::Handle<Request<Body>, Response<Body>>) -> Call {
+        let (request, respond) = api.next_request().await.expect("run stopped calling the API");
+        let at = Instant::now();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let bytes = request.into_body().collect_bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        Call {
+            method,
+            path,
+            body,
+            at,
+            respond,
+        }
+    }
+
+    fn status(code: u16, reason: &str) -> Response<Body> {
+        let status = json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {},
+            "status": "Failure", "reason": reason, "code": code, "message": reason,
+        });
+        Response::builder()
+            .status(code)
+            .body(Body::from(serde_json::to_vec(&status).unwrap()))
+            .unwrap()
+    }
+
+    fn ok(body: &Value) -> Response<Body> {
+        Response::builder()
+            .status(200)
+            .body(Body::from(serde_json::to_vec(body).unwrap()))
+            .unwrap()
+    }
+
+    /// The server's answer to a write of `lease`: the same with a new `resourceVersion`.
+    fn answer(mut lease: Value, resource_version: &str) -> Response<Body> {
+        lease["metadata"]["resourceVersion"] = json!(resource_version);
+        ok(&lease)
+    }
+
+    fn lease(resource_version: &str, spec: &LeaseSpec) -> Value {
+        json!({
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": { "name": "operator", "namespace": "ns", "resourceVersion": resource_version },
+            "spec": spec,
+        })
+    }
+
+    fn micro(timestamp: Timestamp) -> Value {
+        serde_json::to_value(MicroTime(timestamp)).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn creates_a_missing_lease_leads_and_renews() {
+        let mut h = Harness::start();
+        h.get().await.respond.send_response(status(404, "NotFound"));
+        let create = h.next().await;
+        assert_eq!(
+            (&create.method, create.path.as_str()),
+            (&Method::POST, COLLECTION)
+        );
+        assert_eq!(create.body["metadata"]["name"], "operator");
+        assert_eq!(create.body["spec"]["holderIdentity"], "me");
+        assert_eq!(create.body["spec"]["leaseDurationSeconds"], 15);
+        assert_eq!(create.body["spec"]["leaseTransitions"], 0);
+        assert_eq!(
+            create.body["spec"]["acquireTime"],
+            create.body["spec"]["renewTime"]
+        );
+        assert!(!*h.leader.borrow(), "leader before the create succeeded");
+        let created = create.body.clone();
+        create.respond.send_response(answer(create.body, "1"));
+        h.leader.wait_for(|&leader| leader).await.unwrap();
+
+        // The holder renews every retry period, conditional on what it read.
+        let get = h.get().await;
+        assert_eq!(get.at - create.at, RETRY);
+        get.respond.send_response(answer(created.clone(), "1"));
+        let renew = h.next().await;
+        assert_eq!((&renew.method, renew.path.as_str()), (&Method::PUT, PATH));
+        assert_eq!(renew.body["metadata"]["resourceVersion"], "1");
+        assert_eq!(renew.body["spec"]["holderIdentity"], "me");
+        assert_eq!(renew.body["spec"]["leaseDurationSeconds"], 15);
+        assert_eq!(renew.body["spec"]["leaseTransitions"], 0);
+        assert_eq!(renew.body["spec"]["acquireTime"], created["spec"]["acquireTime"]);
+        renew.respond.send_response(answer(renew.body, "2"));
+        assert!(*h.leader.borrow());
+        assert!(!h.task.is_finished());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_while_another_replica_holds_a_valid_lease() {
+        let mut h = Harness::start();
+        let start = Instant::now();
+        // The other holder renews between our reads, for well over a lease duration.
+        for round in 0..12u32 {
+            let get = h.get().await;
+            assert_eq!(get.at - start, RETRY * round);
+            let spec = spec(Some("other"), Timestamp::now(), 15, 3);
+            get.respond
+                .send_response(ok(&lease(&format!("{}", 10 + round), &spec)));
+        }
+        assert!(!*h.leader.borrow());
+        assert!(!h.leader.has_changed().unwrap());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn takes_over_an_expired_lease() {
+        let mut h = Harness::start();
+        // Stamped an hour ago and never renewed again.
+        let stale = spec(
+            Some("other"),
+            Timestamp::now() - SignedDuration::from_hours(1),
+            15,
+            3,
+        );
+        let first = h.get().await;
+        let seen = first.at;
+        first.respond.send_response(ok(&lease("7", &stale)));
+        let takeover = loop {
+            let call = h.next().await;
+            if call.method == Method::GET {
+                assert!(
+                    call.at - seen < LEASE + RETRY,
+                    "still reading after the lease expired"
+                );
+                call.respond.send_response(ok(&lease("7", &stale)));
+                continue;
+            }
+            break call;
+        };
+        // Taken over only once seen unchanged for the whole lease duration.
+        assert!(takeover.at - seen >= LEASE);
+        assert_eq!((&takeover.method, takeover.path.as_str()), (&Method::PUT, PATH));
+        assert_eq!(takeover.body["metadata"]["resourceVersion"], "7");
+        assert_eq!(takeover.body["spec"]["holderIdentity"], "me");
+        assert_eq!(takeover.body["spec"]["leaseDurationSeconds"], 15);
+        assert_eq!(takeover.body["spec"]["leaseTransitions"], 4);
+        assert_eq!(
+            takeover.body["spec"]["acquireTime"],
+            takeover.body["spec"]["renewTime"]
+        );
+        assert_ne!(
+            takeover.body["spec"]["acquireTime"],
+            micro(stale.acquire_time.unwrap().0)
+        );
+        assert!(!*h.leader.borrow());
+        takeover.respond.send_response(answer(takeover.body, "8"));
+        h.leader.wait_for(|&leader| leader).await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn takes_over_a_released_lease_at_once() {
+        let mut h = Harness::start();
+        let released = spec(None, Timestamp::now(), 1, 5);
+        h.get().await.respond.send_response(ok(&lease("9", &released)));
+        let takeover = h.next().await;
+        assert_eq!((&takeover.method, takeover.path.as_str()), (&Method::PUT, PATH));
+        assert_eq!(takeover.body["metadata"]["resourceVersion"], "9");
+        assert_eq!(takeover.body["spec"]["holderIdentity"], "me");
+        assert_eq!(takeover.body["spec"]["leaseTransitions"], 6);
+        takeover.respond.send_response(answer(takeover.body, "10"));
+        h.leader.wait_for(|&leader| leader).await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn conflict_on_update_means_not_leader() {
+        let mut h = Harness::start();
+        let released = spec(None, Timestamp::now(), 1, 5);
+        h.get().await.respond.send_response(ok(&lease("9", &released)));
+        let takeover = h.next().await;
+        assert_eq!(takeover.method, Method::PUT);
+        assert_eq!(takeover.body["metadata"]["resourceVersion"], "9");
+        takeover.respond.send_response(status(409, "Conflict"));
+        // Back to reading after a retry period, never having led.
+        let get = h.get().await;
+        assert_eq!(get.at - takeover.at, RETRY);
+        assert!(!*h.leader.borrow());
+        assert!(!h.leader.has_changed().unwrap());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn conflict_on_create_means_not_leader() {
+        let mut h = Harness::start();
+        h.get().await.respond.send_response(status(404, "NotFound"));
+        let create = h.next().await;
+        assert_eq!(create.method, Method::POST);
+        create.respond.send_response(status(409, "AlreadyExists"));
+        let get = h.get().await;
+        assert_eq!(get.at - create.at, RETRY);
+        assert!(!*h.leader.borrow());
+        assert!(!h.leader.has_changed().unwrap());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn conflict_on_renew_loses_leadership() {
+        let mut h = Harness::start();
+        h.acquire().await;
+        let get = h.get().await;
+        get.respond
+            .send_response(ok(&lease("1", &spec(Some("me"), Timestamp::now(), 15, 0))));
+        let renew = h.next().await;
+        assert_eq!(renew.method, Method::PUT);
+        renew.respond.send_response(status(409, "Conflict"));
+        h.leader.wait_for(|&leader| !leader).await.unwrap();
+    }
+
+    /// After acquiring, every renewal fails through `fail`; returns how long
+    /// after the acquiring write was sent leadership was given up.
+    async fn step_down_time(mut fail: impl FnMut(Call)) -> Duration {
+        let mut h = Harness::start();
+        let sent = h.acquire().await;
+        loop {
+            tokio::select! {
+                changed = h.leader.changed() => {
+                    changed.unwrap();
+                    assert!(!*h.leader.borrow());
+                    return Instant::now() - sent;
+                }
+                call = receive(&mut h.api) => {
+                    assert_eq!(call.method, Method::GET);
+                    fail(call);
+                }
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn steps_down_before_expiry_when_renewals_fail() {
+        let held = step_down_time(|call| call.respond.send_response(status(500, "InternalError"))).await;
+        assert_eq!(held, LEASE - RETRY);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn steps_down_before_expiry_when_the_api_does_not_answer() {
+        let mut hanging = Vec::new();
+        let mut reads = Vec::new();
+        let held = step_down_time(|call| {
+            reads.push(call.at);
+            hanging.push(call.respond);
+        })
+        .await;
+        assert_eq!(held, LEASE - RETRY);
+        // Each read gave up after half a retry period, then waited a retry
+        // period (until the step-down, which starts a new round at once).
+        assert!(reads.len() >= 4);
+        for pair in reads[..4].windows(2) {
+            assert_eq!(pair[1] - pair[0], RETRY / 2 + RETRY);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn malformed_leases_are_retried_not_trusted() {
+        let mut h = Harness::start();
+        let first = h.get().await;
+        first.respond.send_response(ok(
+            &json!({"kind": "Lease", "spec": {"leaseDurationSeconds": "soon"}}),
+        ));
+        // A Lease without resourceVersion cannot be updated safely.
+        let second = h.get().await;
+        assert_eq!(second.at - first.at, RETRY);
+        let mut unversioned = lease("1", &spec(None, Timestamp::now(), 1, 0));
+        unversioned["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("resourceVersion");
+        second.respond.send_response(ok(&unversioned));
+        let third = h.get().await;
+        assert_eq!(third.at - second.at, RETRY);
+        assert!(!*h.leader.borrow());
+        assert!(!h.leader.has_changed().unwrap());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_steps_down_then_releases_the_lease() {
+        let mut h = Harness::start();
+        h.acquire().await;
+        h.shutdown().await;
+        let get = h.get().await;
+        assert!(!*h.leader.borrow(), "still leader while releasing");
+        get.respond
+            .send_response(ok(&lease("4", &spec(Some("me"), Timestamp::now(), 15, 2))));
+        let release = h.next().await;
+        assert_eq!((&release.method, release.path.as_str()), (&Method::PUT, PATH));
+        assert_eq!(release.body["metadata"]["resourceVersion"], "4");
+        assert!(
+            release.body["spec"]
+                .get("holderIdentity")
+                .is_none_or(Value::is_null)
+        );
+        assert_eq!(release.body["spec"]["leaseDurationSeconds"], 1);
+        assert_eq!(release.body["spec"]["leaseTransitions"], 2);
+        release.respond.send_response(answer(release.body, "5"));
+        (&mut h.task).await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_release_failure_still_ends() {
+        let mut h = Harness::start();
+        h.acquire().await;
+        h.shutdown().await;
+        h.get()
+            .await
+            .respond
+            .send_response(status(503, "ServiceUnavailable"));
+        (&mut h.task).await.unwrap();
+        assert!(!*h.leader.borrow());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_of_a_candidate_writes_nothing() {
+        let mut h = Harness::start();
+        let get = h.get().await;
+        get.respond
+            .send_response(ok(&lease("3", &spec(Some("other"), Timestamp::now(), 15, 0))));
+        h.shutdown().await;
+        (&mut h.task).await.unwrap();
+        assert!(
+            h.api.next_request().await.is_none(),
+            "a candidate touched the Lease on shutdown"
+        );
+        assert!(!*h.leader.borrow());
     }
 }
