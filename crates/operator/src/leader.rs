@@ -3,7 +3,7 @@
 //!
 //! The scheme is the one of client-go's `leaderelection` package:
 //!
-//! - Every `retry_period` each replica reads the Lease and [`decide`]s: create
+//! - Every `retry_period` each replica reads the Lease and decides: create
 //!   it when it does not exist, renew it when this replica holds it, take it
 //!   over when it is free or expired, or wait while another replica holds a
 //!   valid lease.
@@ -661,6 +661,103 @@ mod tests {
                 }
                 if let Action::TakeOver(s) = action {
                     prop_assert_eq!(s.lease_transitions, Some(transitions + 1));
+                }
+            }
+        }
+    }
+
+    /// A replica in the simulation below: the shell's rules over `decide`.
+    #[derive(Default)]
+    struct Sim {
+        observed: Option<(LeaseSpec, u64)>,
+        pending: Option<(LeaseSpec, Option<u64>)>,
+        hold_until: Option<u64>,
+        leading_since: Option<u64>,
+        terms: Vec<(u64, u64)>,
+    }
+
+    impl Sim {
+        fn end_term(&mut self, at: u64) {
+            if let Some(since) = self.leading_since.take() {
+                self.terms.push((since, at));
+            }
+            self.hold_until = None;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Three replicas with skewed wall clocks read, decide and write a
+        /// Lease in any interleaving, with writes that conflict or whose answer
+        /// is lost; their leadership terms, as the shell keeps them (from a
+        /// successful write until `lease_duration - retry_period` after it was
+        /// sent, or until a read or write shows the lease is gone), never overlap.
+        #[test]
+        fn simulated_replicas_never_lead_at_once(
+            skews in proptest::collection::vec(-5_000i64..5_000, 3),
+            steps in proptest::collection::vec((0usize..3, 0u8..4, 0u64..1_500), 1..300),
+        ) {
+            const L: u64 = 15_000;
+            const R: u64 = 2_000;
+            let names = ["a", "b", "c"];
+            let mut store: Option<(LeaseSpec, u64)> = None;
+            let mut replicas: Vec<Sim> = (0..3).map(|_| Sim::default()).collect();
+            let mut t = 0u64;
+            for (i, kind, advance) in steps {
+                t += advance;
+                for r in &mut replicas {
+                    if let Some(until) = r.hold_until.filter(|&until| until <= t) {
+                        r.end_term(until);
+                    }
+                }
+                let now = at(0) + SignedDuration::from_millis(i64::try_from(t).unwrap() + skews[i]);
+                let r = &mut replicas[i];
+                match kind {
+                    // Read and decide.
+                    0 | 1 => {
+                        let current = store.as_ref().map(|(spec, _)| spec);
+                        let unchanged_for = match (current, &r.observed) {
+                            (Some(c), Some((seen, since))) if c == seen => t - since,
+                            (Some(c), _) => { r.observed = Some((c.clone(), t)); 0 }
+                            (None, _) => { r.observed = None; 0 }
+                        };
+                        match decide(current, Duration::from_millis(unchanged_for), names[i], now, Duration::from_millis(L)) {
+                            Action::Wait { .. } => { r.end_term(t); r.pending = None; }
+                            Action::Create(spec) => r.pending = Some((spec, None)),
+                            Action::Renew(spec) | Action::TakeOver(spec) => {
+                                r.pending = Some((spec, store.as_ref().map(|(_, v)| *v)));
+                            }
+                        }
+                    }
+                    // Write what was decided; with kind 3 the answer is lost.
+                    _ => {
+                        let Some((spec, expected)) = r.pending.take() else { continue };
+                        if store.as_ref().map(|(_, v)| *v) != expected {
+                            r.end_term(t);
+                            continue;
+                        }
+                        let version = expected.unwrap_or(0) + 1;
+                        store = Some((spec.clone(), version));
+                        if kind == 2 {
+                            r.observed = Some((spec, t));
+                            r.hold_until = Some(t + L - R);
+                            r.leading_since.get_or_insert(t);
+                        }
+                    }
+                }
+            }
+            for r in &mut replicas {
+                let end = r.hold_until.unwrap_or(t).min(t);
+                r.end_term(end);
+            }
+            for (i, a) in replicas.iter().enumerate() {
+                for b in &replicas[i + 1..] {
+                    for &(s1, e1) in &a.terms {
+                        for &(s2, e2) in &b.terms {
+                            prop_assert!(e1 <= s2 || e2 <= s1, "terms overlap: {:?} {:?}", (s1, e1), (s2, e2));
+                        }
+                    }
                 }
             }
         }
