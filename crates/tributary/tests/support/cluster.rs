@@ -121,4 +121,3 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
-
