@@ -89,6 +89,16 @@ impl Node {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// The state of stream `name` on this node, if the node knows the stream.
+    pub fn stream_state(&self, name: &str) -> Option<String> {
+        let (status, body) = self.get(&format!("/api/v1/streams/{name}"))?;
+        if status != 200 {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        v["status"]["state"].as_str().map(str::to_owned)
+    }
+
     /// The value of the metric line starting with `prefix` (name and labels).
     pub fn metric(&self, prefix: &str) -> Option<f64> {
         let (_, text) = self.get("/metrics")?;
