@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
     version = "v1alpha1",
     kind = "Stream",
     plural = "streams",
+    doc = "A live stream: where its media comes from and how it is kept; the status is what the cluster reports about it.",
     shortname = "tst",
     namespaced,
     status = "spec::StreamStatus",
@@ -35,6 +36,7 @@ pub struct StreamResourceSpec(pub spec::StreamSpec);
     version = "v1alpha1",
     kind = "Push",
     plural = "pushes",
+    doc = "A push: a stream sent to a target (SRT, RTMP, RTP, RIST, HTTP, or a recording file).",
     shortname = "tpush",
     namespaced,
     status = "spec::PushStatus",
@@ -47,9 +49,59 @@ pub struct StreamResourceSpec(pub spec::StreamSpec);
 #[serde(transparent)]
 pub struct PushResourceSpec(pub spec::PushSpec);
 
-/// Both custom resource definitions.
+/// Both custom resource definitions, with the checks the API server can make
+/// up front added to the derived schemas: names fit the cluster's stream
+/// names (at most 64 characters; no `+` in push names) and URLs are 1 to
+/// 4096 characters.
 pub fn definitions() -> Vec<CustomResourceDefinition> {
-    vec![Stream::crd(), Push::crd()]
+    vec![
+        tighten(
+            Stream::crd(),
+            "source",
+            "self.metadata.name.size() <= 64",
+            "a stream name has at most 64 characters",
+        ),
+        tighten(
+            Push::crd(),
+            "target",
+            "self.metadata.name.size() <= 64 && !self.metadata.name.contains('+')",
+            "a push name has at most 64 characters and no '+'",
+        ),
+    ]
+}
+
+fn tighten(
+    crd: CustomResourceDefinition,
+    url_field: &str,
+    name_rule: &str,
+    message: &str,
+) -> CustomResourceDefinition {
+    let mut value = serde_json::to_value(&crd).expect("a CRD serializes");
+    let Some(versions) = value.pointer_mut("/spec/versions").and_then(|v| v.as_array_mut()) else {
+        return crd;
+    };
+    for version in versions {
+        let Some(root) = version.pointer_mut("/schema/openAPIV3Schema") else {
+            continue;
+        };
+        root["x-kubernetes-validations"] = serde_json::json!([{ "rule": name_rule, "message": message }]);
+        if let Some(url) = root.pointer_mut(&format!("/properties/spec/properties/{url_field}")) {
+            url["minLength"] = 1.into();
+            url["maxLength"] = 4096.into();
+        }
+    }
+    serde_json::from_value(value).unwrap_or(crd)
+}
+
+/// The file names under `deploy/crds/` and their YAML.
+pub fn definition_files() -> Vec<(String, String)> {
+    definitions()
+        .into_iter()
+        .map(|crd| {
+            let name = format!("{}.yaml", crd.metadata.name.clone().unwrap_or_default());
+            (name, serde_yaml::to_string(&crd).expect("a CRD serializes"))
+        })
+        .collect()
 }
 
 /// The definitions as one YAML document stream, as checked in under `deploy/crds/`.
@@ -64,8 +116,51 @@ pub fn definitions_yaml() -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn print() {
-        println!("{}", super::definitions_yaml());
+    fn schemas_carry_the_cluster_rules() {
+        let [stream, push] = <[_; 2]>::try_from(definitions()).unwrap();
+        let root = |crd: &CustomResourceDefinition| {
+            serde_json::to_value(&crd.spec.versions[0].schema).unwrap()["openAPIV3Schema"].clone()
+        };
+        let s = root(&stream);
+        assert_eq!(
+            s["x-kubernetes-validations"][0]["rule"],
+            "self.metadata.name.size() <= 64"
+        );
+        assert_eq!(s["properties"]["spec"]["properties"]["source"]["maxLength"], 4096);
+        assert_eq!(
+            s["properties"]["spec"]["properties"]["dvrWindowSeconds"]["minimum"],
+            1.0
+        );
+        assert_eq!(s["properties"]["spec"]["required"], serde_json::json!(["source"]));
+        assert!(s["description"].as_str().unwrap().starts_with("A live stream"));
+        let p = root(&push);
+        assert!(
+            p["x-kubernetes-validations"][0]["rule"]
+                .as_str()
+                .unwrap()
+                .contains("'+'")
+        );
+        assert_eq!(p["properties"]["spec"]["properties"]["target"]["minLength"], 1);
+        assert_eq!(stream.spec.scope, "Namespaced");
+        assert_eq!(stream.spec.group, crate::GROUP);
+        assert_eq!(stream.spec.versions[0].name, crate::VERSION);
+        assert!(
+            stream.spec.versions[0]
+                .subresources
+                .as_ref()
+                .unwrap()
+                .status
+                .is_some()
+        );
+        let columns: Vec<_> = stream.spec.versions[0]
+            .additional_printer_columns
+            .iter()
+            .flatten()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(columns, ["State", "Node", "Viewers", "Source", "Age"]);
     }
 }
