@@ -18,6 +18,7 @@ pub mod load;
 pub mod nodes;
 pub mod ownership;
 pub mod placement;
+pub mod push_status;
 pub mod resolve;
 pub mod session;
 pub mod specs;

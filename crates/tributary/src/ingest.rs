@@ -82,6 +82,18 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
     let owner = cluster::ownership::Owner::new(store.clone(), hub.clone(), &id, status_of);
     tokio::spawn(owner.run(running.session.lease(), Duration::from_millis(500)));
+    let list_pushes: cluster::push_status::ListPushes = {
+        let service = service.clone();
+        Box::new(move || {
+            service
+                .list_pushes()
+                .into_iter()
+                .map(|p| (p.name, p.status))
+                .collect()
+        })
+    };
+    let pushes = cluster::push_status::PushReporter::new(store.clone(), &id, list_pushes);
+    tokio::spawn(pushes.run(running.session.lease(), Duration::from_secs(1)));
     let served = crate::node::serve(running, &*store).await;
     drop(relay);
     served

@@ -86,10 +86,10 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.http_listen)
         .await
         .with_context(|| format!("binding {}", args.http_listen))?;
-    let store = crate::node::connect_etcd(&args.etcd, &args.etcd_prefix).await?;
     let client = kube::Client::try_default()
         .await
-        .context("connecting to the Kubernetes API (in-cluster or kubeconfig)")?;
+        .context("connecting to the Kubernetes API (in-cluster service account or kubeconfig)")?;
+    let store = crate::node::connect_etcd(&args.etcd, &args.etcd_prefix).await?;
 
     let registry = Arc::new(control::metrics::Metrics::new());
     let metrics = operator::controller::Metrics::default();

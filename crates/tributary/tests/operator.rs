@@ -143,6 +143,35 @@ fn a_stream_resource_goes_live_on_an_ingest_fails_over_and_is_cleaned_up() {
             "a pull stream runs on its assigned node only"
         );
 
+        // A Push resource records the stream on the node that holds it; its
+        // status comes back from that node.
+        let recording = dir.path("rec.ts");
+        let mut push = Resource {
+            namespace: "media".into(),
+            name: "rec".into(),
+            generation: Some(1),
+            finalizers: vec![FINALIZER.into()],
+            spec: serde_json::json!({"stream": "vod", "target": recording.display().to_string(), "autoStart": true}),
+            ..Resource::default()
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let push_status = loop {
+            let o = rec.reconcile(Kind::Push, &push, None).await;
+            apply(&mut push, &o);
+            let s: spec::PushStatus = serde_json::from_value(push.status.clone().unwrap()).unwrap();
+            if s.state == spec::PushState::Pushing && s.bytes > 0 {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "push status: {s:?}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        assert_eq!(push_status.node.as_deref(), Some(first.as_str()));
+        assert!(std::fs::metadata(&recording).unwrap().len() > 0);
+        push.deleting = true;
+        let o = rec.reconcile(Kind::Push, &push, None).await;
+        assert_eq!(o.finalizers, Some(vec![]));
+        assert!(store.get(&keys::push_spec_key("rec")).await.unwrap().is_none());
+
         // Viewers on the edge play it and show up in the status.
         let player = play(s.playback["ts"].clone(), 4);
         reconcile_until(&rec, &mut r, 15, "a viewer counted", |s| s.viewers >= 1).await;
