@@ -83,7 +83,7 @@ fn a_stream_resource_goes_live_on_an_ingest_fails_over_and_is_cleaned_up() {
     let file = dir.path("loop.ts");
     testkit::generate(&file, Video::H264);
 
-    let mut ingests = vec![
+    let mut ingests = [
         Node::ingest("ingest-a", &etcd.url()),
         Node::ingest("ingest-b", &etcd.url()),
     ];
