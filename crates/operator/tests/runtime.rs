@@ -58,6 +58,13 @@ fn not_found() -> Response<Body> {
     )
 }
 
+fn conflict(reason: &str) -> Response<Body> {
+    reply(
+        StatusCode::CONFLICT,
+        &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": 409, "message": "the object has been modified"}),
+    )
+}
+
 /// Serves requests until the client goes away.
 async fn serve(mut handle: Handle<Request<Body>, Response<Body>>, api: Arc<Mutex<Api>>) {
     while let Some((request, send)) = handle.next_request().await {
@@ -92,6 +99,14 @@ async fn serve(mut handle: Handle<Request<Body>, Response<Body>>, api: Arc<Mutex
                 Some(l) => reply(StatusCode::OK, l),
                 None => not_found(),
             },
+            (Method::POST, LEASES) if api.lease.is_some() => conflict("AlreadyExists"),
+            (Method::PUT, p)
+                if p == format!("{LEASES}/tributary-operator")
+                    && api.lease.as_ref().map(|l| &l["metadata"]["resourceVersion"])
+                        != Some(&body["metadata"]["resourceVersion"]) =>
+            {
+                conflict("Conflict")
+            }
             (Method::POST, LEASES) => {
                 let mut lease = body.clone();
                 lease["metadata"]["resourceVersion"] = json!(api.bump());
@@ -170,6 +185,107 @@ async fn wait(what: &str, mut done: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+fn options(identity: &str) -> Options {
+    Options {
+        controller: controller::Config {
+            watch_namespace: None,
+            resync: Duration::from_secs(1),
+            instance: identity.into(),
+        },
+        leader: operator::leader::Config {
+            namespace: "ops".into(),
+            name: "tributary-operator".into(),
+            identity: identity.into(),
+            lease_duration: Duration::from_secs(15),
+            retry_period: Duration::from_secs(2),
+        },
+        settings: Settings::default(),
+    }
+}
+
+fn new_api() -> Arc<Mutex<Api>> {
+    Arc::new(Mutex::new(Api {
+        version: 10,
+        stream: json!({
+            "apiVersion": "tributary.dev/v1alpha1",
+            "kind": "Stream",
+            "metadata": {"name": "cam", "namespace": "media", "uid": "u-1", "resourceVersion": "10",
+                         "generation": 1, "creationTimestamp": "2026-11-26T08:00:00Z"},
+            "spec": {"source": "srt://:9000"}
+        }),
+        ..Api::default()
+    }))
+}
+
+/// An operator replica on its own client to the shared fake API.
+struct Replica {
+    leading: watch::Receiver<bool>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+fn replica(identity: &str, api: &Arc<Mutex<Api>>, store: &Arc<Embedded>) -> Replica {
+    let (service, handle) = pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, "default");
+    let server = tokio::spawn(serve(handle, api.clone()));
+    let (leading_tx, leading) = watch::channel(false);
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(runtime::run(
+        client,
+        store.clone(),
+        options(identity),
+        Metrics::default(),
+        leading_tx,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    Replica {
+        leading,
+        stop,
+        task,
+        server,
+    }
+}
+
+impl Replica {
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("the operator stops")
+            .unwrap();
+        assert!(!*self.leading.borrow());
+        self.server.abort();
+    }
+}
+
+#[tokio::test]
+async fn of_two_replicas_one_leads_and_the_other_takes_over_when_it_stops() {
+    let store = Arc::new(Embedded::new());
+    let api = new_api();
+    let a = replica("op-a", &api, &store);
+    let b = replica("op-b", &api, &store);
+    wait("a leader", || *a.leading.borrow() || *b.leading.borrow()).await;
+    for _ in 0..40 {
+        assert!(!(*a.leading.borrow() && *b.leading.borrow()), "both lead");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (leader, standby) = if *a.leading.borrow() { (a, b) } else { (b, a) };
+    assert!(!*standby.leading.borrow());
+    let holder = api.lock().lease.as_ref().unwrap()["spec"]["holderIdentity"].clone();
+    leader.stop().await;
+    // The released Lease is taken at once, not after its duration.
+    wait("the standby to take over", || *standby.leading.borrow()).await;
+    assert_ne!(
+        api.lock().lease.as_ref().unwrap()["spec"]["holderIdentity"],
+        holder
+    );
+    assert_eq!(api.lock().lease.as_ref().unwrap()["spec"]["leaseTransitions"], 1);
+    standby.stop().await;
+}
+
 #[tokio::test]
 async fn the_operator_leads_reconciles_a_new_stream_and_releases_its_lease() {
     let store = Arc::new(Embedded::new());
@@ -187,49 +303,9 @@ async fn the_operator_leads_reconciles_a_new_stream_and_releases_its_lease() {
         .await
         .unwrap();
 
-    let api = Arc::new(Mutex::new(Api {
-        version: 10,
-        stream: json!({
-            "apiVersion": "tributary.dev/v1alpha1",
-            "kind": "Stream",
-            "metadata": {"name": "cam", "namespace": "media", "uid": "u-1", "resourceVersion": "10",
-                         "generation": 1, "creationTimestamp": "2026-11-26T08:00:00Z"},
-            "spec": {"source": "srt://:9000"}
-        }),
-        ..Api::default()
-    }));
-    let (service, handle) = pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, "default");
-    let server = tokio::spawn(serve(handle, api.clone()));
-
-    let options = Options {
-        controller: controller::Config {
-            watch_namespace: None,
-            resync: Duration::from_secs(1),
-            instance: "op-0".into(),
-        },
-        leader: operator::leader::Config {
-            namespace: "ops".into(),
-            name: "tributary-operator".into(),
-            identity: "op-0".into(),
-            lease_duration: Duration::from_secs(15),
-            retry_period: Duration::from_secs(2),
-        },
-        settings: Settings::default(),
-    };
-    let (leading_tx, leading) = watch::channel(false);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let operator = tokio::spawn(runtime::run(
-        client,
-        store.clone(),
-        options,
-        Metrics::default(),
-        leading_tx,
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
-
+    let api = new_api();
+    let op = replica("op-0", &api, &store);
+    let leading = op.leading.clone();
     wait("leadership", || *leading.borrow()).await;
     assert_eq!(
         api.lock().lease.as_ref().unwrap()["spec"]["holderIdentity"],
@@ -302,12 +378,7 @@ async fn the_operator_leads_reconciles_a_new_stream_and_releases_its_lease() {
     assert_eq!(patches(), before, "no writes while nothing changes");
 
     // Shutdown: leadership ends and the Lease is released.
-    stop_tx.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), operator)
-        .await
-        .expect("the operator stops")
-        .unwrap();
-    assert!(!*leading.borrow());
+    op.stop().await;
     let lease = api.lock().lease.clone().unwrap();
     assert!(
         lease["spec"]["holderIdentity"]
@@ -316,5 +387,4 @@ async fn the_operator_leads_reconciles_a_new_stream_and_releases_its_lease() {
             .is_empty(),
         "released: {lease}"
     );
-    server.abort();
 }
