@@ -1,0 +1,528 @@
+//! Frames between the hub's form and WebRTC's, as pure functions.
+//!
+//! Out (WHEP): the hub's H.264 frames carry 4-byte length-prefixed NAL units
+//! and the parameter sets in the track's `avcC`; RTP packetizers take Annex B
+//! access units, with SPS and PPS in front of each keyframe so a viewer can
+//! start at any keyframe. Opus packets pass through. Each frame is converted
+//! once per stream ([`SharedConversions`]) and handed to every session as the
+//! same `Arc<[u8]>`.
+//!
+//! In (WHIP): depacketized Annex B access units become length-prefixed
+//! frames; the first SPS/PPS pair seen becomes the track's `avcC`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use media::h264::AvcConfig;
+use media::{Codec, Frame, Timestamp, Track};
+use parking_lot::Mutex;
+
+/// RTP clock of video.
+pub const VIDEO_CLOCK: u32 = 90_000;
+/// RTP clock of Opus.
+pub const OPUS_CLOCK: u32 = 48_000;
+
+const START_CODE: [u8; 4] = [0, 0, 0, 1];
+
+/// Media kind of an outgoing frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// H.264 video.
+    Video,
+    /// Opus audio.
+    Audio,
+}
+
+/// A frame ready for an RTP writer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Video or audio.
+    pub kind: Kind,
+    /// Whether it starts a group of pictures.
+    pub keyframe: bool,
+    /// Presentation time in the RTP clock of its kind.
+    pub rtp_time: u64,
+    /// The payload (Annex B for H.264), shared by all sessions.
+    pub data: Arc<[u8]>,
+}
+
+/// Which of a stream's tracks go out over WebRTC, and how.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Egress {
+    /// The H.264 track and its parameter sets as Annex B.
+    video: Option<(u32, Bytes)>,
+    /// The Opus track.
+    audio: Option<u32>,
+    /// What could not be sent, for the session's status.
+    pub note: Option<String>,
+}
+
+impl Egress {
+    /// Chooses the first H.264 track and the first Opus track of `tracks`.
+    pub fn new(tracks: &[Track]) -> Self {
+        let mut out = Self::default();
+        let mut skipped = Vec::new();
+        for t in tracks {
+            match t.codec {
+                Codec::H264 if out.video.is_none() => {
+                    let mut sets = BytesMut::new();
+                    if let Ok(cfg) = AvcConfig::parse(&t.init) {
+                        for unit in cfg.sps.iter().chain(&cfg.pps) {
+                            sets.put_slice(&START_CODE);
+                            sets.put_slice(unit);
+                        }
+                    }
+                    out.video = Some((t.id, sets.freeze()));
+                }
+                Codec::Opus if out.audio.is_none() => out.audio = Some(t.id),
+                Codec::Aac => {
+                    skipped.push("AAC audio (WebRTC plays Opus; add an ffmpeg process that makes Opus)")
+                }
+                Codec::H265 => skipped.push("H.265 video (browsers' WebRTC takes H.264)"),
+                _ => {}
+            }
+        }
+        if !skipped.is_empty() {
+            out.note = Some(format!("not sent: {}", skipped.join("; ")));
+        }
+        out
+    }
+
+    /// Whether anything can be sent.
+    pub fn is_empty(&self) -> bool {
+        self.video.is_none() && self.audio.is_none()
+    }
+
+    /// Whether there is a video track.
+    pub fn has_video(&self) -> bool {
+        self.video.is_some()
+    }
+
+    /// Whether there is an audio track.
+    pub fn has_audio(&self) -> bool {
+        self.audio.is_some()
+    }
+
+    /// The frame in WebRTC form, or `None` for a track that is not sent (or
+    /// a malformed H.264 payload).
+    pub fn convert(&self, frame: &Frame) -> Option<Outgoing> {
+        if let Some((id, sets)) = &self.video
+            && frame.track == *id
+        {
+            let data = annexb(&frame.data, frame.keyframe.then_some(&sets[..]))?;
+            return Some(Outgoing {
+                kind: Kind::Video,
+                keyframe: frame.keyframe,
+                rtp_time: rtp_time(frame.pts, VIDEO_CLOCK),
+                data,
+            });
+        }
+        if self.audio == Some(frame.track) {
+            return Some(Outgoing {
+                kind: Kind::Audio,
+                keyframe: true,
+                rtp_time: rtp_time(frame.pts, OPUS_CLOCK),
+                data: Arc::from(&frame.data[..]),
+            });
+        }
+        None
+    }
+}
+
+fn rtp_time(t: Timestamp, clock: u32) -> u64 {
+    // RTP times are 32-bit on the wire; negative media times wrap like them.
+    t.rescale(clock).ticks() as u64
+}
+
+/// Length-prefixed NAL units as an Annex B access unit, with `sets` (Annex B
+/// SPS/PPS) in front when the frame does not carry its own.
+pub fn annexb(data: &[u8], sets: Option<&[u8]>) -> Option<Arc<[u8]>> {
+    let mut out = Vec::with_capacity(data.len() + sets.map_or(0, <[u8]>::len));
+    let mut has_sps = false;
+    let mut rest = data;
+    let mut units = Vec::new();
+    while !rest.is_empty() {
+        let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let unit = rest.get(4..4 + len)?;
+        if unit.is_empty() {
+            return None;
+        }
+        has_sps |= media::h264::nal_type(unit) == 7;
+        units.push(unit);
+        rest = &rest[4 + len..];
+    }
+    if let Some(sets) = sets
+        && !has_sps
+    {
+        out.extend_from_slice(sets);
+    }
+    for unit in units {
+        out.extend_from_slice(&START_CODE);
+        out.extend_from_slice(unit);
+    }
+    Some(out.into())
+}
+
+/// Conversions of a stream's recent frames, shared by its sessions: the
+/// first session to send a frame converts it, the others reuse the result.
+/// Frames are recognised by their payload's address and length (payloads are
+/// reference-counted and never copied between sessions).
+#[derive(Debug, Default)]
+pub struct SharedConversions {
+    recent: Mutex<VecDeque<(usize, usize, u32, Outgoing)>>,
+}
+
+/// How many conversions a stream keeps.
+const SHARED: usize = 512;
+
+impl SharedConversions {
+    /// The conversion of `frame` under `egress`.
+    pub fn get(&self, egress: &Egress, frame: &Frame) -> Option<Outgoing> {
+        let key = (frame.data.as_ptr() as usize, frame.data.len(), frame.track);
+        {
+            let recent = self.recent.lock();
+            if let Some((.., out)) = recent.iter().rev().find(|(p, l, t, _)| (*p, *l, *t) == key) {
+                return Some(out.clone());
+            }
+        }
+        let out = egress.convert(frame)?;
+        let mut recent = self.recent.lock();
+        if recent.len() == SHARED {
+            recent.pop_front();
+        }
+        recent.push_back((key.0, key.1, key.2, out.clone()));
+        Some(out)
+    }
+}
+
+/// Builds a publisher's tracks and frames from what a WHIP session receives.
+#[derive(Debug, Default)]
+pub struct Ingress {
+    video: Option<VideoIn>,
+    audio: Option<AudioIn>,
+}
+
+#[derive(Debug)]
+struct VideoIn {
+    config: Option<AvcConfig>,
+    base: i64,
+    first: Option<u64>,
+}
+
+#[derive(Debug)]
+struct AudioIn {
+    channels: u8,
+    base: i64,
+    first: Option<u64>,
+}
+
+/// What a received frame changes.
+#[derive(Debug, PartialEq)]
+pub enum Received {
+    /// The track list changed (first parameter sets, or new ones): set these
+    /// tracks, then push the frame.
+    Tracks(Vec<Track>, Frame),
+    /// A frame of the current tracks.
+    Frame(Frame),
+    /// Nothing to publish yet (video before its first keyframe with
+    /// parameter sets) or a malformed access unit.
+    Nothing,
+}
+
+/// Track id of received video.
+pub const VIDEO_TRACK: u32 = 1;
+/// Track id of received audio.
+pub const AUDIO_TRACK: u32 = 2;
+
+impl Ingress {
+    /// An ingress expecting the kinds the session negotiated.
+    pub fn new(video: bool, audio: Option<u8>) -> Self {
+        Self {
+            video: video.then_some(VideoIn {
+                config: None,
+                base: 0,
+                first: None,
+            }),
+            audio: audio.map(|channels| AudioIn {
+                channels,
+                base: 0,
+                first: None,
+            }),
+        }
+    }
+
+    /// The tracks known so far.
+    pub fn tracks(&self) -> Vec<Track> {
+        let mut out = Vec::new();
+        if let Some(cfg) = self.video.as_ref().and_then(|v| v.config.as_ref()) {
+            let mut t = Track::new(VIDEO_TRACK, Codec::H264, VIDEO_CLOCK);
+            t.init = cfg.encode();
+            t.describe();
+            out.push(t);
+        }
+        if let Some(a) = &self.audio {
+            let mut t = Track::new(AUDIO_TRACK, Codec::Opus, OPUS_CLOCK);
+            t.init = dops(a.channels);
+            t.describe();
+            out.push(t);
+        }
+        out
+    }
+
+    /// A depacketized H.264 access unit (Annex B) at RTP time `rtp` (90 kHz,
+    /// extended), received `since_start` after the session began.
+    pub fn video(&mut self, annexb: &[u8], rtp: u64, since_start: std::time::Duration) -> Received {
+        let Some(v) = self.video.as_mut() else {
+            return Received::Nothing;
+        };
+        let mut sps = Vec::new();
+        let mut pps = Vec::new();
+        let mut idr = false;
+        let mut units = Vec::new();
+        for unit in media::nal::split_annexb(annexb) {
+            if unit.is_empty() {
+                continue;
+            }
+            match media::h264::nal_type(unit) {
+                7 => sps.push(unit),
+                8 => pps.push(unit),
+                5 => idr = true,
+                _ => {}
+            }
+            units.push(unit);
+        }
+        if units.is_empty() {
+            return Received::Nothing;
+        }
+        let mut changed = false;
+        if !sps.is_empty() && !pps.is_empty() {
+            match AvcConfig::from_parameter_sets(&sps, &pps) {
+                Ok(cfg) if v.config.as_ref() != Some(&cfg) => {
+                    v.config = Some(cfg);
+                    changed = true;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "ignoring parameter sets that do not parse"),
+            }
+        }
+        if v.config.is_none() {
+            return Received::Nothing;
+        }
+        let first = *v.first.get_or_insert_with(|| {
+            v.base = i64::try_from(since_start.as_micros() * 9 / 100).unwrap_or(0);
+            rtp
+        });
+        let ticks = v.base + rtp.wrapping_sub(first) as i64;
+        let t = Timestamp::new(ticks, VIDEO_CLOCK);
+        let frame = Frame::new(VIDEO_TRACK, t, t, idr, media::nal::join_length_prefixed(units));
+        if changed {
+            Received::Tracks(self.tracks(), frame)
+        } else {
+            Received::Frame(frame)
+        }
+    }
+
+    /// An Opus packet at RTP time `rtp` (48 kHz, extended).
+    pub fn audio(&mut self, packet: &[u8], rtp: u64, since_start: std::time::Duration) -> Received {
+        let Some(a) = self.audio.as_mut() else {
+            return Received::Nothing;
+        };
+        if packet.is_empty() {
+            return Received::Nothing;
+        }
+        let first = *a.first.get_or_insert_with(|| {
+            a.base = i64::try_from(since_start.as_micros() * 48 / 1000).unwrap_or(0);
+            rtp
+        });
+        let ticks = a.base + rtp.wrapping_sub(first) as i64;
+        let t = Timestamp::new(ticks, OPUS_CLOCK);
+        Received::Frame(Frame::new(
+            AUDIO_TRACK,
+            t,
+            t,
+            true,
+            Bytes::copy_from_slice(packet),
+        ))
+    }
+}
+
+/// The `dOps` body of an Opus track: version 0, `channels`, pre-skip 312
+/// samples, input rate 48 kHz, gain 0, mapping family 0.
+pub fn dops(channels: u8) -> Bytes {
+    let mut b = BytesMut::with_capacity(11);
+    b.put_u8(0);
+    b.put_u8(channels);
+    b.put_u16(312);
+    b.put_u32(48_000);
+    b.put_i16(0);
+    b.put_u8(0);
+    b.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use media::sample;
+    use proptest::prelude::*;
+
+    fn length_prefixed(units: &[&[u8]]) -> Bytes {
+        media::nal::join_length_prefixed(units.iter().copied())
+    }
+
+    #[test]
+    fn keyframes_get_parameter_sets_in_front_and_other_frames_do_not() {
+        let track = sample::h264_track(1);
+        let cfg = AvcConfig::parse(&track.init).unwrap();
+        let egress = Egress::new(&[track]);
+        assert!(egress.has_video() && !egress.has_audio() && egress.note.is_none());
+
+        let idr = length_prefixed(&[&[0x65, 1, 2, 3]]);
+        let frame = Frame::new(
+            1,
+            Timestamp::new(1000, 1000),
+            Timestamp::new(1040, 1000),
+            true,
+            idr,
+        );
+        let out = egress.convert(&frame).unwrap();
+        let mut expected = Vec::new();
+        for u in cfg.sps.iter().chain(&cfg.pps) {
+            expected.extend_from_slice(&START_CODE);
+            expected.extend_from_slice(u);
+        }
+        expected.extend_from_slice(&[0, 0, 0, 1, 0x65, 1, 2, 3]);
+        assert_eq!(&out.data[..], &expected[..]);
+        assert_eq!(out.rtp_time, 93_600, "pts in 90 kHz");
+        assert_eq!(out.kind, Kind::Video);
+
+        let p = length_prefixed(&[&[0x41, 9], &[0x41, 8, 7]]);
+        let frame = Frame::new(1, Timestamp::new(0, 90_000), Timestamp::new(0, 90_000), false, p);
+        assert_eq!(
+            &egress.convert(&frame).unwrap().data[..],
+            &[0, 0, 0, 1, 0x41, 9, 0, 0, 0, 1, 0x41, 8, 7]
+        );
+
+        // In-band parameter sets are not doubled.
+        let inband = length_prefixed(&[&cfg.sps[0], &cfg.pps[0], &[0x65, 4]]);
+        let frame = Frame::new(
+            1,
+            Timestamp::new(0, 90_000),
+            Timestamp::new(0, 90_000),
+            true,
+            inband,
+        );
+        let out = egress.convert(&frame).unwrap();
+        assert_eq!(
+            out.data
+                .windows(cfg.sps[0].len())
+                .filter(|w| *w == &cfg.sps[0][..])
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn aac_is_noted_and_opus_passes_through() {
+        let egress = Egress::new(&[sample::h264_track(1), Track::new(2, Codec::Aac, 48_000)]);
+        assert!(egress.note.as_deref().unwrap().contains("AAC"));
+        let aac = Frame::new(
+            2,
+            Timestamp::new(0, 48_000),
+            Timestamp::new(0, 48_000),
+            true,
+            vec![1, 2],
+        );
+        assert_eq!(egress.convert(&aac), None);
+
+        let egress = Egress::new(&[Track::new(3, Codec::Opus, 48_000)]);
+        let f = Frame::new(
+            3,
+            Timestamp::new(960, 48_000),
+            Timestamp::new(960, 48_000),
+            true,
+            vec![7, 8, 9],
+        );
+        let out = egress.convert(&f).unwrap();
+        assert_eq!(
+            (out.kind, out.rtp_time, &out.data[..]),
+            (Kind::Audio, 960, &[7u8, 8, 9][..])
+        );
+        assert!(Egress::new(&[Track::new(1, Codec::H265, 90_000)]).is_empty());
+    }
+
+    #[test]
+    fn sessions_share_one_conversion_per_frame() {
+        let egress = Egress::new(&[sample::h264_track(1)]);
+        let shared = SharedConversions::default();
+        let frame = sample::h264_frame(1, 0, false, 500);
+        let a = shared.get(&egress, &frame).unwrap();
+        let b = shared.get(&egress, &frame.clone()).unwrap();
+        assert!(
+            Arc::ptr_eq(&a.data, &b.data),
+            "the second session reuses the first conversion"
+        );
+        let other = sample::h264_frame(1, 40, false, 500);
+        assert!(!Arc::ptr_eq(&shared.get(&egress, &other).unwrap().data, &a.data));
+    }
+
+    #[test]
+    fn received_video_waits_for_parameter_sets_and_builds_the_track() {
+        let track = sample::h264_track(1);
+        let cfg = AvcConfig::parse(&track.init).unwrap();
+        let mut ingress = Ingress::new(true, Some(2));
+        let p_frame = [0, 0, 0, 1, 0x41, 5, 6];
+        assert_eq!(ingress.video(&p_frame, 1000, Duration::ZERO), Received::Nothing);
+
+        let mut key = Vec::new();
+        for u in [&cfg.sps[0], &cfg.pps[0]] {
+            key.extend_from_slice(&[0, 0, 1]);
+            key.extend_from_slice(u);
+        }
+        key.extend_from_slice(&[0, 0, 0, 1, 0x65, 1, 2]);
+        let Received::Tracks(tracks, frame) = ingress.video(&key, 3000, Duration::from_millis(100)) else {
+            panic!("the first keyframe sets the tracks");
+        };
+        assert_eq!(tracks.len(), 2);
+        assert_eq!(tracks[0].codec, Codec::H264);
+        assert_eq!(AvcConfig::parse(&tracks[0].init).unwrap().sps, cfg.sps);
+        assert_eq!(tracks[1].audio.as_ref().unwrap().channels, 2);
+        assert!(frame.keyframe);
+        assert_eq!(
+            frame.pts,
+            Timestamp::new(9000, 90_000),
+            "starts at the arrival offset"
+        );
+        let Received::Frame(next) = ingress.video(&p_frame, 6600, Duration::from_millis(140)) else {
+            panic!("a frame");
+        };
+        assert_eq!(next.pts.ticks(), 9000 + 3600, "then follows the RTP clock");
+        assert!(!next.keyframe);
+        assert_eq!(&next.data[..], &[0, 0, 0, 3, 0x41, 5, 6]);
+        let Received::Frame(a) = ingress.audio(&[1, 2, 3], 500, Duration::from_millis(100)) else {
+            panic!("audio");
+        };
+        assert_eq!(a.pts, Timestamp::new(4800, 48_000));
+    }
+
+    proptest! {
+        #[test]
+        fn annexb_never_panics_and_keeps_every_unit(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Some(out) = annexb(&data, None) {
+                let units: Vec<_> = media::nal::iter_length_prefixed(&data, 4).collect::<Result<_, _>>().unwrap();
+                prop_assert_eq!(out.len(), data.len());
+                let split: Vec<&[u8]> = media::nal::split_annexb(&out).collect();
+                prop_assert_eq!(split.len(), units.len());
+            }
+        }
+
+        #[test]
+        fn received_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..300), rtp in any::<u64>()) {
+            let mut ingress = Ingress::new(true, Some(2));
+            let _ = ingress.video(&data, rtp, Duration::from_millis(5));
+            let _ = ingress.audio(&data, rtp, Duration::from_millis(5));
+        }
+    }
+}
