@@ -99,7 +99,8 @@ struct Context<S> {
     cache: Store<DynamicObject>,
     recorder: Recorder,
     resync: Duration,
-    failures: Mutex<HashMap<ObjectRef<DynamicObject>, u32>>,
+    /// Consecutive failures per object and when it may be retried.
+    failures: Mutex<HashMap<ObjectRef<DynamicObject>, (u32, std::time::Instant)>>,
     metrics: Metrics,
 }
 
@@ -158,7 +159,7 @@ fn controller<S: StateStore>(
         Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
         None => Api::all_with(client.clone(), &resource),
     };
-    let controller = Controller::new_with(api, watcher::Config::default().any_semantic(), resource.clone());
+    let controller = Controller::new_with(api, watcher::Config::default(), resource.clone());
     let reporter = Reporter {
         controller: MANAGER.into(),
         instance: Some(config.instance.clone()),
@@ -190,6 +191,15 @@ fn controller<S: StateStore>(
 }
 
 async fn reconcile<S: StateStore>(obj: Arc<DynamicObject>, ctx: Arc<Context<S>>) -> Result<Action, Error> {
+    let key = ObjectRef::from_obj_with(&*obj, ctx.resource.clone());
+    // A failing object waits out its backoff even when a store change asks
+    // for everything to be reconciled.
+    if let Some(&(_, retry_at)) = ctx.failures.lock().get(&key) {
+        let now = std::time::Instant::now();
+        if retry_at > now {
+            return Ok(Action::requeue(retry_at - now));
+        }
+    }
     let resource = to_resource(&obj)?;
     let conflict = {
         let same_name = ctx.cache.state();
@@ -215,9 +225,7 @@ async fn reconcile<S: StateStore>(obj: Arc<DynamicObject>, ctx: Arc<Context<S>>)
     if let Some(e) = outcome.error {
         return Err(Error::Store(e));
     }
-    ctx.failures
-        .lock()
-        .remove(&ObjectRef::from_obj_with(&*obj, ctx.resource.clone()));
+    ctx.failures.lock().remove(&key);
     if outcome.finalizers.is_some() {
         // The patch brings the object back through the watch.
         return Ok(Action::await_change());
@@ -227,13 +235,14 @@ async fn reconcile<S: StateStore>(obj: Arc<DynamicObject>, ctx: Arc<Context<S>>)
 
 fn error_policy<S: StateStore>(obj: Arc<DynamicObject>, error: &Error, ctx: Arc<Context<S>>) -> Action {
     let key = ObjectRef::from_obj_with(&*obj, ctx.resource.clone());
-    let failures = {
+    let delay = {
         let mut map = ctx.failures.lock();
-        let n = map.entry(key).or_insert(0);
-        *n = n.saturating_add(1);
-        *n
+        let entry = map.entry(key).or_insert((0, std::time::Instant::now()));
+        entry.0 = entry.0.saturating_add(1);
+        let delay = backoff(entry.0);
+        entry.1 = std::time::Instant::now() + delay;
+        delay
     };
-    let delay = backoff(failures);
     tracing::warn!(
         kind = ?ctx.kind,
         name = %obj.name_any(),
@@ -297,7 +306,12 @@ pub async fn apply(
     }
     if let Some(status) = &outcome.status {
         let old = obj.data.get("status").cloned().unwrap_or(serde_json::Value::Null);
-        let patch = json!({ "status": decide::merge_patch(&old, status) });
+        // Guarded by the version the diff was made against: a stale cached
+        // object gets a conflict and a retry rather than a partial patch.
+        let patch = json!({
+            "metadata": { "resourceVersion": obj.resource_version() },
+            "status": decide::merge_patch(&old, status),
+        });
         let params = PatchParams::apply(MANAGER);
         api.patch_status(
             &name,

@@ -292,6 +292,9 @@ pub struct StreamObservation<'a> {
     pub viewers: u64,
     /// The status currently on the resource.
     pub previous: Option<&'a StreamStatus>,
+    /// Whether the store holds an earlier valid spec of this stream (it stays
+    /// applied while the resource's spec is invalid).
+    pub earlier_spec: bool,
     /// Public addresses for playback URLs.
     pub urls: &'a PublicUrls,
     /// Now.
@@ -300,6 +303,22 @@ pub struct StreamObservation<'a> {
 
 /// The status to write on a `Stream` resource.
 pub fn stream_status(o: &StreamObservation<'_>) -> StreamStatus {
+    if let (Ok(_), Err(e)) = (o.spec, o.store) {
+        // Nothing new is known: keep what the resource said (node, tracks,
+        // placement, generation) and report the store.
+        let mut status = o.previous.cloned().unwrap_or_default();
+        status.updated_at = Some(o.now);
+        let mut c = Condition::new(
+            condition::READY,
+            ConditionStatus::False,
+            "StoreUnavailable",
+            &format!("the cluster store cannot be reached: {e}"),
+            o.now,
+        );
+        c.observed_generation = o.generation;
+        set_condition(&mut status.conditions, c);
+        return status;
+    }
     let mut status = match o.node_status {
         Some(s) if o.owner.is_some() => s.clone(),
         _ => StreamStatus::default(),
@@ -333,6 +352,22 @@ pub fn stream_status(o: &StreamObservation<'_>) -> StreamStatus {
     };
 
     let spec = match o.spec {
+        Err(invalid) if o.earlier_spec => {
+            // The last valid spec keeps running: report it as it is, with the
+            // generation it came from, and the refusal in `Ready`.
+            let mut status = o.previous.cloned().unwrap_or(status);
+            status.updated_at = Some(o.now);
+            status.last_error = Some(invalid.message.clone());
+            let mut c = cond(
+                condition::READY,
+                false,
+                invalid.reason,
+                format!("{}; the last valid spec stays applied", invalid.message),
+            );
+            c.observed_generation = status.observed_generation;
+            set_condition(&mut status.conditions, c);
+            return status;
+        }
         Err(invalid) => {
             status.state = StreamState::Error;
             status.last_error = Some(invalid.message.clone());
@@ -458,9 +493,15 @@ pub struct PushObservation<'a> {
 
 /// The status to write on a `Push` resource.
 pub fn push_status(o: &PushObservation<'_>) -> PushStatus {
-    let mut status = o.node_status.cloned().unwrap_or_default();
+    let mut status = match (o.spec, o.store) {
+        // Nothing new is known: keep what the resource said.
+        (Ok(_), Err(_)) => o.previous.cloned().unwrap_or_default(),
+        _ => o.node_status.cloned().unwrap_or_default(),
+    };
     status.conditions = o.previous.map(|p| p.conditions.clone()).unwrap_or_default();
-    status.observed_generation = o.generation;
+    if o.store.is_ok() {
+        status.observed_generation = o.generation;
+    }
     status.updated_at = Some(o.now);
     let cond = |ok: bool, reason: &str, message: String| {
         let mut c = Condition::new(
@@ -563,19 +604,57 @@ fn placement_reported(p: Option<&Placement>) -> bool {
     matches!(p, Some(Placement::Assign(_) | Placement::Failover { .. }))
 }
 
-/// Whether two statuses differ in more than their `updatedAt` stamps (so an
-/// unchanged status is not written back on every resync).
-pub fn status_changed<T: serde::Serialize>(old: Option<&T>, new: &T) -> bool {
-    let strip = |v: serde_json::Value| match v {
-        serde_json::Value::Object(mut m) => {
-            m.remove("updatedAt");
-            serde_json::Value::Object(m)
-        }
-        other => other,
+/// Fields of a status that change all the time (rates, counters, stamps):
+/// a change of only these is written at most once per `refresh`.
+const VOLATILE: &[&str] = &[
+    "updatedAt",
+    "bytes",
+    "uptimeSeconds",
+    "bitrate",
+    "viewersByProtocol",
+    "viewers",
+];
+
+/// Whether `new` must be written over `old`: when anything but the volatile
+/// fields changed, or when only they changed and the last write is at least
+/// `refresh` old. So a live stream's status is not rewritten on every
+/// reconcile while its bitrate moves.
+pub fn status_needs_write<T: serde::Serialize>(old: Option<&T>, new: &T, refresh_ms: i64) -> bool {
+    let Some(old) = old.and_then(|o| serde_json::to_value(o).ok()) else {
+        return true;
     };
-    let new = serde_json::to_value(new).map(strip).ok();
-    let old = old.and_then(|o| serde_json::to_value(o).ok()).map(strip);
-    old != new
+    let Ok(new) = serde_json::to_value(new) else {
+        return false;
+    };
+    if old == new {
+        return false;
+    }
+    if strip_volatile(&old) != strip_volatile(&new) {
+        return true;
+    }
+    let stamp = |v: &serde_json::Value| {
+        v.get("updatedAt")
+            .and_then(|t| t.as_str())
+            .and_then(|t| Time::parse(t).ok())
+    };
+    match (stamp(&old), stamp(&new)) {
+        (Some(then), Some(now)) => now.unix_millis() - then.unix_millis() >= refresh_ms,
+        _ => true,
+    }
+}
+
+fn strip_volatile(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !VOLATILE.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), strip_volatile(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(strip_volatile).collect()),
+        other => other.clone(),
+    }
 }
 
 /// A JSON merge patch (RFC 7386) that turns `old` into `new`: members of
@@ -849,6 +928,7 @@ mod tests {
             owner: None,
             viewers: 0,
             previous: None,
+            earlier_spec: false,
             urls,
             now: t(1_000),
         }
@@ -902,7 +982,7 @@ mod tests {
         later.now = t(9_000);
         let again = stream_status(&later);
         assert_eq!(cond(&again, condition::LIVE).last_transition_time, t(1_000));
-        assert!(!status_changed(Some(&s), &again));
+        assert!(!status_needs_write(Some(&s), &again, 10_000));
         assert!(events(Some(&placement), &s.conditions, &again.conditions).is_empty());
     }
 
@@ -936,12 +1016,45 @@ mod tests {
         assert!(cond(&s, condition::ASSIGNED).message.contains("i-9"));
         assert_eq!(cond(&s, condition::READY).status, ConditionStatus::False);
 
-        let placed = Placement::Assign("i-1".into());
-        let mut o = observe(Ok(&spec), Some(&placed), &urls);
+        // The store fails: what the resource said stays (node, placement,
+        // state, generation) and only Ready reports the store.
+        let placed = Placement::Keep("i-1".into());
+        let mut live_obs = observe(Ok(&spec), Some(&placed), &urls);
+        let node = StreamStatus {
+            state: StreamState::Live,
+            node: Some("i-1".into()),
+            ..StreamStatus::default()
+        };
+        live_obs.node_status = Some(&node);
+        live_obs.owner = Some("i-1");
+        let live = stream_status(&live_obs);
+        let mut o = observe(Ok(&spec), None, &urls);
         o.store = Err("connection refused");
+        o.previous = Some(&live);
+        o.generation = Some(3);
         let s = stream_status(&o);
         assert_eq!(cond(&s, condition::READY).reason, "StoreUnavailable");
         assert!(cond(&s, condition::READY).message.contains("connection refused"));
+        assert_eq!(
+            cond(&s, condition::ASSIGNED).reason,
+            "Assigned",
+            "placement not forgotten"
+        );
+        assert_eq!((s.state, s.node.as_deref()), (StreamState::Live, Some("i-1")));
+        assert_eq!(s.observed_generation, Some(2), "generation 3 is not applied yet");
+
+        // An invalid spec while an earlier one runs: reported, the running
+        // stream still described, the generation left at the applied one.
+        let bad = Invalid::new("InvalidSpec", "source: bad");
+        let mut o = observe(Err(&bad), None, &urls);
+        o.previous = Some(&live);
+        o.earlier_spec = true;
+        o.generation = Some(4);
+        let s = stream_status(&o);
+        assert_eq!((s.state, s.node.as_deref()), (StreamState::Live, Some("i-1")));
+        assert_eq!(s.observed_generation, Some(2));
+        assert!(cond(&s, condition::READY).message.contains("stays applied"));
+        assert_eq!(cond(&s, condition::LIVE).status, ConditionStatus::True);
 
         let push = StreamSpec::new("push://");
         let urls = PublicUrls {
@@ -984,6 +1097,40 @@ mod tests {
     }
 
     #[test]
+    fn volatile_changes_are_written_once_per_refresh() {
+        let at = |ms: i64, bitrate: u64, state: StreamState| StreamStatus {
+            state,
+            tracks: vec![spec::TrackStatus {
+                id: 1,
+                codec: "h264".into(),
+                bitrate: Some(bitrate),
+                ..spec::TrackStatus::default()
+            }],
+            updated_at: Some(t(ms)),
+            ..StreamStatus::default()
+        };
+        let old = at(0, 1_000, StreamState::Live);
+        assert!(status_needs_write(None, &old, 10_000));
+        assert!(!status_needs_write(
+            Some(&old),
+            &at(500, 1_000, StreamState::Live),
+            10_000
+        ));
+        assert!(
+            !status_needs_write(Some(&old), &at(9_000, 1_200, StreamState::Live), 10_000),
+            "only a rate moved"
+        );
+        assert!(
+            status_needs_write(Some(&old), &at(10_000, 1_200, StreamState::Live), 10_000),
+            "refreshed"
+        );
+        assert!(
+            status_needs_write(Some(&old), &at(1, 1_000, StreamState::Offline), 10_000),
+            "a real change at once"
+        );
+    }
+
+    #[test]
     fn push_status_conditions() {
         let spec: PushSpec =
             serde_json::from_value(json!({"stream": "cam", "target": "/r.ts", "autoStart": true})).unwrap();
@@ -998,6 +1145,23 @@ mod tests {
         let s = push_status(&o);
         assert_eq!(s.state, PushState::Waiting);
         assert_eq!(s.conditions[0].status, ConditionStatus::True);
+        let pushing = PushStatus {
+            state: PushState::Pushing,
+            node: Some("i-1".into()),
+            ..s.clone()
+        };
+        let down = push_status(&PushObservation {
+            store: Err("timed out"),
+            previous: Some(&pushing),
+            generation: Some(2),
+            ..o.clone()
+        });
+        assert_eq!(
+            (down.state, down.node.as_deref()),
+            (PushState::Pushing, Some("i-1"))
+        );
+        assert_eq!(down.conditions[0].reason, "StoreUnavailable");
+        assert_eq!(down.observed_generation, Some(1));
         let bad = Invalid::new("InvalidSpec", "target: is empty");
         let s = push_status(&PushObservation { spec: Err(&bad), ..o });
         assert_eq!(s.state, PushState::Error);

@@ -66,10 +66,22 @@ pub struct Outcome {
 }
 
 /// Settings of the reconciler.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// Public addresses for playback URLs.
     pub urls: PublicUrls,
+    /// A status whose only changes are rates and counters is rewritten at
+    /// most this often.
+    pub status_refresh: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            urls: PublicUrls::default(),
+            status_refresh: Duration::from_secs(10),
+        }
+    }
 }
 
 /// The reconciler: the store plus what it remembers between reconciles.
@@ -78,6 +90,9 @@ pub struct Reconciler<S> {
     store: Arc<S>,
     settings: Settings,
     recent: Mutex<BTreeMap<String, Vec<Instant>>>,
+    /// Placement reads the nodes, decides and writes the assignment under
+    /// this lock, so concurrent reconciles see each other's choices.
+    placing: tokio::sync::Mutex<()>,
 }
 
 impl<S: StateStore> Reconciler<S> {
@@ -87,6 +102,7 @@ impl<S: StateStore> Reconciler<S> {
             store,
             settings,
             recent: Mutex::new(BTreeMap::new()),
+            placing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -141,10 +157,18 @@ impl<S: StateStore> Reconciler<S> {
         let now = now();
         let mut observed = Observed::default();
         let mut placement = None;
+        let mut earlier_spec = false;
         let store_result = match &parsed {
-            Ok(spec) => self.apply_stream(&r.name, spec, &mut observed).await.map(|p| {
-                placement = Some(p);
-            }),
+            Ok(spec) => {
+                self.apply_stream(&r.name, spec, &mut observed, &mut placement)
+                    .await
+            }
+            // An invalid spec changes nothing; an earlier valid one (if any) stays.
+            Err(invalid) if invalid.reason != "NameConflict" && invalid.reason != "InvalidName" => self
+                .store
+                .get(&keys::stream_spec_key(&r.name))
+                .await
+                .map(|v| earlier_spec = v.is_some()),
             Err(_) => Ok(()),
         };
         let store_error = store_result.as_ref().err().map(ToString::to_string);
@@ -158,6 +182,7 @@ impl<S: StateStore> Reconciler<S> {
             owner: observed.owner.as_deref(),
             viewers: observed.viewers,
             previous: previous.as_ref(),
+            earlier_spec,
             urls: &self.settings.urls,
             now,
         });
@@ -166,46 +191,51 @@ impl<S: StateStore> Reconciler<S> {
             previous.as_ref().map_or(&[][..], |p| &p.conditions),
             &status.conditions,
         );
-        finish(previous.as_ref(), &status, events, store_error)
+        self.finish(previous.as_ref(), &status, events, store_error)
     }
 
     /// Writes the spec and the assignment, and reads what the nodes report.
+    /// `placement` is set as soon as the assignment is decided (and written),
+    /// so a later read failure does not lose the decision's event.
     async fn apply_stream(
         &self,
         name: &str,
         spec: &StreamSpec,
         observed: &mut Observed,
-    ) -> store::Result<Placement> {
+        placement: &mut Option<Placement>,
+    ) -> store::Result<()> {
         put_if_changed(&*self.store, &keys::stream_spec_key(name), spec).await?;
-        let current = self
-            .store
-            .get(&keys::assignment_key(name))
-            .await?
-            .map(|v| String::from_utf8_lossy(&v).trim().to_owned())
-            .filter(|s| !s.is_empty());
-        let nodes = self.nodes().await?;
-        let ingests: Vec<NodeInfo> = nodes.iter().filter(|n| n.role == "ingest").cloned().collect();
-        let placement = {
-            let recent = self.recent_counts();
-            decide::place(spec, current.as_deref(), &ingests, &recent)
+        let nodes = {
+            let _placing = self.placing.lock().await;
+            let current = self
+                .store
+                .get(&keys::assignment_key(name))
+                .await?
+                .map(|v| String::from_utf8_lossy(&v).trim().to_owned())
+                .filter(|s| !s.is_empty());
+            let nodes = self.nodes().await?;
+            let ingests: Vec<NodeInfo> = nodes.iter().filter(|n| n.role == "ingest").cloned().collect();
+            let decided = decide::place(spec, current.as_deref(), &ingests, &self.recent_counts());
+            match decided.store_change(current.as_deref()) {
+                Some(Some(node)) => {
+                    self.store
+                        .put(&keys::assignment_key(name), node.as_bytes().to_vec(), None)
+                        .await?;
+                    self.recent
+                        .lock()
+                        .entry(node.to_owned())
+                        .or_default()
+                        .push(Instant::now());
+                    tracing::info!(stream = name, node, "assigned");
+                }
+                Some(None) => {
+                    self.store.delete(&keys::assignment_key(name)).await?;
+                }
+                None => {}
+            }
+            *placement = Some(decided);
+            nodes
         };
-        match placement.store_change(current.as_deref()) {
-            Some(Some(node)) => {
-                self.store
-                    .put(&keys::assignment_key(name), node.as_bytes().to_vec(), None)
-                    .await?;
-                self.recent
-                    .lock()
-                    .entry(node.to_owned())
-                    .or_default()
-                    .push(Instant::now());
-                tracing::info!(stream = name, node, "assigned");
-            }
-            Some(None) => {
-                self.store.delete(&keys::assignment_key(name)).await?;
-            }
-            None => {}
-        }
         observed.owner = self
             .store
             .get(&keys::owner_key(name))
@@ -213,7 +243,7 @@ impl<S: StateStore> Reconciler<S> {
             .map(|v| String::from_utf8_lossy(&v).trim().to_owned());
         observed.status = read_json(&*self.store, &keys::stream_status_key(name)).await?;
         observed.viewers = nodes.iter().filter_map(|n| n.load.stream_viewers.get(name)).sum();
-        Ok(placement)
+        Ok(())
     }
 
     async fn push(&self, r: &Resource, conflict: Option<&str>) -> Outcome {
@@ -248,7 +278,7 @@ impl<S: StateStore> Reconciler<S> {
             previous.as_ref().map_or(&[][..], |p| &p.conditions),
             &status.conditions,
         );
-        finish(previous.as_ref(), &status, events, store_error)
+        self.finish(previous.as_ref(), &status, events, store_error)
     }
 
     async fn nodes(&self) -> store::Result<Vec<NodeInfo>> {
@@ -260,6 +290,24 @@ impl<S: StateStore> Reconciler<S> {
             }
         }
         Ok(out)
+    }
+
+    fn finish<T: Serialize>(
+        &self,
+        previous: Option<&T>,
+        status: &T,
+        events: Vec<Note>,
+        error: Option<String>,
+    ) -> Outcome {
+        let refresh = i64::try_from(self.settings.status_refresh.as_millis()).unwrap_or(i64::MAX);
+        Outcome {
+            finalizers: None,
+            status: decide::status_needs_write(previous, status, refresh)
+                .then(|| serde_json::to_value(status).ok())
+                .flatten(),
+            events,
+            error,
+        }
     }
 
     fn recent_counts(&self) -> BTreeMap<String, u32> {
@@ -288,22 +336,6 @@ fn conflict_error(kind: &str, namespace: &str, name: &str) -> Invalid {
         message: format!(
             "a {kind} named {name:?} in namespace {namespace:?} was created first; names are unique across namespaces"
         ),
-    }
-}
-
-fn finish<T: Serialize>(
-    previous: Option<&T>,
-    status: &T,
-    events: Vec<Note>,
-    error: Option<String>,
-) -> Outcome {
-    Outcome {
-        finalizers: None,
-        status: decide::status_changed(previous, status)
-            .then(|| serde_json::to_value(status).ok())
-            .flatten(),
-        events,
-        error,
     }
 }
 

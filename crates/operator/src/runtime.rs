@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use kube::Client;
 use store::StateStore;
+use store::keys::{self, Field};
 use tokio::sync::watch;
 
 use crate::controller::{self, Metrics};
@@ -45,11 +46,16 @@ pub async fn run<S: StateStore>(
     let watcher = tokio::spawn(watch_store(store, trigger_tx));
 
     let (leader_tx, mut leader_rx) = watch::channel(false);
+    // The Lease is released only after the controllers have stopped, so a
+    // standby never starts while this replica still writes.
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
     let election = tokio::spawn(leader::run(
         client.clone(),
         options.leader.clone(),
         leader_tx,
-        shutdown.clone(),
+        async move {
+            let _ = release_rx.await;
+        },
     ));
 
     loop {
@@ -60,36 +66,36 @@ pub async fn run<S: StateStore>(
         leading.send_replace(true);
         tracing::info!("leading: reconciling Stream and Push resources");
         let mut lost = leader_rx.clone();
-        let stop = {
-            let shutdown = shutdown.clone();
-            async move {
-                tokio::select! {
-                    () = shutdown => {}
-                    _ = lost.wait_for(|l| !*l) => {}
-                }
-            }
-        };
-        controller::run(
+        let controllers = controller::run(
             client.clone(),
             reconciler.clone(),
             options.controller.clone(),
             metrics.clone(),
             trigger_rx.clone(),
-            stop,
-        )
-        .await;
+            shutdown.clone(),
+        );
+        tokio::select! {
+            // Shutdown: the controllers finish their reconciles and return.
+            () = controllers => {}
+            // Leadership lost: stop at once; reconciles in flight are
+            // dropped at their next await, before another store write.
+            _ = lost.wait_for(|l| !*l) => {}
+        }
         leading.send_replace(false);
         if shutdown.peek().is_some() {
             break;
         }
         tracing::info!("no longer leading: controllers stopped");
     }
+    let _ = release_tx.send(());
     let _ = election.await;
     watcher.abort();
 }
 
-/// Fires `trigger` when anything under the store's prefix changes, at most
-/// once per [`TRIGGER_EVERY`]; re-establishes the watch when it ends.
+/// Fires `trigger` when what nodes report changes (node entries, stream and
+/// push owners and statuses; not the specs and assignments the operator
+/// writes itself), at most once per [`TRIGGER_EVERY`]; re-establishes the
+/// watches when they end.
 async fn watch_store<S: StateStore>(store: Arc<S>, trigger: watch::Sender<()>) {
     let changed = Arc::new(tokio::sync::Notify::new());
     let pace = {
@@ -102,22 +108,62 @@ async fn watch_store<S: StateStore>(store: Arc<S>, trigger: watch::Sender<()>) {
             }
         }
     };
-    let follow = async move {
-        loop {
-            let mut watch = match store.watch("").await {
-                Ok(w) => w,
-                Err(e) => {
-                    tracing::warn!(error = %e, "watching the store failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+    let follow = |prefix: &'static str| {
+        let store = store.clone();
+        let changed = changed.clone();
+        async move {
+            loop {
+                let mut watch = match store.watch(prefix).await {
+                    Ok(w) => w,
+                    Err(e) => {
+                        tracing::warn!(prefix, error = %e, "watching the store failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                while let Some(event) = watch.next().await {
+                    let key = match &event {
+                        store::WatchEvent::Put { key, .. } | store::WatchEvent::Delete { key } => key,
+                    };
+                    if reported_by_nodes(key) {
+                        // `Notify` keeps one permit: a burst of changes is one trigger.
+                        changed.notify_one();
+                    }
                 }
-            };
-            // `Notify` keeps one permit: a burst of changes is one trigger.
-            while watch.next().await.is_some() {
-                changed.notify_one();
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     };
-    tokio::join!(pace, follow);
+    tokio::join!(
+        pace,
+        follow(keys::NODES),
+        follow(keys::STREAMS),
+        follow(keys::PUSHES)
+    );
+}
+
+/// Whether a store key is one the nodes write (and the operator reads).
+fn reported_by_nodes(key: &str) -> bool {
+    key.starts_with(keys::NODES)
+        || matches!(
+            keys::parse_stream_key(key),
+            Some((_, Field::Owner | Field::Status))
+        )
+        || matches!(keys::parse_push_key(key), Some((_, Field::Status)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_nodes_write_triggers_reconciles() {
+        assert!(reported_by_nodes("nodes/ingest/i-1"));
+        assert!(reported_by_nodes("streams/cam/owner"));
+        assert!(reported_by_nodes("streams/cam/status"));
+        assert!(reported_by_nodes("pushes/rec/status"));
+        assert!(!reported_by_nodes("streams/cam/spec"));
+        assert!(!reported_by_nodes("streams/cam/assignment"));
+        assert!(!reported_by_nodes("pushes/rec/spec"));
+    }
 }

@@ -79,6 +79,7 @@ async fn a_pull_stream_is_assigned_goes_live_fails_over_and_is_cleaned_up() {
             http: Some("http://live.test".into()),
             ..PublicUrls::default()
         },
+        ..Settings::default()
     };
     let rec = Reconciler::new(store.clone(), settings);
     let mut r = resource("cam", json!({"source": "srt://:9000", "alwaysOn": true}));

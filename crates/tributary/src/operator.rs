@@ -121,6 +121,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
                 ingest_host: args.public_ingest_host.clone(),
                 edge_host: args.public_edge_host.clone(),
             },
+            status_refresh: Duration::from_secs(args.resync_seconds),
         },
     };
     tracing::info!(%identity, addr = %listener.local_addr()?, "operator starting");

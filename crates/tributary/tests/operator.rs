@@ -97,6 +97,7 @@ fn a_stream_resource_goes_live_on_an_ingest_fails_over_and_is_cleaned_up() {
                 http: Some(format!("http://{}", edge.http)),
                 ..PublicUrls::default()
             },
+            ..Settings::default()
         };
         let rec = Reconciler::new(store.clone(), settings);
         let mut r = Resource {
