@@ -89,7 +89,6 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to the Kubernetes API (in-cluster service account or kubeconfig)")?;
-    let store = crate::node::connect_etcd(&args.etcd, &args.etcd_prefix).await?;
 
     let registry = Arc::new(control::metrics::Metrics::new());
     let metrics = operator::controller::Metrics::default();
@@ -125,23 +124,59 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         },
     };
     tracing::info!(%identity, addr = %listener.local_addr()?, "operator starting");
-    let http = axum::serve(listener, router(registry, store.clone()))
-        .with_graceful_shutdown(crate::standalone::shutdown_signal());
-    let operator = operator::runtime::run(
-        client,
-        store,
-        options,
-        metrics,
-        leading_tx,
-        crate::standalone::shutdown_signal(),
-    );
-    let (served, ()) = tokio::join!(http, operator);
-    served.context("serving HTTP")
+    let shutdown = futures_util::FutureExt::shared(Box::pin(crate::standalone::shutdown_signal()));
+    // etcd may come up after the operator: serve health at once, connect in
+    // the background for as long as it takes (never a crash loop).
+    let (store_tx, store_rx) = tokio::sync::watch::channel(None);
+    let http = axum::serve(listener, router(registry, store_rx)).with_graceful_shutdown(shutdown.clone());
+    let mut operator = {
+        let shutdown = shutdown.clone();
+        let etcd = args.etcd.clone();
+        let prefix = args.etcd_prefix.clone();
+        tokio::spawn(async move {
+            let store = tokio::select! {
+                s = connect_forever(&etcd, &prefix) => s,
+                () = shutdown.clone() => return,
+            };
+            store_tx.send_replace(Some(store.clone()));
+            operator::runtime::run(client, store, options, metrics, leading_tx, shutdown).await;
+        })
+    };
+    tokio::select! {
+        served = http => {
+            // Give the operator time to stop its controllers and release its Lease.
+            let _ = tokio::time::timeout(Duration::from_secs(10), &mut operator).await;
+            served.context("serving HTTP")
+        }
+        ended = &mut operator => {
+            ended.context("the operator task failed")?;
+            anyhow::ensure!(shutdown.peek().is_some(), "the operator stopped unexpectedly");
+            Ok(())
+        }
+    }
+}
+
+async fn connect_forever(endpoints: &[String], prefix: &str) -> Arc<store::Etcd> {
+    let options = store::EtcdOptions::new(endpoints.to_vec()).with_prefix(prefix.to_owned());
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match store::Etcd::connect(options.clone()).await {
+            Ok(store) => return Arc::new(store),
+            Err(e) => {
+                tracing::warn!(error = %e, etcd = ?endpoints, "etcd not reachable; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
 }
 
 /// `/healthz` (the process runs), `/readyz` (etcd answers; standby replicas
 /// are ready too) and `/metrics`.
-fn router(registry: Arc<control::metrics::Metrics>, store: Arc<store::Etcd>) -> axum::Router {
+fn router(
+    registry: Arc<control::metrics::Metrics>,
+    store: tokio::sync::watch::Receiver<Option<Arc<store::Etcd>>>,
+) -> axum::Router {
     use axum::http::StatusCode;
     use axum::routing::get;
     axum::Router::new()
@@ -149,12 +184,18 @@ fn router(registry: Arc<control::metrics::Metrics>, store: Arc<store::Etcd>) -> 
         .route(
             "/readyz",
             get(move || {
-                let store = store.clone();
+                let store = store.borrow().clone();
                 async move {
                     use store::StateStore;
+                    let Some(store) = store else {
+                        return (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "etcd: not connected yet\n".to_owned(),
+                        );
+                    };
                     match tokio::time::timeout(Duration::from_secs(2), store.get("nodes/")).await {
                         Ok(Ok(_)) => (StatusCode::OK, "ok\n".to_owned()),
-                        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("etcd: {e}\n")),
+                        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
                         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "etcd: timed out\n".to_owned()),
                     }
                 }

@@ -239,3 +239,65 @@ fn a_stream_resource_goes_live_on_an_ingest_fails_over_and_is_cleaned_up() {
         assert_ne!(ingests[other].stream_state("vod").as_deref(), Some("live"));
     });
 }
+
+/// The operator process with an API server and etcd that do not answer: it
+/// keeps running (no crash loop), says why it is not ready, and stops
+/// cleanly on SIGTERM.
+#[test]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a synchronous test thread waiting for a child process"
+)]
+fn the_operator_waits_for_etcd_and_the_api_instead_of_exiting() {
+    let dir = TempDir::new("operator-process");
+    let kubeconfig = dir.path("kubeconfig");
+    let api = testkit::free_tcp_port();
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: \"http://127.0.0.1:{api}\"}}\n\
+             contexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\nusers:\n- name: u\n  user: {{}}\n"
+        ),
+    )
+    .unwrap();
+    let http = format!("127.0.0.1:{}", testkit::free_tcp_port());
+    let etcd = format!("http://127.0.0.1:{}", testkit::free_tcp_port());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["operator", "--etcd", &etcd, "--http-listen", &http])
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = |path: &str| format!("http://{http}{path}");
+    support::wait_for(10, "the operator's /healthz", || {
+        support::request("GET", &url("/healthz"), None).is_some_and(|(s, _)| s == 200)
+    });
+    let (status, body) = support::request("GET", &url("/readyz"), None).unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("etcd") || body.contains("connect"), "{body}");
+    let (_, metrics) = support::request("GET", &url("/metrics"), None).unwrap();
+    assert!(metrics.contains("tributary_operator_leader 0"), "{metrics}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still running after 3 s without etcd or API"
+    );
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status}");
+}
