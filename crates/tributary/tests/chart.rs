@@ -28,7 +28,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use serde_yaml::Value;
 use support::{request, wait_for};
 use testkit::{free_tcp_port, free_udp_port};
@@ -219,6 +219,8 @@ struct Rendered {
     service_accounts: Vec<ServiceAccount>,
     cluster_roles: Vec<ClusterRole>,
     bindings: Vec<ClusterRoleBinding>,
+    roles: Vec<Role>,
+    role_bindings: Vec<RoleBinding>,
     secrets: Vec<Secret>,
     /// cert-manager and prometheus-operator resources, as YAML.
     custom: Vec<Value>,
@@ -250,6 +252,8 @@ fn classify(docs: &[Value]) -> Rendered {
             ("v1", "ServiceAccount") => r.service_accounts.push(typed(doc)),
             ("rbac.authorization.k8s.io/v1", "ClusterRole") => r.cluster_roles.push(typed(doc)),
             ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => r.bindings.push(typed(doc)),
+            ("rbac.authorization.k8s.io/v1", "Role") => r.roles.push(typed(doc)),
+            ("rbac.authorization.k8s.io/v1", "RoleBinding") => r.role_bindings.push(typed(doc)),
             ("v1", "Secret") => r.secrets.push(typed(doc)),
             ("v1", "ConfigMap") => {
                 let _: ConfigMap = typed(doc);
@@ -620,12 +624,46 @@ fn check_common(r: &Rendered, helps: &BTreeMap<&str, Help>) {
     for (group, resource, verbs) in [
         ("events.k8s.io", "events", &["create", "patch"][..]),
         ("", "events", &["create", "patch"][..]),
-        ("coordination.k8s.io", "leases", &["get", "create", "update"][..]),
     ] {
         for verb in verbs {
             assert!(allows(group, resource, verb), "{group} {resource} {verb}");
         }
     }
+    // Leases: only in the release's namespace, get/update only on the operator's own.
+    assert!(
+        !allows("coordination.k8s.io", "leases", "get"),
+        "no cluster-wide Lease access"
+    );
+    let lease = flag(&op_pod.containers[0], "leader-lease").unwrap();
+    let leader_role = r
+        .roles
+        .iter()
+        .find(|x| x.metadata.name.as_deref().is_some_and(|n| n.ends_with("-leader")))
+        .expect("the leader Role");
+    assert_eq!(leader_role.metadata.namespace.as_deref(), Some("media"));
+    let rules = leader_role.rules.as_ref().unwrap();
+    let named = |verb: &str| {
+        rules.iter().any(|rule| {
+            rule.verbs.iter().any(|v| v == verb)
+                && rule
+                    .resources
+                    .as_ref()
+                    .is_some_and(|r| r.iter().any(|r| r == "leases"))
+                && rule
+                    .resource_names
+                    .as_ref()
+                    .is_some_and(|n| n.iter().any(|n| *n == lease))
+        })
+    };
+    assert!(named("get") && named("update"), "{rules:?}");
+    assert!(
+        rules
+            .iter()
+            .any(|rule| rule.verbs.iter().any(|v| v == "create") && rule.resource_names.is_none())
+    );
+    assert!(r.role_bindings.iter().any(|b| b.role_ref.kind == "Role"
+        && Some(&b.role_ref.name) == leader_role.metadata.name.as_ref()
+        && b.subjects.as_ref().unwrap().iter().any(|s| s.name == sa)));
 
     // disruption budgets for the operator, the ingests and the edges
     let pdb_targets: BTreeSet<String> = r
