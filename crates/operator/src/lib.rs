@@ -3,7 +3,7 @@
 //! back to the resources.
 //!
 //! **Invariant:** the operator never touches media bytes and talks to nodes
-//! only through the state store or the gRPC control API.
+//! only through the state store.
 
 pub mod controller;
 pub mod crd;

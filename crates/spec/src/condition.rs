@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::Time;
 
 /// One aspect of an object's state, as Kubernetes' `metav1.Condition` has it.
-/// Conventional types: `Ready`, `Accepted`, `Degraded`.
+/// The operator writes `Ready`, `Live` and `Assigned` on streams and `Ready` on pushes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {

@@ -79,7 +79,7 @@ pub struct PushStatus {
     /// The `metadata.generation` of the spec this status reflects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Kubernetes-style conditions (`Ready`, `Accepted`, `Degraded`), one per type.
+    /// Kubernetes-style conditions, one per type: `Ready` (the spec is valid and applied).
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
