@@ -134,6 +134,10 @@ async fn new_resource_gets_the_finalizer_then_status_and_an_event() {
             expect(&mut handle, Method::PATCH, &format!("{PATH}/status"), json!({})).await;
         assert_eq!(ct, "application/merge-patch+json");
         assert!(query.contains("fieldManager=tributary-operator"), "{query}");
+        assert_eq!(
+            body["metadata"]["resourceVersion"], "41",
+            "guarded by the version diffed against"
+        );
         let status = &body["status"];
         assert_eq!(status["state"], "booting");
         assert_eq!(status["node"], "ingest-0");

@@ -284,3 +284,151 @@ async fn pushes_are_written_and_removed() {
     assert_eq!(rec.reconcile(Kind::Push, &r, None).await.finalizers, Some(vec![]));
     assert!(get(&store, &keys::push_spec_key("rec")).await.is_none());
 }
+
+/// A store that fails every call while `down` is set.
+struct Flaky {
+    inner: Embedded,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl Flaky {
+    fn check(&self) -> store::Result<()> {
+        if self.down.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(store::StoreError::InvalidKey("the store is down".into()));
+        }
+        Ok(())
+    }
+}
+
+impl StateStore for Flaky {
+    async fn get(&self, key: &str) -> store::Result<Option<Vec<u8>>> {
+        self.check()?;
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: Vec<u8>, lease: Option<store::LeaseId>) -> store::Result<()> {
+        self.check()?;
+        self.inner.put(key, value, lease).await
+    }
+    async fn delete(&self, key: &str) -> store::Result<bool> {
+        self.check()?;
+        self.inner.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> store::Result<Vec<(String, Vec<u8>)>> {
+        self.check()?;
+        self.inner.list(prefix).await
+    }
+    async fn grant_lease(&self, ttl: std::time::Duration) -> store::Result<store::LeaseId> {
+        self.inner.grant_lease(ttl).await
+    }
+    async fn keep_alive(&self, lease: store::LeaseId) -> store::Result<()> {
+        self.inner.keep_alive(lease).await
+    }
+    async fn revoke(&self, lease: store::LeaseId) -> store::Result<()> {
+        self.inner.revoke(lease).await
+    }
+    async fn claim(&self, key: &str, value: Vec<u8>, lease: store::LeaseId) -> store::Result<bool> {
+        self.check()?;
+        self.inner.claim(key, value, lease).await
+    }
+    async fn watch(&self, prefix: &str) -> store::Result<store::Watch> {
+        self.inner.watch(prefix).await
+    }
+}
+
+#[tokio::test]
+async fn a_store_outage_keeps_what_the_resource_said_and_asks_for_a_retry() {
+    let store = Arc::new(Flaky {
+        inner: Embedded::new(),
+        down: false.into(),
+    });
+    put_node(&store.inner, "ingest-a", "ingest", 0.1, &[]).await;
+    let rec = Reconciler::new(store.clone(), Settings::default());
+    let mut r = resource("cam", json!({"source": "srt://:9000"}));
+    r.finalizers = vec![FINALIZER.into()];
+    let o = rec.reconcile(Kind::Stream, &r, None).await;
+    r = applied(r, &o);
+    store
+        .inner
+        .put(&keys::owner_key("cam"), b"ingest-a".to_vec(), None)
+        .await
+        .unwrap();
+    let live = StreamStatus {
+        state: StreamState::Live,
+        node: Some("ingest-a".into()),
+        ..StreamStatus::default()
+    };
+    store
+        .inner
+        .put(
+            &keys::stream_status_key("cam"),
+            serde_json::to_vec(&live).unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+    r = applied(r.clone(), &rec.reconcile(Kind::Stream, &r, None).await);
+    assert_eq!(status(&r).state, StreamState::Live);
+
+    store.down.store(true, std::sync::atomic::Ordering::Relaxed);
+    r.generation = Some(2);
+    let o = rec.reconcile(Kind::Stream, &r, None).await;
+    assert!(o.error.as_deref().is_some_and(|e| e.contains("down")), "{o:?}");
+    let s = status(&applied(r.clone(), &o));
+    assert_eq!(
+        (s.state, s.node.as_deref()),
+        (StreamState::Live, Some("ingest-a"))
+    );
+    assert_eq!(condition(&s, "Ready").reason, "StoreUnavailable");
+    assert_eq!(condition(&s, "Assigned").reason, "Assigned");
+    assert_eq!(s.observed_generation, Some(1), "generation 2 is not applied");
+    assert!(
+        o.events
+            .iter()
+            .all(|e| e.reason != "Assigned" && e.reason != "PushFed"),
+        "{:?}",
+        o.events
+    );
+
+    // A deletion during the outage keeps the finalizer until the store answers.
+    let mut gone = r.clone();
+    gone.deleting = true;
+    let o = rec.reconcile(Kind::Stream, &gone, None).await;
+    assert!(o.error.is_some() && o.finalizers.is_none(), "{o:?}");
+
+    store.down.store(false, std::sync::atomic::Ordering::Relaxed);
+    let s = status(&applied(r.clone(), &rec.reconcile(Kind::Stream, &r, None).await));
+    assert_eq!(condition(&s, "Ready").status, spec::ConditionStatus::True);
+    assert_eq!(s.observed_generation, Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn streams_placed_at_once_spread_over_the_ingests() {
+    let store = Arc::new(Embedded::new());
+    put_node(&store, "ingest-a", "ingest", 0.1, &[]).await;
+    put_node(&store, "ingest-b", "ingest", 0.1, &[]).await;
+    let rec = Arc::new(Reconciler::new(store.clone(), Settings::default()));
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let rec = rec.clone();
+            tokio::spawn(async move {
+                let mut r = resource(&format!("s{i}"), json!({"source": "srt://:9000"}));
+                r.finalizers = vec![FINALIZER.into()];
+                rec.reconcile(Kind::Stream, &r, None).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert!(t.await.unwrap().error.is_none());
+    }
+    let mut on = std::collections::BTreeMap::<String, u32>::new();
+    for i in 0..6 {
+        *on.entry(
+            get(&store, &keys::assignment_key(&format!("s{i}")))
+                .await
+                .unwrap(),
+        )
+        .or_default() += 1;
+    }
+    assert_eq!(on.get("ingest-a"), Some(&3), "{on:?}");
+    assert_eq!(on.get("ingest-b"), Some(&3), "{on:?}");
+}

@@ -377,6 +377,43 @@ async fn the_operator_leads_reconciles_a_new_stream_and_releases_its_lease() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(patches(), before, "no writes while nothing changes");
 
+    // The node reports the stream live, then only its bitrate moves: the
+    // status goes live once and is not rewritten for every new rate.
+    store
+        .put(&keys::owner_key("cam"), b"ingest-0".to_vec(), None)
+        .await
+        .unwrap();
+    let report = |bitrate: u64| {
+        serde_json::to_vec(&json!({"state": "live", "node": "ingest-0",
+            "tracks": [{"id": 1, "codec": "h264", "bitrate": bitrate}]}))
+        .unwrap()
+    };
+    store
+        .put(&keys::stream_status_key("cam"), report(1_000_000), None)
+        .await
+        .unwrap();
+    wait("the live status", || {
+        api.lock().stream["status"]["state"] == "live"
+    })
+    .await;
+    let live_patches = patches();
+    for i in 0..15u64 {
+        store
+            .put(
+                &keys::stream_status_key("cam"),
+                report(1_000_000 + i * 1000),
+                None,
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        patches(),
+        live_patches,
+        "rates alone are not written within the refresh period"
+    );
+
     // Shutdown: leadership ends and the Lease is released.
     op.stop().await;
     let lease = api.lock().lease.clone().unwrap();
