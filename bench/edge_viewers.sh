@@ -33,10 +33,10 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$ec/health" >/dev/null && bre
 ih=$(port); is=$(uport); ir=$(uport); eh=$(port); es=$(uport)
 $BIN ingest --etcd http://127.0.0.1:$ec --node-id ingest-0 --http-listen 127.0.0.1:$ih \
   --srt-listen 127.0.0.1:$is --rtmp-listen 127.0.0.1:$(port) --relay-listen 127.0.0.1:$ir \
-  --grpc-listen 127.0.0.1:$(port) 2>"$work/ingest.log" &
+  --grpc-listen 127.0.0.1:$(port) --webrtc-listen 127.0.0.1:$(uport) 2>"$work/ingest.log" &
 ipid=$!
 $BIN edge --etcd http://127.0.0.1:$ec --node-id edge-0 --http-listen 127.0.0.1:$eh \
-  --srt-listen 127.0.0.1:$es --grpc-listen 127.0.0.1:$(port) 2>"$work/edge.log" &
+  --srt-listen 127.0.0.1:$es --grpc-listen 127.0.0.1:$(port) --webrtc-listen 127.0.0.1:$(uport) 2>"$work/edge.log" &
 epid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$ih/readyz" >/dev/null && curl -sf "http://127.0.0.1:$eh/readyz" >/dev/null && break; sleep 0.1; done
 curl -sf -X PUT -H 'content-type: application/json' -d '{"source":"push://"}' "http://127.0.0.1:$eh/api/v1/streams/cam" >/dev/null

@@ -12,6 +12,7 @@ mod node;
 mod operator;
 mod relay_tls;
 mod standalone;
+mod webrtc;
 
 use std::process::ExitCode;
 

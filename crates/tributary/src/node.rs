@@ -42,6 +42,8 @@ pub(crate) struct NodeArgs {
     /// node (default: the node id when it resolves, else 127.0.0.1).
     #[arg(long, env = "TRIBUTARY_ADVERTISE")]
     pub(crate) advertise: Option<String>,
+    #[command(flatten)]
+    pub(crate) webrtc: crate::webrtc::WebRtcArgs,
 }
 
 impl NodeArgs {
@@ -233,8 +235,15 @@ pub(crate) async fn start<S: store::StateStore>(
         Duration::from_secs(2),
         args.describe(role, http, hub.clone(), relay),
     );
+    let admit = if role == "ingest" {
+        crate::webrtc::admit(ingest_node::admission::Admission::new(service.watch()))
+    } else {
+        crate::webrtc::refuse_publishers()
+    };
+    let webrtc = crate::webrtc::start(&args.webrtc, hub.clone(), admit).await?;
     let router = control_plane(args, store, service, metrics, session.lease())
         .await?
+        .merge(webrtc)
         .merge(edge_node::http::router(hub));
     tracing::info!(id = %args.id(), %role, addr = %http, "node http listening");
     Ok(Running {
@@ -247,7 +256,10 @@ pub(crate) async fn start<S: store::StateStore>(
 /// Serves HTTP until Ctrl-C or SIGTERM, then revokes the node's lease so
 /// that its entry, ownerships and statuses go at once, not after the TTL.
 pub(crate) async fn serve<S: store::StateStore>(running: Running, store: &S) -> anyhow::Result<()> {
-    let served = axum::serve(running.listener, running.router)
+    let app = running
+        .router
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(running.listener, app)
         .with_graceful_shutdown(crate::standalone::shutdown_signal())
         .await
         .context("serving HTTP");

@@ -48,6 +48,8 @@ pub(crate) struct Config {
     #[arg(long, env = "TRIBUTARY_API_TOKEN", hide_env_values = true)]
     pub(crate) api_token: Option<String>,
     #[command(flatten)]
+    pub(crate) webrtc: crate::webrtc::WebRtcArgs,
+    #[command(flatten)]
     pub(crate) cuts: CutArgs,
 }
 
@@ -164,8 +166,10 @@ pub(crate) fn router(
     hls: edge_node::hls::Config,
     metrics: Arc<control::metrics::Metrics>,
     token: Option<control::ApiToken>,
+    webrtc: Router,
 ) -> Router {
     Router::new()
+        .merge(webrtc)
         .route("/", get(|| async { "Tributary standalone server\n" }))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(|| async { "ok\n" }))
@@ -213,6 +217,12 @@ pub(crate) fn run(config: Config) -> anyhow::Result<()> {
         let engine = ingest_node::push::engine::Engine::new(service.watch_pushes(), hub.clone());
         service.set_push_runner(Arc::new(PushEngine(engine)));
         let admission = ingest_node::admission::Admission::new(service.watch());
+        let webrtc = crate::webrtc::start(
+            &config.webrtc,
+            hub.clone(),
+            crate::webrtc::admit(admission.clone()),
+        )
+        .await?;
         crate::node::spawn_media_listeners(hub, admission, Some(rtmp_listen), srt_listen).await?;
         let metrics = Arc::new(control::metrics::Metrics::for_hub(
             service.hub().clone(),
@@ -234,7 +244,9 @@ pub(crate) fn run(config: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding HTTP port {http_listen}"))?;
         tracing::info!(addr = %listener.local_addr()?, config = %main.display(), "http listening");
-        axum::serve(listener, router(service, hls, metrics, token))
+        let app = router(service, hls, metrics, token, webrtc)
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("serving HTTP")

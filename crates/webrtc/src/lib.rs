@@ -11,4 +11,5 @@
 //! converted once per stream and the same `Arc<[u8]>` goes to every session.
 
 pub mod convert;
+pub mod http;
 pub mod server;

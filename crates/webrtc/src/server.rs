@@ -256,7 +256,8 @@ impl Server {
             .sdp_api()
             .accept_offer(offer)
             .map_err(|e| OfferError::Rejected(format!("the offer cannot be answered: {e}")))?;
-        let media = added_media(&mut rtc);
+        let answer = answer.to_sdp_string();
+        let media = answered_media(&rtc, &answer);
         let mut video = None;
         let mut audio = None;
         for (mid, kind, direction) in media {
@@ -306,7 +307,7 @@ impl Server {
             .send(Command::Add(Box::new(session)))
             .await
             .map_err(|_| OfferError::Stopped)?;
-        Ok((id, answer.to_sdp_string()))
+        Ok((id, answer))
     }
 
     /// Answers a WHIP offer publishing to stream `name`.
@@ -328,7 +329,8 @@ impl Server {
             .map_err(|e| OfferError::Rejected(format!("the offer cannot be answered: {e}")))?;
         let mut video = None;
         let mut audio = None;
-        for (mid, kind, direction) in added_media(&mut rtc) {
+        let answer = answer.to_sdp_string();
+        for (mid, kind, direction) in answered_media(&rtc, &answer) {
             if !matches!(direction, Direction::RecvOnly | Direction::SendRecv) {
                 continue;
             }
@@ -382,7 +384,7 @@ impl Server {
             .send(Command::Add(Box::new(session)))
             .await
             .map_err(|_| OfferError::Stopped)?;
-        Ok((id, answer.to_sdp_string()))
+        Ok((id, answer))
     }
 
     fn conversions_of(&self, name: &str) -> Arc<SharedConversions> {
@@ -418,16 +420,19 @@ async fn wait_live(stream: &LiveStream, wait: Duration) -> bool {
     false
 }
 
-/// The media sections an accepted offer added.
-fn added_media(rtc: &mut Rtc) -> Vec<(Mid, MediaKind, Direction)> {
-    let mut out = Vec::new();
-    while let Ok(o) = rtc.poll_output() {
-        match o {
-            Output::Event(Event::MediaAdded(m)) => out.push((m.mid, m.kind, m.direction)),
-            Output::Timeout(_) => break,
-            _ => {}
-        }
-    }
+/// The media sections of an accepted offer (their mids, read from the
+/// answer: str0m announces them as events only once media can flow), with
+/// kind and this side's direction.
+fn answered_media(rtc: &Rtc, answer: &str) -> Vec<(Mid, MediaKind, Direction)> {
+    let out: Vec<_> = answer
+        .lines()
+        .filter_map(|l| l.strip_prefix("a=mid:"))
+        .filter_map(|m| {
+            let mid = Mid::from(m.trim());
+            rtc.media(mid).map(|media| (mid, media.kind(), media.direction()))
+        })
+        .collect();
+    tracing::debug!(media = ?out, "media of the offer");
     out
 }
 
@@ -438,6 +443,7 @@ fn pick_pt(rtc: &mut Rtc, mid: Mid, codec: RtcCodec) -> Option<Pt> {
     let mut best: Option<(bool, Pt)> = None;
     for p in writer.payload_params() {
         let spec = p.spec();
+        tracing::debug!(%mid, ?spec, "negotiated payload");
         if spec.codec != codec {
             continue;
         }

@@ -41,7 +41,8 @@ impl Node {
             "--srt-listen",
             &srt.to_string(),
         ])
-        .args(["--grpc-listen", &grpc.to_string()]);
+        .args(["--grpc-listen", &grpc.to_string()])
+        .args(["--webrtc-listen", &format!("127.0.0.1:{}", free_udp_port())]);
         if role == "ingest" {
             cmd.args(["--rtmp-listen", &format!("127.0.0.1:{}", free_tcp_port())])
                 .args(["--relay-listen", &format!("127.0.0.1:{}", free_udp_port())]);

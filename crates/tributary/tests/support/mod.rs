@@ -20,6 +20,8 @@ pub struct Server {
     pub rtmp: SocketAddr,
     pub srt: SocketAddr,
     pub grpc: SocketAddr,
+    /// The WebRTC UDP port.
+    pub webrtc: SocketAddr,
 }
 
 impl Server {
@@ -33,6 +35,7 @@ impl Server {
         let rtmp: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
         let srt: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let grpc: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+        let webrtc: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_tributary"))
             .args(["standalone", "--config"])
             .arg(config)
@@ -45,6 +48,8 @@ impl Server {
                 &srt.to_string(),
                 "--grpc-listen",
                 &grpc.to_string(),
+                "--webrtc-listen",
+                &webrtc.to_string(),
             ])
             .args(extra)
             .env("RUST_LOG", "info")
@@ -58,6 +63,7 @@ impl Server {
             rtmp,
             srt,
             grpc,
+            webrtc,
         };
         wait_for(10, "the server to answer /healthz", || {
             server.get("/healthz").is_some_and(|(s, _)| s == 200)
