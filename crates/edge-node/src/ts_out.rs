@@ -8,16 +8,6 @@ use media::ts::Muxer;
 /// How long an output waits for a publisher to come back before ending.
 const OFFLINE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The tracks that can be muxed now: a track whose decoder configuration is
-/// not known yet (an AAC track before its first frame, say) is left out until
-/// the stream announces it complete.
-fn muxable(tracks: Vec<media::Track>) -> Vec<media::Track> {
-    tracks
-        .into_iter()
-        .filter(|t| !t.init.is_empty() || !(t.codec.is_video() || t.codec.is_audio()))
-        .collect()
-}
-
 /// Keeps a viewer's timestamps increasing when the source restarts (or an
 /// edge's upstream moves to another ingest): a new run whose time goes back,
 /// or jumps far ahead, is shifted to start just after the last timestamp
@@ -86,7 +76,7 @@ pub fn stream(mut sub: Subscriber) -> impl Stream<Item = Result<Bytes, std::io::
                 Err(_) => continue,
             };
             match event {
-                Event::Tracks(tracks) => match Muxer::new(&muxable(tracks)) {
+                Event::Tracks(tracks) => match Muxer::new(&media::ts::muxable(tracks)) {
                     Ok(m) => {
                         muxer = Some(m);
                         rebase.new_run();

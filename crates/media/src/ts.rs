@@ -244,3 +244,20 @@ pub fn write_all(tracks: &[Track], frames: &[Frame]) -> Result<Vec<u8>> {
 
 #[cfg(test)]
 mod tests;
+
+/// The tracks an MPEG-TS output carries now: H.264, H.265 and AAC whose
+/// decoder configuration is known. Other tracks (Opus from WebRTC
+/// publishers, unknown codecs) are left out rather than failing the output,
+/// and a track whose configuration is not known yet (an AAC track before its
+/// first frame) joins when the stream announces it complete.
+pub fn muxable(tracks: Vec<crate::Track>) -> Vec<crate::Track> {
+    tracks
+        .into_iter()
+        .filter(|t| {
+            matches!(
+                t.codec,
+                crate::Codec::H264 | crate::Codec::H265 | crate::Codec::Aac
+            ) && !t.init.is_empty()
+        })
+        .collect()
+}

@@ -63,7 +63,7 @@ pub async fn run(job: &Job) -> Result<(), PushError> {
         };
         match event {
             Event::Tracks(tracks) => {
-                let tracks = muxable(tracks);
+                let tracks = media::ts::muxable(tracks);
                 muxer = if tracks.is_empty() {
                     None
                 } else {
@@ -116,17 +116,6 @@ async fn write(file: &mut tokio::fs::File, out: &mut BytesMut, job: &Job) -> std
     job.bytes.fetch_add(out.len() as u64, Ordering::Relaxed);
     out.clear();
     Ok(())
-}
-
-/// The tracks MPEG-TS can carry now: H.264, H.265 and AAC with a known
-/// decoder configuration (a track whose configuration is not known yet comes
-/// back in a later track list).
-fn muxable(tracks: Vec<media::Track>) -> Vec<media::Track> {
-    use media::Codec;
-    tracks
-        .into_iter()
-        .filter(|t| matches!(t.codec, Codec::H264 | Codec::H265 | Codec::Aac) && !t.init.is_empty())
-        .collect()
 }
 
 /// The file a recording of `stream` started at `now` goes to: `target` with

@@ -337,15 +337,6 @@ impl Sender<'_> {
     }
 }
 
-/// The tracks that can be muxed now: a track whose decoder configuration is
-/// not known yet is left out until the stream announces it complete.
-fn muxable(tracks: Vec<media::Track>) -> Vec<media::Track> {
-    tracks
-        .into_iter()
-        .filter(|t| !t.init.is_empty() || !(t.codec.is_video() || t.codec.is_audio()))
-        .collect()
-}
-
 /// The MPEG-TS of a stream in datagram-sized chunks ([`DATAGRAM_TS_LEN`]):
 /// the mux loop every TS push (UDP, RTP, RIST) shares.
 pub(crate) struct TsChunks {
@@ -369,7 +360,7 @@ impl TsChunks {
     pub(crate) fn event(&mut self, event: Event) -> Result<BytesMut, PushError> {
         match event {
             Event::Tracks(tracks) => {
-                let m = Muxer::new(&muxable(tracks))
+                let m = Muxer::new(&media::ts::muxable(tracks))
                     .map_err(|e| PushError::Failed(format!("cannot mux these tracks as mpeg-ts: {e}")))?;
                 self.muxer = Some(m);
             }

@@ -83,7 +83,7 @@ impl Payloads {
                 Event::Tracks(tracks) => {
                     self.offline_since = None;
                     let rest = self.pending.split().freeze();
-                    match Muxer::new(&muxable(tracks)) {
+                    match Muxer::new(&media::ts::muxable(tracks)) {
                         Ok(m) => self.muxer = Some(m),
                         Err(e) => {
                             tracing::warn!(stream = self.sub.stream().name(), %e, "cannot mux these tracks as mpeg-ts");
@@ -118,16 +118,6 @@ impl Payloads {
             }
         }
     }
-}
-
-/// The tracks that can be muxed now: a track whose decoder configuration is
-/// not known yet (an AAC track before its first frame) is left out until
-/// the stream announces it complete.
-fn muxable(tracks: Vec<media::Track>) -> Vec<media::Track> {
-    tracks
-        .into_iter()
-        .filter(|t| !t.init.is_empty() || !(t.codec.is_video() || t.codec.is_audio()))
-        .collect()
 }
 
 /// A caller let in to play: where it reads, and the counter of bytes sent.
