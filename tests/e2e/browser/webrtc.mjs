@@ -136,6 +136,8 @@ async function whep(o) {
         }
       });
       if (v.location) {
+        const g = await fetch(`${o.origin}${v.location}`);
+        res.session = g.status === 200 ? await g.json() : g.status;
         const d = await fetch(`${o.origin}${v.location}`, { method: 'DELETE' });
         res.deleted = d.status;
       }

@@ -1,0 +1,269 @@
+//! WebRTC in a real browser: headless Chromium (`tests/e2e/browser/webrtc.mjs`)
+//! plays a stream pushed by ffmpeg over WHEP, publishes its fake camera over
+//! WHIP (read back by ffprobe over `/NAME.ts`), and runs 50 WHEP viewers at
+//! once. Skipped, with the reason printed, when Chromium, node, ffmpeg or the
+//! harness's `node_modules` (`make deps`) are missing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+mod support;
+
+use serde_json::Value;
+use support::{Server, wait_for};
+use testkit::{SINE, TESTSRC, TempDir, have_ffmpeg, lavfi};
+
+fn harness_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/browser")
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
+
+fn have_browser() -> bool {
+    if !have_ffmpeg() {
+        return false;
+    }
+    if !chromium().is_file() {
+        eprintln!(
+            "skipping: {} is missing (make deps installs chromium)",
+            chromium().display()
+        );
+        return false;
+    }
+    if !harness_dir().join("node_modules/playwright-core").is_dir() {
+        eprintln!("skipping: the browser harness's node_modules are missing (make deps)");
+        return false;
+    }
+    true
+}
+
+/// A child process killed on drop.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn config(dir: &TempDir, streams: &[&str]) -> PathBuf {
+    let path = dir.path("tributary.toml");
+    let text: String = streams
+        .iter()
+        .map(|s| format!("[streams.{s}]\nsource = \"push://\"\n\n"))
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// ffmpeg pushing live H.264 (1 s GOP) + AAC over RTMP as `name`.
+fn push_rtmp(server: &Server, name: &str, secs: u32) -> Killed {
+    let secs = secs.to_string();
+    let child = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-re"])
+        .args(lavfi(&[TESTSRC, SINE], &secs))
+        .args([
+            "-c:v",
+            "libx264",
+            "-g",
+            "25",
+            "-tune",
+            "zerolatency",
+            "-c:a",
+            "aac",
+        ])
+        .args(["-f", "flv", &format!("rtmp://{}/live/{name}", server.rtmp)])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    Killed(child)
+}
+
+/// Runs webrtc.mjs and returns its JSON summary.
+fn harness(server: &Server, mode: &str, stream: &str, seconds: u32, viewers: u32) -> Value {
+    let out = Command::new("node")
+        .arg(harness_dir().join("webrtc.mjs"))
+        .args([
+            "--mode",
+            mode,
+            "--origin",
+            &format!("http://{}", server.http),
+            "--stream",
+            stream,
+        ])
+        .args([
+            "--seconds",
+            &seconds.to_string(),
+            "--viewers",
+            &viewers.to_string(),
+        ])
+        .arg("--chromium")
+        .arg(chromium())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "webrtc.mjs failed ({}): {stderr}",
+        out.status
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("no JSON ({e}): {stderr}"));
+    let mut brief = v.clone();
+    if let Some(list) = brief["viewers"].as_array_mut()
+        && list.len() > 3
+    {
+        list.truncate(3);
+    }
+    println!("{mode}: {brief}");
+    v
+}
+
+/// Sleeps on a synchronous test thread (a probe or counter beside the browser).
+#[expect(clippy::disallowed_methods, reason = "a synchronous test thread")]
+fn pause(d: Duration) {
+    std::thread::sleep(d);
+}
+
+fn live(server: &Server, name: &str) {
+    wait_for(20, &format!("{name} to be live"), || {
+        server.stream(name)["status"]["state"] == "live"
+    });
+}
+
+#[test]
+fn whep_plays_in_chromium_with_low_latency() {
+    if !have_browser() {
+        return;
+    }
+    let dir = TempDir::new("webrtc-whep");
+    let server = Server::start(&config(&dir, &["cam"]));
+    let _ffmpeg = push_rtmp(&server, "cam", 60);
+    live(&server, "cam");
+    let v = harness(&server, "whep", "cam", 8, 1);
+    let viewer = &v["viewers"][0];
+    assert_eq!(viewer["status"], 201, "{viewer}");
+    assert_eq!(viewer["state"], "connected", "{viewer}");
+    assert_eq!(viewer["codec"], "video/H264");
+    let advanced = viewer["advanced"].as_f64().unwrap();
+    assert!(advanced >= 6.0, "currentTime advanced {advanced} s in 8 s");
+    assert!(viewer["framesDecoded"].as_u64().unwrap() >= 120, "{viewer}");
+    assert!(viewer["width"].as_u64().unwrap() > 0, "{viewer}");
+    // Glass to glass on loopback: what the browser holds back (jitter buffer)
+    // plus the network round trip.
+    let jitter = viewer["jitterBufferMs"].as_f64().unwrap();
+    let rtt = viewer["rttMs"].as_f64().unwrap_or(0.0);
+    println!("jitter buffer {jitter:.1} ms, round trip {rtt:.1} ms");
+    assert!(jitter + rtt < 500.0, "jitter buffer {jitter} ms + rtt {rtt} ms");
+    // AAC is not sent; the session says so.
+    let note = viewer["session"]["note"].as_str().unwrap_or_default();
+    assert!(note.contains("AAC"), "{viewer}");
+    assert_eq!(viewer["deleted"], 200);
+}
+
+#[test]
+fn whip_from_chromium_is_read_back_over_ts() {
+    if !have_browser() {
+        return;
+    }
+    let dir = TempDir::new("webrtc-whip");
+    let server = Server::start(&config(&dir, &["pub"]));
+    let http = server.http;
+    let probe = std::thread::spawn(move || {
+        let url = format!("http://{http}/pub.ts");
+        // Wait for the browser's publish to go live, then probe.
+        for _ in 0..40 {
+            let out = Command::new("ffprobe")
+                .args([
+                    "-v",
+                    "error",
+                    "-rw_timeout",
+                    "5000000",
+                    "-show_entries",
+                    "stream=codec_name,width,height",
+                ])
+                .args(["-of", "json", &url])
+                .output()
+                .unwrap();
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            if v["streams"].as_array().is_some_and(|s| !s.is_empty()) {
+                return v;
+            }
+            pause(Duration::from_millis(500));
+        }
+        Value::Null
+    });
+    let v = harness(&server, "whip", "pub", 14, 1);
+    assert_eq!(v["status"], 201, "{v}");
+    assert_eq!(v["state"], "connected", "{v}");
+    assert_eq!(v["codec"], "video/H264", "{v}");
+    assert!(v["framesEncoded"].as_u64().unwrap() > 100, "{v}");
+    // Keyframes on request: the server asks every 2 s.
+    assert!(v["keyFramesEncoded"].as_u64().unwrap() >= 3, "{v}");
+    let probed = probe.join().unwrap();
+    println!("ffprobe: {probed}");
+    let video = &probed["streams"][0];
+    assert_eq!(video["codec_name"], "h264", "{probed}");
+    assert_eq!(video["width"], 640);
+    assert_eq!(video["height"], 360);
+}
+
+#[test]
+fn fifty_whep_viewers_of_one_stream_all_receive_frames() {
+    if !have_browser() {
+        return;
+    }
+    let dir = TempDir::new("webrtc-fifty");
+    let server = Server::start(&config(&dir, &["cam"]));
+    let _ffmpeg = push_rtmp(&server, "cam", 90);
+    live(&server, "cam");
+    let (port, name) = (server.http, "cam");
+    let counter = std::thread::spawn(move || {
+        // The most WebRTC viewers the stream counted while the page played.
+        let mut most = 0;
+        for _ in 0..60 {
+            if let Some((200, body)) =
+                support::request("GET", &format!("http://{port}/api/v1/sessions"), None)
+            {
+                let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                let webrtc = v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|s| s["stream"] == name)
+                    .filter_map(|s| s["byProtocol"]["webrtc"].as_u64())
+                    .sum::<u64>();
+                most = most.max(webrtc);
+            }
+            pause(Duration::from_millis(500));
+        }
+        most
+    });
+    let v = harness(&server, "whep", "cam", 10, 50);
+    let viewers = v["viewers"].as_array().unwrap();
+    assert_eq!(viewers.len(), 50);
+    for (i, viewer) in viewers.iter().enumerate() {
+        assert_eq!(viewer["status"], 201, "viewer {i}: {viewer}");
+        assert_eq!(viewer["state"], "connected", "viewer {i}: {viewer}");
+        assert!(
+            viewer["rtpFramesDecoded"].as_u64().unwrap_or(0) > 0,
+            "viewer {i}: {viewer}"
+        );
+    }
+    let decoded: Vec<u64> = viewers
+        .iter()
+        .map(|v| v["rtpFramesDecoded"].as_u64().unwrap())
+        .collect();
+    println!(
+        "frames decoded per viewer: min {} max {}",
+        decoded.iter().min().unwrap(),
+        decoded.iter().max().unwrap()
+    );
+    let most = counter.join().unwrap();
+    assert_eq!(most, 50, "the stream counted {most} WebRTC viewers at most");
+}
