@@ -101,7 +101,7 @@ enum Input {
     Refused(String),
     StreamEnded(String),
     /// A group's stream, its header read: the feeder reads the rest.
-    Group(GroupStream),
+    Group(Box<GroupStream>),
     Protocol(String),
 }
 
@@ -113,9 +113,12 @@ struct GroupStream {
     recv: quinn::RecvStream,
     /// Holds what arrived after the group header.
     decoder: MediaDecoder,
+    /// How the stream ended, read together with its last data and not told yet.
+    end: Option<Result<GroupRead, quinn::ReadError>>,
 }
 
 /// What reading a group stream gave.
+#[derive(Debug)]
 enum GroupRead {
     /// This many bytes, already in the group's decoder.
     Data(usize),
@@ -449,12 +452,13 @@ async fn read_group(
                     let _ = recv.stop(codes::UNWANTED);
                     return;
                 };
-                let group = GroupStream {
+                let group = Box::new(GroupStream {
                     seq: g.sequence,
                     epoch: g.epoch,
                     recv,
                     decoder,
-                };
+                    end: None,
+                });
                 if let Err(e) = tx.send(Input::Group(group)).await
                     && let Input::Group(mut g) = e.0
                 {
@@ -469,23 +473,34 @@ async fn read_group(
     }
 }
 
-/// Waits for data on any of `streams`: (index, what was read), or an error.
+/// Waits for data on any of `streams` (the first with data is read until it
+/// has no more for now): (index, what was read), or an error.
 async fn read_any(streams: &mut [GroupStream], max: usize) -> (usize, Result<GroupRead, quinn::ReadError>) {
     std::future::poll_fn(|cx| {
         for (i, g) in streams.iter_mut().enumerate() {
-            let read = std::pin::pin!(g.recv.read_chunk(max, true));
-            if let Poll::Ready(r) = read.poll(cx) {
-                return Poll::Ready((
-                    i,
-                    r.map(|c| match c {
-                        Some(c) => {
-                            let n = c.bytes.len();
-                            g.decoder.push(c.bytes);
-                            GroupRead::Data(n)
-                        }
-                        None => GroupRead::Finished,
-                    }),
-                ));
+            if let Some(end) = g.end.take() {
+                return Poll::Ready((i, end));
+            }
+            let mut n = 0;
+            loop {
+                let read = std::pin::pin!(g.recv.read_chunk(max, true));
+                let end = match read.poll(cx) {
+                    Poll::Ready(Ok(Some(c))) => {
+                        n += c.bytes.len();
+                        g.decoder.push(c.bytes);
+                        continue;
+                    }
+                    Poll::Ready(Ok(None)) => Ok(GroupRead::Finished),
+                    Poll::Ready(Err(e)) => Err(e),
+                    Poll::Pending if n > 0 => return Poll::Ready((i, Ok(GroupRead::Data(n)))),
+                    Poll::Pending => break,
+                };
+                if n == 0 {
+                    return Poll::Ready((i, end));
+                }
+                // the data first, the end on the next call
+                g.end = Some(end);
+                return Poll::Ready((i, Ok(GroupRead::Data(n))));
             }
         }
         Poll::Pending
@@ -623,6 +638,8 @@ impl Feeder {
         // the streams of groups being received, oldest first
         let mut streams: Vec<GroupStream> = Vec::new();
         let max_read = self.config.limits.payload.max(64 * 1024);
+        let closed = connection.closed();
+        tokio::pin!(closed);
         let ended = loop {
             let step = tokio::select! {
                 i = rx.recv() => match i {
@@ -630,7 +647,7 @@ impl Feeder {
                     None => break Ended::ConnectionLost("connection tasks ended".into()),
                 },
                 (i, r) = read_any(&mut streams, max_read), if !streams.is_empty() => Step::Read(i, r),
-                e = connection.closed() => {
+                e = &mut closed => {
                     // a protocol error is queued before the connection is closed for it
                     let mut why = Ended::ConnectionLost(e.to_string());
                     while let Ok(i) = rx.try_recv() {
@@ -675,7 +692,7 @@ impl Feeder {
                     }
                     // frames that came with the header
                     let r = self.take_frames(&mut g);
-                    streams.push(g);
+                    streams.push(*g);
                     r
                 }
                 Step::Read(i, Ok(GroupRead::Data(n))) => {
