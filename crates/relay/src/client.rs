@@ -2,14 +2,17 @@
 //!
 //! One QUIC connection per ingest address, opened on first use and again
 //! after it is lost, with one control stream. Each [`Subscription`] holds the
-//! local stream's [`hub::Publisher`] and one task that puts the groups it
-//! receives back in order (groups travel on separate QUIC streams), applies
-//! catalogs and pushes frames with their marks.
+//! local stream's [`hub::Publisher`] and one task, the feeder, that reads
+//! its groups (each on its own QUIC stream, handed over once its header named
+//! the stream), puts them back in order, applies catalogs and pushes frames
+//! with their marks. Frames go from QUIC straight into the local hub: no task
+//! hand-off per frame.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -97,20 +100,30 @@ enum Input {
     Catalog(pb::Catalog),
     Refused(String),
     StreamEnded(String),
-    GroupStart {
-        seq: u64,
-        epoch: u64,
-    },
-    Frame {
-        seq: u64,
-        header: pb::FrameHeader,
-        payload: Bytes,
-    },
-    GroupEnd {
-        seq: u64,
-        reset: bool,
-    },
+    /// A group's stream, its header read: the feeder reads the rest.
+    Group(Box<GroupStream>),
     Protocol(String),
+}
+
+/// The QUIC stream of one group, read by its subscription's feeder.
+#[derive(Debug)]
+struct GroupStream {
+    seq: u64,
+    epoch: u64,
+    recv: quinn::RecvStream,
+    /// Holds what arrived after the group header.
+    decoder: MediaDecoder,
+    /// How the stream ended, read together with its last data and not told yet.
+    end: Option<Result<GroupRead, quinn::ReadError>>,
+}
+
+/// What reading a group stream gave.
+#[derive(Debug)]
+enum GroupRead {
+    /// This many bytes, already in the group's decoder.
+    Data(usize),
+    /// The ingest finished the stream.
+    Finished,
 }
 
 struct Conn {
@@ -216,6 +229,7 @@ impl Client {
         let (ready_tx, ready_rx) = oneshot::channel();
         let feeder = Feeder {
             name: stream.to_owned(),
+            conn: Arc::downgrade(&conn),
             publisher,
             metrics: self.inner.metrics.clone(),
             config: self.inner.config.clone(),
@@ -411,6 +425,7 @@ async fn accept_groups(
     }
 }
 
+/// Reads a group's header and hands the stream to the subscription it names.
 async fn read_group(
     mut recv: quinn::RecvStream,
     conn: std::sync::Weak<Conn>,
@@ -418,71 +433,79 @@ async fn read_group(
     metrics: Arc<Metrics>,
 ) {
     let mut decoder = MediaDecoder::new(limits);
-    let mut target: Option<(u64, mpsc::Sender<Input>)> = None;
     loop {
         let chunk = match recv.read_chunk(limits.payload.max(64 * 1024), true).await {
             Ok(Some(c)) => c.bytes,
             Ok(None) => {
                 if let Err(e) = decoder.finish() {
-                    return protocol_error(&conn, &format!("media stream: {e}"));
-                }
-                if let Some((seq, tx)) = target {
-                    let _ = tx.send(Input::GroupEnd { seq, reset: false }).await;
+                    protocol_error(&conn, &format!("media stream: {e}"));
                 }
                 return;
             }
-            Err(e) => {
-                if let Some((seq, tx)) = target {
-                    let reset = matches!(e, quinn::ReadError::Reset(_));
-                    let _ = tx.send(Input::GroupEnd { seq, reset }).await;
-                }
-                return;
-            }
+            Err(_) => return,
         };
         metrics.bytes_received.inc_by(chunk.len() as u64);
         decoder.push(chunk);
-        loop {
-            match decoder.next_item() {
-                Ok(Some(MediaItem::Group(g))) => {
-                    let Some(tx) = sub_of(&conn, &g.stream) else {
-                        let _ = recv.stop(codes::UNWANTED);
-                        return;
-                    };
-                    if tx
-                        .send(Input::GroupStart {
-                            seq: g.sequence,
-                            epoch: g.epoch,
-                        })
-                        .await
-                        .is_err()
-                    {
-                        let _ = recv.stop(codes::UNWANTED);
-                        return;
-                    }
-                    target = Some((g.sequence, tx));
+        match decoder.next_item() {
+            Ok(Some(MediaItem::Group(g))) => {
+                let Some(tx) = sub_of(&conn, &g.stream) else {
+                    let _ = recv.stop(codes::UNWANTED);
+                    return;
+                };
+                let group = Box::new(GroupStream {
+                    seq: g.sequence,
+                    epoch: g.epoch,
+                    recv,
+                    decoder,
+                    end: None,
+                });
+                if let Err(e) = tx.send(Input::Group(group)).await
+                    && let Input::Group(mut g) = e.0
+                {
+                    let _ = g.recv.stop(codes::UNWANTED);
                 }
-                Ok(Some(MediaItem::Frame(header, payload))) => {
-                    let Some((seq, tx)) = &target else {
-                        unreachable!("frames follow the group header")
-                    };
-                    if tx
-                        .send(Input::Frame {
-                            seq: *seq,
-                            header,
-                            payload,
-                        })
-                        .await
-                        .is_err()
-                    {
-                        let _ = recv.stop(codes::UNWANTED);
-                        return;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => return protocol_error(&conn, &format!("media stream: {e}")),
+                return;
             }
+            Ok(Some(MediaItem::Frame(..))) => unreachable!("a media stream starts with its group header"),
+            Ok(None) => {}
+            Err(e) => return protocol_error(&conn, &format!("media stream: {e}")),
         }
     }
+}
+
+/// Waits for data on any of `streams` (the first with data is read until it
+/// has no more for now): (index, what was read), or an error.
+async fn read_any(streams: &mut [GroupStream], max: usize) -> (usize, Result<GroupRead, quinn::ReadError>) {
+    std::future::poll_fn(|cx| {
+        for (i, g) in streams.iter_mut().enumerate() {
+            if let Some(end) = g.end.take() {
+                return Poll::Ready((i, end));
+            }
+            let mut n = 0;
+            loop {
+                let read = std::pin::pin!(g.recv.read_chunk(max, true));
+                let end = match read.poll(cx) {
+                    Poll::Ready(Ok(Some(c))) => {
+                        n += c.bytes.len();
+                        g.decoder.push(c.bytes);
+                        continue;
+                    }
+                    Poll::Ready(Ok(None)) => Ok(GroupRead::Finished),
+                    Poll::Ready(Err(e)) => Err(e),
+                    Poll::Pending if n > 0 => return Poll::Ready((i, Ok(GroupRead::Data(n)))),
+                    Poll::Pending => break,
+                };
+                if n == 0 {
+                    return Poll::Ready((i, end));
+                }
+                // the data first, the end on the next call
+                g.end = Some(end);
+                return Poll::Ready((i, Ok(GroupRead::Data(n))));
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// A running subscription: the local stream is fed while it lives. Dropping
@@ -552,9 +575,16 @@ struct PendingGroup {
     last_data: Instant,
 }
 
-/// Puts groups in order and feeds the publisher.
+/// What woke the feeder.
+enum Step {
+    Input(Input),
+    Read(usize, Result<GroupRead, quinn::ReadError>),
+}
+
+/// Reads the groups, puts them in order and feeds the publisher.
 struct Feeder {
     name: String,
+    conn: std::sync::Weak<Conn>,
     publisher: Publisher,
     metrics: Arc<Metrics>,
     config: ClientConfig,
@@ -605,10 +635,19 @@ impl Feeder {
         let mut ready = Some(ready);
         let deadline = Instant::now() + self.config.catalog_timeout;
         let mut tick = tokio::time::interval(Duration::from_millis(100));
+        // the streams of groups being received, oldest first
+        let mut streams: Vec<GroupStream> = Vec::new();
+        let max_read = self.config.limits.payload.max(64 * 1024);
+        let closed = connection.closed();
+        tokio::pin!(closed);
         let ended = loop {
-            let input = tokio::select! {
-                i = rx.recv() => i,
-                e = connection.closed() => {
+            let step = tokio::select! {
+                i = rx.recv() => match i {
+                    Some(i) => Step::Input(i),
+                    None => break Ended::ConnectionLost("connection tasks ended".into()),
+                },
+                (i, r) = read_any(&mut streams, max_read), if !streams.is_empty() => Step::Read(i, r),
+                e = &mut closed => {
                     // a protocol error is queued before the connection is closed for it
                     let mut why = Ended::ConnectionLost(e.to_string());
                     while let Ok(i) = rx.try_recv() {
@@ -626,25 +665,23 @@ impl Feeder {
                     continue;
                 }
             };
-            let Some(input) = input else {
-                break Ended::ConnectionLost("connection tasks ended".into());
-            };
-            match input {
-                Input::Catalog(c) => {
+            let done = match step {
+                Step::Input(Input::Catalog(c)) => {
                     let newest = self.catalogs.back().map_or(self.applied_epoch, |c| c.0.epoch);
                     if c.epoch > newest {
                         self.catalogs.push_back((c, Instant::now()));
                     }
+                    Ok(())
                 }
-                Input::Refused(reason) => break Ended::Refused(reason),
-                Input::StreamEnded(reason) => break Ended::StreamEnded(reason),
-                Input::Protocol(why) => break Ended::Protocol(why),
-                Input::GroupStart { seq, epoch } => {
-                    if seq > self.done_up_to {
+                Step::Input(Input::Refused(reason)) => Err(Ended::Refused(reason)),
+                Step::Input(Input::StreamEnded(reason)) => Err(Ended::StreamEnded(reason)),
+                Step::Input(Input::Protocol(why)) => Err(Ended::Protocol(why)),
+                Step::Input(Input::Group(mut g)) => {
+                    if g.seq > self.done_up_to {
                         self.groups.insert(
-                            seq,
+                            g.seq,
                             PendingGroup {
-                                epoch,
+                                epoch: g.epoch,
                                 frames: VecDeque::new(),
                                 bytes: 0,
                                 done: false,
@@ -653,33 +690,31 @@ impl Feeder {
                             },
                         );
                     }
+                    // frames that came with the header
+                    let r = self.take_frames(&mut g);
+                    streams.push(*g);
+                    r
                 }
-                Input::Frame { seq, header, payload } => {
-                    if let Some(g) = self.groups.get_mut(&seq) {
-                        g.bytes += payload.len();
-                        g.frames.push_back((header, payload));
-                        g.last_data = Instant::now();
+                Step::Read(i, Ok(GroupRead::Data(n))) => {
+                    self.metrics.bytes_received.inc_by(n as u64);
+                    match streams.get_mut(i) {
+                        Some(g) => self.take_frames(g),
+                        None => Ok(()),
                     }
                 }
-                Input::GroupEnd { seq, reset } => {
-                    if let Some(g) = self.groups.get_mut(&seq) {
-                        g.done = true;
-                    }
-                    if reset {
-                        let now = Instant::now();
-                        self.resets.push_back(now);
-                        while self
-                            .resets
-                            .front()
-                            .is_some_and(|t| now.duration_since(*t) > self.config.reset_window)
-                        {
-                            self.resets.pop_front();
-                        }
-                        if self.resets.len() >= self.config.reset_storm as usize {
-                            break Ended::ResetStorm(self.config.reset_storm, self.config.reset_window);
-                        }
+                Step::Read(i, end) => {
+                    let g = streams.remove(i);
+                    match end {
+                        Ok(GroupRead::Finished | GroupRead::Data(_)) => match g.decoder.finish() {
+                            Ok(()) => self.group_end(g.seq, false),
+                            Err(e) => Err(self.protocol(&format!("media stream: {e}"))),
+                        },
+                        Err(e) => self.group_end(g.seq, matches!(e, quinn::ReadError::Reset(_))),
                     }
                 }
+            };
+            if let Err(ended) = done {
+                break ended;
             }
             self.drain();
             if self.applied_epoch > 0
@@ -694,6 +729,60 @@ impl Feeder {
         }
         tracing::info!(stream = self.name, "relay: upstream subscription ended: {ended}");
         ended
+    }
+
+    /// Moves the frames decoded from `g` into its pending group (frames of a
+    /// group no longer pending are dropped).
+    fn take_frames(&mut self, g: &mut GroupStream) -> Result<(), Ended> {
+        loop {
+            match g.decoder.next_item() {
+                Ok(Some(MediaItem::Frame(header, payload))) => {
+                    if let Some(p) = self.groups.get_mut(&g.seq) {
+                        p.bytes += payload.len();
+                        p.frames.push_back((header, payload));
+                        p.last_data = Instant::now();
+                    }
+                }
+                Ok(Some(MediaItem::Group(_))) => {
+                    unreachable!("the decoder returns one group header per stream, read before")
+                }
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(self.protocol(&format!("media stream: {e}"))),
+            }
+        }
+    }
+
+    /// A group's stream ended (`reset`: by the ingest); too many resets
+    /// end the subscription.
+    fn group_end(&mut self, seq: u64, reset: bool) -> Result<(), Ended> {
+        if let Some(g) = self.groups.get_mut(&seq) {
+            g.done = true;
+        }
+        if reset {
+            let now = Instant::now();
+            self.resets.push_back(now);
+            while self
+                .resets
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > self.config.reset_window)
+            {
+                self.resets.pop_front();
+            }
+            if self.resets.len() >= self.config.reset_storm as usize {
+                return Err(Ended::ResetStorm(
+                    self.config.reset_storm,
+                    self.config.reset_window,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The ingest broke the wire format: closes the connection (ending its
+    /// other subscriptions too) and tells why.
+    fn protocol(&self, why: &str) -> Ended {
+        protocol_error(&self.conn, why);
+        Ended::Protocol(why.to_owned())
     }
 
     /// Applies the newest received catalog of epoch `limit` or older.

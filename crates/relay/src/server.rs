@@ -411,6 +411,8 @@ impl Sending<'_> {
         tokio::pin!(fut);
         loop {
             tokio::select! {
+                // the timer is armed only when the write waits
+                biased;
                 r = &mut fut => return Ok(r),
                 () = tokio::time::sleep(Duration::from_millis(20)) => {
                     if self.caught_up && self.lag(dts) > max {
