@@ -1,0 +1,29 @@
+#![no_main]
+//! What WebRTC peers send and what goes out to them, from arbitrary bytes:
+//! depacketized access units and Opus packets of a WHIP publisher (any RTP
+//! times), and length-prefixed frames converted to Annex B for viewers.
+//! Never a panic; an accepted conversion keeps every NAL unit.
+use libfuzzer_sys::fuzz_target;
+use std::time::Duration;
+use webrtc::convert::{Ingress, Received, annexb};
+
+fuzz_target!(|data: &[u8]| {
+    let (head, body) = data.split_at(data.len().min(8));
+    let mut rtp = [0u8; 8];
+    rtp[..head.len()].copy_from_slice(head);
+    let rtp = u64::from_le_bytes(rtp);
+    let mut ingress = Ingress::new(true, Some(2));
+    for chunk in body.chunks(97) {
+        match ingress.video(chunk, rtp, Duration::from_millis(3)) {
+            Received::Tracks(tracks, frame) => {
+                assert!(!tracks.is_empty());
+                assert_eq!(frame.track, tracks[0].id);
+            }
+            Received::Frame(_) | Received::Nothing => {}
+        }
+        let _ = ingress.audio(chunk, rtp.wrapping_add(960), Duration::from_millis(3));
+    }
+    if let Some(out) = annexb(body, Some(&[0, 0, 0, 1, 0x67, 1])) {
+        assert!(out.len() >= body.len());
+    }
+});
