@@ -240,7 +240,7 @@ pub(crate) async fn start<S: store::StateStore>(
     } else {
         crate::webrtc::refuse_publishers()
     };
-    let webrtc = crate::webrtc::start(&args.webrtc, hub.clone(), admit).await?;
+    let webrtc = crate::webrtc::start(&args.webrtc, hub.clone(), admit, &metrics).await?;
     let router = control_plane(args, store, service, metrics, session.lease())
         .await?
         .merge(webrtc)

@@ -216,18 +216,19 @@ pub(crate) fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(ingest_node::supervisor::run(service.watch(), hub.clone()));
         let engine = ingest_node::push::engine::Engine::new(service.watch_pushes(), hub.clone());
         service.set_push_runner(Arc::new(PushEngine(engine)));
+        let metrics = Arc::new(control::metrics::Metrics::for_hub(
+            service.hub().clone(),
+            service.load().clone(),
+        ));
         let admission = ingest_node::admission::Admission::new(service.watch());
         let webrtc = crate::webrtc::start(
             &config.webrtc,
             hub.clone(),
             crate::webrtc::admit(admission.clone()),
+            &metrics,
         )
         .await?;
         crate::node::spawn_media_listeners(hub, admission, Some(rtmp_listen), srt_listen).await?;
-        let metrics = Arc::new(control::metrics::Metrics::for_hub(
-            service.hub().clone(),
-            service.load().clone(),
-        ));
         let grpc = tokio::net::TcpListener::bind(grpc_listen)
             .await
             .with_context(|| format!("binding gRPC port {grpc_listen}"))?;

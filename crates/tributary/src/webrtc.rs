@@ -24,6 +24,7 @@ pub(crate) async fn start(
     args: &WebRtcArgs,
     hub: Arc<hub::Hub>,
     admit: webrtc::server::Admit,
+    metrics: &control::metrics::Metrics,
 ) -> anyhow::Result<axum::Router> {
     let config = webrtc::server::Config {
         listen: args.webrtc_listen,
@@ -33,6 +34,8 @@ pub(crate) async fn start(
     let server = webrtc::server::Server::bind(config, hub, admit)
         .await
         .with_context(|| format!("binding the WebRTC port {}", args.webrtc_listen))?;
+    let stats = server.stats.clone();
+    metrics.register(|r| r.register_collector(Box::new(webrtc::server::Collector(stats))));
     Ok(webrtc::http::router(server))
 }
 

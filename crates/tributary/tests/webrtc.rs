@@ -164,6 +164,20 @@ fn whep_plays_in_chromium_with_low_latency() {
     let note = viewer["session"]["note"].as_str().unwrap_or_default();
     assert!(note.contains("AAC"), "{viewer}");
     assert_eq!(viewer["deleted"], 200);
+    let (_, metrics) = server.get("/metrics").unwrap();
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(value("tributary_webrtc_frames_sent_total") >= 150.0, "{metrics}");
+    assert!(
+        value("tributary_webrtc_send_latency_seconds_count") >= 150.0,
+        "{metrics}"
+    );
 }
 
 #[test]

@@ -105,6 +105,9 @@ pub struct SessionInfo {
     pub note: Option<String>,
 }
 
+/// A frame for a session, with when its feed read it from the hub.
+pub type Media = (SessionId, Outgoing, Instant);
+
 enum Command {
     Add(Box<Session>),
     Remove(SessionId, oneshot::Sender<bool>),
@@ -123,13 +126,111 @@ pub struct Stats {
     pub dropped: AtomicU64,
     /// Datagrams no session accepted.
     pub stray_datagrams: AtomicU64,
+    /// Time from a viewer's feed reading a frame from the hub to its RTP
+    /// packets handed to the socket, as counts per bucket of [`SEND_BUCKETS`].
+    pub send_latency: [AtomicU64; SEND_BUCKETS.len() + 1],
+    /// Sum of those times in microseconds.
+    pub send_latency_sum_us: AtomicU64,
+}
+
+/// Upper bounds (seconds) of the send-latency buckets; the last bucket is
+/// everything above.
+pub const SEND_BUCKETS: [f64; 10] = [
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 1.0,
+];
+
+impl Stats {
+    fn record_send(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = SEND_BUCKETS
+            .iter()
+            .position(|&b| secs <= b)
+            .unwrap_or(SEND_BUCKETS.len());
+        self.send_latency[i].fetch_add(1, Ordering::Relaxed);
+        self.send_latency_sum_us.fetch_add(
+            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The send-latency bucket counts (not cumulative) with their upper
+    /// bounds, `f64::INFINITY` last.
+    pub fn send_latency_buckets(&self) -> Vec<(f64, u64)> {
+        SEND_BUCKETS
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .zip(&self.send_latency)
+            .map(|(b, n)| (b, n.load(Ordering::Relaxed)))
+            .collect()
+    }
+}
+
+/// The counters as Prometheus metrics, `tributary_webrtc_*`.
+#[derive(Debug)]
+pub struct Collector(pub Arc<Stats>);
+
+impl prometheus_client::collector::Collector for Collector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::MetricType;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let s = &self.0;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let gauge = encoder.encode_descriptor(
+            "tributary_webrtc_sessions",
+            "WebRTC sessions (WHEP and WHIP)",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(i64::try_from(load(&s.sessions)).unwrap_or(i64::MAX)).encode(gauge)?;
+        for (name, help, v) in [
+            (
+                "tributary_webrtc_frames_sent",
+                "Frames written to WebRTC viewers",
+                &s.frames_out,
+            ),
+            (
+                "tributary_webrtc_frames_received",
+                "Frames published by WebRTC publishers",
+                &s.frames_in,
+            ),
+            (
+                "tributary_webrtc_dropped_frames",
+                "Frames dropped because a viewer's queue was full",
+                &s.dropped,
+            ),
+            (
+                "tributary_webrtc_stray_datagrams",
+                "Datagrams on the WebRTC port no session accepted",
+                &s.stray_datagrams,
+            ),
+        ] {
+            let metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(load(v)).encode(metric)?;
+        }
+        let buckets = s.send_latency_buckets();
+        let count = buckets.iter().map(|(_, n)| n).sum();
+        let sum = load(&s.send_latency_sum_us) as f64 / 1e6;
+        let mut metric = encoder.encode_descriptor(
+            "tributary_webrtc_send_latency_seconds",
+            "Time from a viewer's feed reading a frame to its RTP packets handed to the socket",
+            None,
+            MetricType::Histogram,
+        )?;
+        let finite: Vec<(f64, u64)> = buckets.into_iter().collect();
+        metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &finite, None)
+    }
 }
 
 /// The WebRTC server's handle.
 pub struct Server {
     hub: Arc<Hub>,
     commands: mpsc::Sender<Command>,
-    media: mpsc::Sender<(SessionId, Outgoing)>,
     candidates: Vec<SocketAddr>,
     next_id: AtomicU64,
     info: Arc<Mutex<HashMap<SessionId, SessionInfo>>>,
@@ -175,7 +276,6 @@ impl Server {
         let server = Arc::new(Self {
             hub,
             commands,
-            media: media.clone(),
             candidates: candidates.clone(),
             next_id: AtomicU64::new(1),
             info: info.clone(),
@@ -397,11 +497,6 @@ impl Server {
         map.insert(name.to_owned(), Arc::downgrade(&c));
         c
     }
-
-    /// A sender of media into the run loop (for tests and benchmarks).
-    pub fn media_sender(&self) -> mpsc::Sender<(SessionId, Outgoing)> {
-        self.media.clone()
-    }
 }
 
 /// Waits up to `wait` for `stream` to be live, asking an on-demand input to start.
@@ -503,16 +598,12 @@ struct RunLoop {
     sessions: HashMap<SessionId, Session>,
     info: Arc<Mutex<HashMap<SessionId, SessionInfo>>>,
     stats: Arc<Stats>,
-    media: mpsc::Sender<(SessionId, Outgoing)>,
+    media: mpsc::Sender<Media>,
     config: Config,
 }
 
 impl RunLoop {
-    async fn run(
-        mut self,
-        mut commands: mpsc::Receiver<Command>,
-        mut media: mpsc::Receiver<(SessionId, Outgoing)>,
-    ) {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut media: mpsc::Receiver<Media>) {
         let mut buf = vec![0u8; 2048];
         loop {
             let next = self
@@ -539,8 +630,9 @@ impl RunLoop {
                     }
                     None => return,
                 },
-                m = media.recv() => if let Some((id, out)) = m {
+                m = media.recv() => if let Some((id, out, read)) = m {
                     self.write(id, &out);
+                    self.stats.record_send(read.elapsed());
                 },
                 () = tokio::time::sleep_until(next.into()) => {}
             }
@@ -727,7 +819,7 @@ fn on_event(
     event: Event,
     info: &Arc<Mutex<HashMap<SessionId, SessionInfo>>>,
     stats: &Arc<Stats>,
-    media: &mpsc::Sender<(SessionId, Outgoing)>,
+    media: &mpsc::Sender<Media>,
 ) -> Option<String> {
     match event {
         Event::Connected => {
@@ -792,7 +884,7 @@ async fn feed(
     id: SessionId,
     stream: Arc<LiveStream>,
     conversions: Arc<SharedConversions>,
-    media: mpsc::Sender<(SessionId, Outgoing)>,
+    media: mpsc::Sender<Media>,
     info: Arc<Mutex<HashMap<SessionId, SessionInfo>>>,
     stats: Arc<Stats>,
 ) {
@@ -822,7 +914,7 @@ async fn feed(
                     }
                     wait_keyframe = false;
                 }
-                match media.try_send((id, out)) {
+                match media.try_send((id, out, Instant::now())) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         stats.dropped.fetch_add(1, Ordering::Relaxed);

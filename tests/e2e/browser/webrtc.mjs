@@ -3,7 +3,7 @@
 // prints one JSON summary on stdout.
 //
 //   node webrtc.mjs --mode whep --origin http://127.0.0.1:PORT --stream NAME
-//                   --seconds N [--viewers K] [--chromium PATH]
+//                   --seconds N [--viewers K] [--no-render] [--chromium PATH]
 //   node webrtc.mjs --mode whip --origin http://127.0.0.1:PORT --stream NAME
 //                   --seconds N [--token KEY] [--chromium PATH]
 //
@@ -26,7 +26,7 @@ function usage(msg) {
   process.exit(1);
 }
 
-const opts = { mode: null, origin: null, stream: null, seconds: 10, viewers: 1, token: null,
+const opts = { mode: null, origin: null, stream: null, seconds: 10, viewers: 1, token: null, render: true,
   chromium: process.env.CHROMIUM || '/usr/bin/chromium' };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
@@ -42,6 +42,7 @@ for (let i = 0; i < argv.length; i++) {
     case '--seconds': opts.seconds = Number(value()); break;
     case '--viewers': opts.viewers = Number(value()); break;
     case '--token': opts.token = value(); break;
+    case '--no-render': opts.render = false; break;
     case '--chromium': opts.chromium = value(); break;
     default: usage(`unknown argument ${a}`);
   }
@@ -91,6 +92,9 @@ async function whep(o) {
     document.body.appendChild(video);
     const stream = new MediaStream();
     pc.ontrack = (e) => {
+      // Without --no-render each viewer decodes into a <video>; with it the
+      // browser only receives (for load tests of the server).
+      if (!o.render) return;
       stream.addTrack(e.track);
       video.srcObject = stream;
       video.play().catch(() => {});
