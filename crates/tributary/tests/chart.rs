@@ -373,12 +373,13 @@ fn port_flag(port: &str) -> &'static str {
         "srt" => "srt-listen",
         "grpc" => "grpc-listen",
         "relay" => "relay-listen",
+        "webrtc" => "webrtc-listen",
         other => panic!("container port {other} has no flag"),
     }
 }
 
 fn udp(port: &str) -> bool {
-    matches!(port, "srt" | "relay")
+    matches!(port, "srt" | "relay" | "webrtc")
 }
 
 /// The checks every values set must pass.
@@ -428,8 +429,8 @@ fn check_common(r: &Rendered, helps: &BTreeMap<&str, Help>) {
             );
         }
         let expected: BTreeSet<&str> = match role {
-            "ingest" => BTreeSet::from(["http", "rtmp", "srt", "grpc", "relay"]),
-            "edge" => BTreeSet::from(["http", "srt", "grpc"]),
+            "ingest" => BTreeSet::from(["http", "rtmp", "srt", "grpc", "relay", "webrtc"]),
+            "edge" => BTreeSet::from(["http", "srt", "grpc", "webrtc"]),
             _ => BTreeSet::from(["http"]),
         };
         let names: BTreeSet<&str> = ports.iter().map(|p| p.name.as_deref().unwrap()).collect();

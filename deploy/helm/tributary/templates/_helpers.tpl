@@ -114,6 +114,10 @@ true
   valueFrom:
     fieldRef:
       fieldPath: status.podIP
+- name: HOST_IP
+  valueFrom:
+    fieldRef:
+      fieldPath: status.hostIP
 {{- if include "tributary.apiTokenSecret" . }}
 - name: TRIBUTARY_API_TOKEN
   valueFrom:
@@ -149,4 +153,26 @@ prometheus.io/scrape: "true"
 prometheus.io/port: "8080"
 prometheus.io/path: /metrics
 {{- end -}}
+{{- end -}}
+
+{{/* WebRTC flags: the UDP port and the address announced to browsers. */}}
+{{- define "tributary.webrtcArgs" -}}
+- --webrtc-listen=0.0.0.0:8189
+{{- if .Values.webrtc.publicIp }}
+- --public-ip={{ .Values.webrtc.publicIp }}
+{{- else if .Values.webrtc.hostPort }}
+- --public-ip=$(HOST_IP)
+{{- else }}
+- --public-ip=$(POD_IP)
+{{- end }}
+{{- end -}}
+
+{{/* The WebRTC container port. */}}
+{{- define "tributary.webrtcPort" -}}
+- name: webrtc
+  containerPort: 8189
+  protocol: UDP
+  {{- if .Values.webrtc.hostPort }}
+  hostPort: 8189
+  {{- end }}
 {{- end -}}
