@@ -23,7 +23,7 @@ USER 10001:10001
 WORKDIR /var/lib/tributary
 # HTTP (outputs, API, metrics, health), RTMP, gRPC control API
 EXPOSE 8080/tcp 1935/tcp 4242/tcp
-# SRT (publish and play), QUIC relay (ingest nodes)
+# SRT (publish and play), QUIC relay (ingest nodes), WebRTC (all sessions)
 EXPOSE 8889/udp 4433/udp 8189/udp
 ENTRYPOINT ["/usr/local/bin/tributary"]
 CMD ["standalone"]

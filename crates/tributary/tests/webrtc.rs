@@ -60,8 +60,14 @@ fn config(dir: &TempDir, streams: &[&str]) -> PathBuf {
     path
 }
 
-/// ffmpeg pushing live H.264 (1 s GOP) + AAC over RTMP as `name`.
+/// ffmpeg pushing live H.264 (1 s GOP, no B-frames: WebRTC players do not
+/// reorder) + AAC over RTMP as `name`.
 fn push_rtmp(server: &Server, name: &str, secs: u32) -> Killed {
+    push_live(&format!("rtmp://{}/live/{name}", server.rtmp), "flv", secs)
+}
+
+/// ffmpeg pushing live H.264 (no B-frames) + AAC to `url` as `format`.
+fn push_live(url: &str, format: &str, secs: u32) -> Killed {
     let secs = secs.to_string();
     let child = Command::new("ffmpeg")
         .args(["-v", "error", "-nostdin", "-re"])
@@ -76,7 +82,7 @@ fn push_rtmp(server: &Server, name: &str, secs: u32) -> Killed {
             "-c:a",
             "aac",
         ])
-        .args(["-f", "flv", &format!("rtmp://{}/live/{name}", server.rtmp)])
+        .args(["-f", format, url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
@@ -84,18 +90,16 @@ fn push_rtmp(server: &Server, name: &str, secs: u32) -> Killed {
     Killed(child)
 }
 
-/// Runs webrtc.mjs and returns its JSON summary.
+/// Runs webrtc.mjs against `server` and returns its JSON summary.
 fn harness(server: &Server, mode: &str, stream: &str, seconds: u32, viewers: u32) -> Value {
+    harness_at(&format!("http://{}", server.http), mode, stream, seconds, viewers)
+}
+
+/// Runs webrtc.mjs against the node at `origin`.
+fn harness_at(origin: &str, mode: &str, stream: &str, seconds: u32, viewers: u32) -> Value {
     let out = Command::new("node")
         .arg(harness_dir().join("webrtc.mjs"))
-        .args([
-            "--mode",
-            mode,
-            "--origin",
-            &format!("http://{}", server.http),
-            "--stream",
-            stream,
-        ])
+        .args(["--mode", mode, "--origin", origin, "--stream", stream])
         .args([
             "--seconds",
             &seconds.to_string(),
@@ -280,4 +284,34 @@ fn fifty_whep_viewers_of_one_stream_all_receive_frames() {
     );
     let most = counter.join().unwrap();
     assert_eq!(most, 50, "the stream counted {most} WebRTC viewers at most");
+}
+
+#[test]
+fn whep_plays_from_an_edge_node_fed_over_the_relay() {
+    if !have_browser() {
+        return;
+    }
+    let Some(etcd) = testkit::etcd::Etcd::start("webrtc-edge") else {
+        return;
+    };
+    let ingest = support::cluster::Node::ingest("ingest-w", &etcd.url());
+    let edge = support::cluster::Node::edge("edge-w", &etcd.url());
+    let (status, body) = support::request(
+        "PUT",
+        &ingest.url("/api/v1/streams/cam"),
+        Some(r#"{"source": "push://"}"#),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let url = format!("srt://{}?streamid=publish:cam&pkt_size=1316", ingest.srt);
+    let _ffmpeg = push_live(&url, "mpegts", 60);
+    wait_for(20, "cam live on the ingest", || {
+        ingest.stream_state("cam").as_deref() == Some("live")
+    });
+    let v = harness_at(&format!("http://{}", edge.http), "whep", "cam", 6, 1);
+    let viewer = &v["viewers"][0];
+    assert_eq!(viewer["status"], 201, "{viewer}");
+    assert_eq!(viewer["state"], "connected", "{viewer}");
+    assert!(viewer["advanced"].as_f64().unwrap() >= 4.0, "{viewer}");
+    assert!(viewer["rtpFramesDecoded"].as_u64().unwrap() > 50, "{viewer}");
 }

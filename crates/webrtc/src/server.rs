@@ -892,6 +892,7 @@ async fn feed(
     let mut egress = Egress::default();
     // After a drop, wait for the next video keyframe so the decoder recovers cleanly.
     let mut wait_keyframe = true;
+    let mut reordered = false;
     loop {
         match sub.next().await {
             HubEvent::Tracks(tracks) => {
@@ -908,6 +909,24 @@ async fn feed(
                 let Some(out) = conversions.get(&egress, &frame) else {
                     continue;
                 };
+                if out.kind == Kind::Video && frame.pts != frame.dts && !reordered {
+                    // Browsers' WebRTC decoders take frames in decode order
+                    // without reordering: a source with B-frames plays badly
+                    // (the viewer keeps asking for keyframes). Said once, in
+                    // the session's note.
+                    reordered = true;
+                    tracing::info!(
+                        session = id,
+                        "the source has B-frames; WebRTC players show them badly"
+                    );
+                    if let Some(i) = info.lock().get_mut(&id) {
+                        let warning = "the source has B-frames, which WebRTC players cannot show smoothly (encode without them, e.g. x264 -bf 0)";
+                        i.note = Some(match i.note.take() {
+                            Some(n) => format!("{n}; {warning}"),
+                            None => warning.to_owned(),
+                        });
+                    }
+                }
                 if wait_keyframe && out.kind == Kind::Video {
                     if !out.keyframe {
                         continue;
