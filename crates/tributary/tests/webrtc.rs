@@ -216,6 +216,12 @@ fn whip_from_chromium_is_read_back_over_ts() {
         }
         Value::Null
     });
+    // A WHEP viewer of the published stream gets its H.264 and its Opus audio.
+    let origin = format!("http://{http}");
+    let viewer = std::thread::spawn(move || {
+        pause(Duration::from_secs(6));
+        harness_at(&origin, "whep", "pub", 5, 1)
+    });
     let v = harness(&server, "whip", "pub", 14, 1);
     assert_eq!(v["status"], 201, "{v}");
     assert_eq!(v["state"], "connected", "{v}");
@@ -223,6 +229,15 @@ fn whip_from_chromium_is_read_back_over_ts() {
     assert!(v["framesEncoded"].as_u64().unwrap() > 100, "{v}");
     // Keyframes on request: the server asks every 2 s.
     assert!(v["keyFramesEncoded"].as_u64().unwrap() >= 3, "{v}");
+    let watched = viewer.join().unwrap();
+    let w = &watched["viewers"][0];
+    assert_eq!(w["state"], "connected", "{watched}");
+    assert!(w["rtpFramesDecoded"].as_u64().unwrap_or(0) > 50, "{watched}");
+    assert!(
+        w["audioPackets"].as_u64().unwrap_or(0) > 100,
+        "Opus audio received: {watched}"
+    );
+    assert!(w["session"]["note"].is_null(), "nothing left out: {watched}");
     let probed = probe.join().unwrap();
     println!("ffprobe: {probed}");
     let video = &probed["streams"][0];
