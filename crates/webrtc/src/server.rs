@@ -320,6 +320,9 @@ impl Server {
         let mut rtc = RtcConfig::new()
             .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
             .set_ice_lite(true)
+            // About 2 s of a 2 Mbit/s stream for NACK retransmissions (the
+            // default keeps 1000 packets per session).
+            .set_send_buffer_video(400)
             .clear_codecs()
             .enable_h264(true)
             .enable_opus(true, false)
@@ -592,6 +595,10 @@ impl Drop for Session {
     }
 }
 
+/// Datagrams or frames handled per wake-up of the loop before its per-pass
+/// work (deadlines, removals), which is linear in the number of sessions.
+const BATCH: usize = 1024;
+
 struct RunLoop {
     socket: UdpSocket,
     destination: SocketAddr,
@@ -614,7 +621,16 @@ impl RunLoop {
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
             tokio::select! {
                 r = self.socket.recv_from(&mut buf) => match r {
-                    Ok((n, source)) => self.receive(source, &buf[..n]),
+                    Ok((n, source)) => {
+                        self.receive(source, &buf[..n]);
+                        // Whatever else is waiting, before the per-pass work.
+                        for _ in 0..BATCH {
+                            match self.socket.try_recv_from(&mut buf) {
+                                Ok((n, source)) => self.receive(source, &buf[..n]),
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     Err(e) => tracing::debug!(error = %e, "webrtc socket receive"),
                 },
                 c = commands.recv() => match c {
@@ -633,6 +649,11 @@ impl RunLoop {
                 m = media.recv() => if let Some((id, out, read)) = m {
                     self.write(id, &out);
                     self.stats.record_send(read.elapsed());
+                    for _ in 0..BATCH {
+                        let Ok((id, out, read)) = media.try_recv() else { break };
+                        self.write(id, &out);
+                        self.stats.record_send(read.elapsed());
+                    }
                 },
                 () = tokio::time::sleep_until(next.into()) => {}
             }
