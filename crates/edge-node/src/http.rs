@@ -13,7 +13,6 @@
 //! answer allows any origin (CORS), and `HEAD` works wherever `GET` does.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -22,7 +21,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hub::{Hub, LiveStream};
+use hub::Hub;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::hls::{self, Format, Hls};
@@ -70,23 +69,6 @@ async fn ts_hls(
     hls::serve(e.hls, Format::Ts, &name, &file, q.as_deref()).await
 }
 
-/// Waits up to `wait` for a stream that is not live, asking an on-demand
-/// input to start; true once it is live.
-pub(crate) async fn wait_live(stream: &LiveStream, wait: Duration) -> bool {
-    if stream.state() == hub::State::Live {
-        return true;
-    }
-    stream.request();
-    let deadline = tokio::time::Instant::now() + wait;
-    while tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if stream.state() == hub::State::Live {
-            return true;
-        }
-    }
-    false
-}
-
 async fn media_file(
     State(e): State<Edge>,
     Path(file): Path<String>,
@@ -100,7 +82,7 @@ async fn media_file(
     };
     match ext {
         "ts" => {
-            if !wait_live(&stream, e.hls.config().start_wait).await {
+            if !stream.wait_live(e.hls.config().start_wait).await {
                 return offline();
             }
             let body = Body::from_stream(crate::ts_out::stream(stream.subscribe()));
@@ -114,7 +96,7 @@ async fn media_file(
             r
         }
         "mp4" => {
-            if !wait_live(&stream, e.hls.config().start_wait).await {
+            if !stream.wait_live(e.hls.config().start_wait).await {
                 return offline();
             }
             crate::mp4_out::handle(stream, ws.ok()).await
@@ -142,6 +124,7 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn unknown_stream_is_404_and_offline_is_503() {

@@ -206,6 +206,26 @@ impl LiveStream {
         self.demand.notify_one();
     }
 
+    /// Asks an on-demand input to start when the stream is not live, and
+    /// waits up to `wait` for it to be; true once live, false on timeout or
+    /// when the stream is removed.
+    pub async fn wait_live(&self, wait: std::time::Duration) -> bool {
+        if self.state() == State::Live {
+            return true;
+        }
+        self.request();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if self.state() == State::Live {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline || self.is_closed() {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until an output calls [`LiveStream::request`] (a request made
     /// before the wait is not lost).
     pub async fn requested(&self) {

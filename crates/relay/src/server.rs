@@ -221,17 +221,6 @@ async fn refuse(tx: &mpsc::Sender<pb::ServerMessage>, stream: &str, reason: Stri
         .await;
 }
 
-async fn wait_live(stream: &LiveStream, timeout: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while stream.state() != State::Live {
-        if tokio::time::Instant::now() >= deadline || stream.is_closed() {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    true
-}
-
 async fn subscription(
     ctx: Arc<Ctx>,
     conn: quinn::Connection,
@@ -252,7 +241,7 @@ async fn subscription(
     let mut sub = open(&stream);
     if stream.state() != State::Live {
         stream.request();
-        if !wait_live(&stream, ctx.config.start_timeout).await {
+        if !stream.wait_live(ctx.config.start_timeout).await {
             return refuse(
                 &tx,
                 &name,

@@ -350,7 +350,7 @@ impl Server {
             .get(name)
             .ok_or_else(|| OfferError::NoStream(name.to_owned()))?;
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::BadSdp(e.to_string()))?;
-        if !wait_live(&stream, Duration::from_secs(5)).await {
+        if !stream.wait_live(Duration::from_secs(5)).await {
             return Err(OfferError::Offline(name.to_owned()));
         }
         let now = Instant::now();
@@ -500,22 +500,6 @@ impl Server {
         map.insert(name.to_owned(), Arc::downgrade(&c));
         c
     }
-}
-
-/// Waits up to `wait` for `stream` to be live, asking an on-demand input to start.
-async fn wait_live(stream: &LiveStream, wait: Duration) -> bool {
-    if stream.state() == hub::State::Live {
-        return true;
-    }
-    stream.request();
-    let deadline = tokio::time::Instant::now() + wait;
-    while tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if stream.state() == hub::State::Live {
-            return true;
-        }
-    }
-    false
 }
 
 /// The media sections of an accepted offer (their mids, read from the

@@ -52,7 +52,7 @@ pub async fn serve(hls: Arc<Hls>, format: Format, name: &str, file: &str, query:
         Ok(d) => d.unwrap_or_default(),
         Err(e) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    if !has_media(&hls, &stream) && !crate::http::wait_live(&stream, hls.config.start_wait).await {
+    if !has_media(&hls, &stream) && !stream.wait_live(hls.config.start_wait).await {
         return unavailable("stream is not live yet");
     }
     if request == Request::Playlist && video.is_none() {
