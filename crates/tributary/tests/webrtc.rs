@@ -5,12 +5,13 @@
 //! harness's `node_modules` (`make deps`) are missing.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod support;
 
 use serde_json::Value;
+use support::cluster::Killed;
 use support::{Server, wait_for};
 use testkit::{SINE, TESTSRC, TempDir, have_ffmpeg, lavfi};
 
@@ -38,16 +39,6 @@ fn have_browser() -> bool {
         return false;
     }
     true
-}
-
-/// A child process killed on drop.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn config(dir: &TempDir, streams: &[&str]) -> PathBuf {

@@ -353,64 +353,16 @@ impl Server {
         if !stream.wait_live(Duration::from_secs(5)).await {
             return Err(OfferError::Offline(name.to_owned()));
         }
-        let now = Instant::now();
-        let mut rtc = self.new_rtc(now)?;
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(offer)
-            .map_err(|e| OfferError::Rejected(format!("the offer cannot be answered: {e}")))?;
-        let answer = answer.to_sdp_string();
-        let media = answered_media(&rtc, &answer);
-        let mut video = None;
-        let mut audio = None;
-        for (mid, kind, direction) in media {
-            if !matches!(direction, Direction::SendOnly | Direction::SendRecv) {
-                continue;
-            }
-            match kind {
-                MediaKind::Video if video.is_none() => {
-                    video = pick_pt(&mut rtc, mid, RtcCodec::H264).map(|pt| (mid, pt))
-                }
-                MediaKind::Audio if audio.is_none() => {
-                    audio = pick_pt(&mut rtc, mid, RtcCodec::Opus).map(|pt| (mid, pt))
-                }
-                _ => {}
-            }
-        }
-        if video.is_none() && audio.is_none() {
-            return Err(OfferError::Rejected(
-                "no common codec: the offer must receive H.264 video or Opus audio".into(),
-            ));
-        }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let conversions = self.conversions_of(name);
-        let info = SessionInfo {
-            role: "whep",
-            stream: name.to_owned(),
-            state: "new",
-            note: None,
-        };
-        self.info.lock().insert(id, info);
-        let session = Session {
-            id,
-            rtc,
-            started: now,
-            connected: false,
-            stream: name.to_owned(),
-            deadline: now,
-            role: Role::Whep(Whep {
-                stream,
-                video,
-                audio,
-                conversions,
-                feed: None,
-            }),
-        };
-        self.commands
-            .send(Command::Add(Box::new(session)))
+        let accepted = self.accept(offer, Direction::SendOnly, "receive")?;
+        let role = Role::Whep(Whep {
+            stream,
+            video: accepted.video,
+            audio: accepted.audio,
+            conversions: self.conversions_of(name),
+            feed: None,
+        });
+        self.add(name, accepted.rtc, accepted.started, role, accepted.answer)
             .await
-            .map_err(|_| OfferError::Stopped)?;
-        Ok((id, answer))
     }
 
     /// Answers a WHIP offer publishing to stream `name`.
@@ -424,44 +376,84 @@ impl Server {
         self.check_capacity()?;
         (self.admit)(name, peer, token).map_err(OfferError::Refused)?;
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::BadSdp(e.to_string()))?;
-        let now = Instant::now();
-        let mut rtc = self.new_rtc(now)?;
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(offer)
-            .map_err(|e| OfferError::Rejected(format!("the offer cannot be answered: {e}")))?;
-        let mut video = None;
-        let mut audio = None;
-        let answer = answer.to_sdp_string();
-        for (mid, kind, direction) in answered_media(&rtc, &answer) {
-            if !matches!(direction, Direction::RecvOnly | Direction::SendRecv) {
-                continue;
-            }
-            match kind {
-                MediaKind::Video if video.is_none() => {
-                    video = pick_pt(&mut rtc, mid, RtcCodec::H264).map(|_| mid);
-                }
-                MediaKind::Audio if audio.is_none() => {
-                    audio = pick_pt(&mut rtc, mid, RtcCodec::Opus).map(|_| mid);
-                }
-                _ => {}
-            }
-        }
-        if video.is_none() && audio.is_none() {
-            return Err(OfferError::Rejected(
-                "no common codec: the offer must send H.264 video or Opus audio".into(),
-            ));
-        }
+        let accepted = self.accept(offer, Direction::RecvOnly, "send")?;
         let publisher = self
             .hub
             .stream(name)
             .publish()
             .map_err(|_| OfferError::Busy(name.to_owned()))?;
+        let (video, audio) = (accepted.video.map(|(m, _)| m), accepted.audio.map(|(m, _)| m));
+        let role = Role::Whip(Whip {
+            publisher,
+            ingress: Ingress::new(video.is_some(), audio.map(|_| 2)),
+            video,
+            audio,
+            last_keyframe_request: accepted.started,
+            published: false,
+        });
+        self.add(name, accepted.rtc, accepted.started, role, accepted.answer)
+            .await
+    }
+
+    /// Answers `offer` with a new session whose media go `ours` (this side's
+    /// direction): the first H.264 video and Opus audio sections, or a
+    /// refusal naming what the offer must `verb`.
+    fn accept(&self, offer: SdpOffer, ours: Direction, verb: &str) -> Result<Accepted, OfferError> {
+        let started = Instant::now();
+        let mut rtc = self.new_rtc(started)?;
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| OfferError::Rejected(format!("the offer cannot be answered: {e}")))?
+            .to_sdp_string();
+        let mut video = None;
+        let mut audio = None;
+        for (mid, kind, direction) in answered_media(&rtc, &answer) {
+            if direction != ours && direction != Direction::SendRecv {
+                continue;
+            }
+            match kind {
+                MediaKind::Video if video.is_none() => {
+                    video = pick_pt(&mut rtc, mid, RtcCodec::H264).map(|pt| (mid, pt))
+                }
+                MediaKind::Audio if audio.is_none() => {
+                    audio = pick_pt(&mut rtc, mid, RtcCodec::Opus).map(|pt| (mid, pt))
+                }
+                _ => {}
+            }
+        }
+        if video.is_none() && audio.is_none() {
+            return Err(OfferError::Rejected(format!(
+                "no common codec: the offer must {verb} H.264 video or Opus audio"
+            )));
+        }
+        Ok(Accepted {
+            rtc,
+            answer,
+            started,
+            video,
+            audio,
+        })
+    }
+
+    /// Hands a new session to the run loop.
+    async fn add(
+        &self,
+        name: &str,
+        rtc: Rtc,
+        started: Instant,
+        role: Role,
+        answer: String,
+    ) -> Result<(SessionId, String), OfferError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let kind = match role {
+            Role::Whep(_) => "whep",
+            Role::Whip(_) => "whip",
+        };
         self.info.lock().insert(
             id,
             SessionInfo {
-                role: "whip",
+                role: kind,
                 stream: name.to_owned(),
                 state: "new",
                 note: None,
@@ -470,23 +462,16 @@ impl Server {
         let session = Session {
             id,
             rtc,
-            started: now,
+            started,
             connected: false,
             stream: name.to_owned(),
-            deadline: now,
-            role: Role::Whip(Whip {
-                publisher,
-                ingress: Ingress::new(video.is_some(), audio.map(|_| 2)),
-                video,
-                audio,
-                last_keyframe_request: now,
-                published: false,
-            }),
+            deadline: started,
+            role,
         };
-        self.commands
-            .send(Command::Add(Box::new(session)))
-            .await
-            .map_err(|_| OfferError::Stopped)?;
+        if self.commands.send(Command::Add(Box::new(session))).await.is_err() {
+            self.info.lock().remove(&id);
+            return Err(OfferError::Stopped);
+        }
         Ok((id, answer))
     }
 
@@ -535,6 +520,15 @@ fn pick_pt(rtc: &mut Rtc, mid: Mid, codec: RtcCodec) -> Option<Pt> {
         }
     }
     best.map(|(_, pt)| pt)
+}
+
+/// An answered offer.
+struct Accepted {
+    rtc: Rtc,
+    answer: String,
+    started: Instant,
+    video: Option<(Mid, Pt)>,
+    audio: Option<(Mid, Pt)>,
 }
 
 struct Session {
