@@ -222,10 +222,14 @@ fn parse_exposition(text: &str) -> Samples {
             }
             None => (series, BTreeMap::new()),
         };
-        let family = name
+        let counter = name
             .strip_suffix("_total")
             .filter(|f| types.get(*f).is_some_and(|t| t == "counter"));
-        let family = family.unwrap_or(name);
+        let histogram = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .filter(|f| types.get(*f).is_some_and(|t| t == "histogram"));
+        let family = counter.or(histogram).unwrap_or(name);
         assert!(
             types.contains_key(family),
             "sample of an undeclared family: {line}"
