@@ -17,6 +17,7 @@
 pub mod load;
 pub mod nodes;
 pub mod ownership;
+mod passes;
 pub mod placement;
 pub mod push_status;
 pub mod resolve;

@@ -188,25 +188,11 @@ impl<S: StateStore> Owner<S> {
     }
 
     /// Runs passes every `period` and whenever the lease changes, until aborted.
-    pub async fn run(mut self, mut lease: watch::Receiver<Option<LeaseId>>, period: Duration) {
-        let mut tick = tokio::time::interval(period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut failing = false;
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                r = lease.changed() => if r.is_err() { return },
-            }
-            let current = *lease.borrow_and_update();
-            match self.pass(current).await {
-                Ok(_) => failing = false,
-                Err(e) => {
-                    if !failing {
-                        tracing::warn!(error = %e, "updating stream ownership failed; retrying");
-                    }
-                    failing = true;
-                }
-            }
+    pub async fn run(mut self, lease: watch::Receiver<Option<LeaseId>>, period: Duration) {
+        let mut passes = crate::passes::Passes::new(lease, period);
+        while let Some(current) = passes.next().await {
+            let result = self.pass(current).await;
+            passes.report(result, "updating stream ownership failed");
         }
     }
 }
