@@ -9,13 +9,14 @@
 //! harness's `node_modules` (`make deps`) are missing.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 mod support;
 
 use serde_json::Value;
-use support::{Server, wait_for};
-use testkit::{SINE, TESTSRC, TempDir, have_ffmpeg, lavfi};
+use support::cluster::Killed;
+use support::{Server, ffmpeg_live, wait_for};
+use testkit::{TempDir, have_ffmpeg};
 
 /// Seconds each browser run lasts.
 const PLAY_SECONDS: u32 = 12;
@@ -62,41 +63,6 @@ fn have_browser_harness() -> bool {
         return false;
     }
     true
-}
-
-/// A child process killed on drop.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// ffmpeg encoding the test pattern and a sine live (`-re`, H.264 with a 1 s
-/// GOP and `-tune zerolatency`, AAC) for `secs` seconds, then `output`.
-fn ffmpeg_live(secs: u32, output: &[&str]) -> Killed {
-    let secs = secs.to_string();
-    let child = Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-re"])
-        .args(lavfi(&[TESTSRC, SINE], &secs))
-        .args([
-            "-c:v",
-            "libx264",
-            "-g",
-            "25",
-            "-tune",
-            "zerolatency",
-            "-c:a",
-            "aac",
-        ])
-        .args(output)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    Killed(child)
 }
 
 /// What play.mjs reported for one run.

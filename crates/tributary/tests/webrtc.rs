@@ -13,7 +13,7 @@ mod support;
 use serde_json::Value;
 use support::cluster::Killed;
 use support::{Server, wait_for};
-use testkit::{SINE, TESTSRC, TempDir, have_ffmpeg, lavfi};
+use testkit::{TempDir, have_ffmpeg};
 
 fn harness_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/browser")
@@ -59,26 +59,7 @@ fn push_rtmp(server: &Server, name: &str, secs: u32) -> Killed {
 
 /// ffmpeg pushing live H.264 (no B-frames) + AAC to `url` as `format`.
 fn push_live(url: &str, format: &str, secs: u32) -> Killed {
-    let secs = secs.to_string();
-    let child = Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-re"])
-        .args(lavfi(&[TESTSRC, SINE], &secs))
-        .args([
-            "-c:v",
-            "libx264",
-            "-g",
-            "25",
-            "-tune",
-            "zerolatency",
-            "-c:a",
-            "aac",
-        ])
-        .args(["-f", format, url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    Killed(child)
+    support::ffmpeg_live(secs, &["-f", format, url])
 }
 
 /// Runs webrtc.mjs against `server` and returns its JSON summary.

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use testkit::{free_tcp_port, free_udp_port};
+use testkit::{SINE, TESTSRC, free_tcp_port, free_udp_port, lavfi};
 
 pub mod cluster;
 
@@ -173,4 +173,29 @@ pub fn play(url: String, secs: u32) -> JoinHandle<(bool, String, f64)> {
             decoded,
         )
     })
+}
+
+/// ffmpeg encoding the test pattern and a sine live (`-re`, H.264 with a 1 s
+/// GOP and `-tune zerolatency`, AAC) for `secs` seconds, then `output`.
+pub fn ffmpeg_live(secs: u32, output: &[&str]) -> cluster::Killed {
+    let secs = secs.to_string();
+    let child = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-re"])
+        .args(lavfi(&[TESTSRC, SINE], &secs))
+        .args([
+            "-c:v",
+            "libx264",
+            "-g",
+            "25",
+            "-tune",
+            "zerolatency",
+            "-c:a",
+            "aac",
+        ])
+        .args(output)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    cluster::Killed(child)
 }
