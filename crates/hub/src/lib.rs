@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-pub use stream::{LiveStream, PublishError, Publisher, State};
+pub use stream::{LiveStream, PublishError, Publisher, State, ViewerCount};
 pub use subscriber::{Event, Protocol, Subscriber};
 
 /// Every stream of this process, by name.

@@ -141,6 +141,24 @@ impl LiveStream {
         Subscriber::from_oldest(self.clone(), protocol)
     }
 
+    /// Counts one viewer under `protocol` for as long as the guard lives,
+    /// for outputs that read the stream once for many viewers.
+    pub fn count_viewer(self: &Arc<Self>, protocol: Protocol) -> ViewerCount {
+        self.viewer_joined(protocol);
+        ViewerCount {
+            stream: self.clone(),
+            protocol,
+        }
+    }
+
+    /// A reader starting at the newest keyframe that counts as no viewer:
+    /// the output counts its viewers with [`LiveStream::count_viewer`].
+    pub fn subscribe_uncounted(self: &Arc<Self>) -> Subscriber {
+        let mut sub = Subscriber::new(self.clone(), Protocol::Other);
+        sub.uncount();
+        sub
+    }
+
     /// Subscribers right now by protocol (protocols without any left out).
     pub fn viewers_by_protocol(&self) -> std::collections::BTreeMap<Protocol, u64> {
         Protocol::ALL
@@ -362,5 +380,19 @@ impl Drop for Publisher {
     fn drop(&mut self) {
         self.stream.cutter.lock().offline();
         self.stream.release(self.id);
+    }
+}
+
+/// One viewer counted under a protocol while alive
+/// ([`LiveStream::count_viewer`]).
+#[derive(Debug)]
+pub struct ViewerCount {
+    stream: Arc<LiveStream>,
+    protocol: Protocol,
+}
+
+impl Drop for ViewerCount {
+    fn drop(&mut self) {
+        self.stream.viewer_left(self.protocol);
     }
 }

@@ -106,6 +106,7 @@ pub struct Subscriber {
     wake: watch::Receiver<u64>,
     offline_told: bool,
     protocol: Protocol,
+    counted: bool,
 }
 
 // === impl Subscriber ===
@@ -130,6 +131,15 @@ impl Subscriber {
             wake,
             offline_told: false,
             protocol,
+            counted: true,
+        }
+    }
+
+    /// Stops counting this reader as a viewer.
+    pub(crate) fn uncount(&mut self) {
+        if self.counted {
+            self.counted = false;
+            self.stream.viewer_left(self.protocol);
         }
     }
 
@@ -141,7 +151,7 @@ impl Subscriber {
     /// Counts this reader under `protocol` from now on (e.g. an MP4 reader
     /// whose request turned out to be a WebSocket upgrade).
     pub fn set_protocol(&mut self, protocol: Protocol) {
-        if protocol != self.protocol {
+        if protocol != self.protocol && self.counted {
             self.stream.viewer_joined(protocol);
             self.stream.viewer_left(self.protocol);
             self.protocol = protocol;
@@ -196,7 +206,9 @@ impl Subscriber {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
-        self.stream.viewer_left(self.protocol);
+        if self.counted {
+            self.stream.viewer_left(self.protocol);
+        }
     }
 }
 
@@ -340,5 +352,21 @@ mod tests {
         drop((a, b, c));
         assert!(stream.viewers_by_protocol().is_empty());
         assert_eq!(stream.viewers(), 0);
+    }
+
+    #[test]
+    fn a_shared_reader_counts_its_viewers_by_guard() {
+        let hub = Hub::default();
+        let stream = hub.stream("cam");
+        let shared = stream.subscribe_uncounted();
+        assert_eq!(stream.viewers(), 0, "the shared reader is no viewer");
+        let one = stream.count_viewer(Protocol::WebRtc);
+        let two = stream.count_viewer(Protocol::WebRtc);
+        assert_eq!(stream.viewers_by_protocol().get(&Protocol::WebRtc), Some(&2));
+        drop(one);
+        assert_eq!(stream.viewers(), 1);
+        drop((shared, two));
+        assert_eq!(stream.viewers(), 0);
+        assert!(stream.viewers_by_protocol().is_empty());
     }
 }

@@ -94,6 +94,11 @@ impl Egress {
         self.video.is_none() && self.audio.is_none()
     }
 
+    /// The hub track ids that go out.
+    pub fn track_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.video.iter().map(|(id, _)| *id).chain(self.audio)
+    }
+
     /// Whether there is a video track.
     pub fn has_video(&self) -> bool {
         self.video.is_some()

@@ -172,6 +172,8 @@ async fn show(State(server): State<Arc<Server>>, Path((name, id)): Path<(String,
         "stream": info.stream,
         "state": info.state,
         "note": info.note,
+        "estimateBps": info.estimate_bps,
+        "videoLimited": info.limited,
     }))
     .into_response()
 }

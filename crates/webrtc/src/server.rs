@@ -1,23 +1,28 @@
 //! The WebRTC server: one UDP socket, one run loop owning every session's
-//! `str0m::Rtc`, and per-viewer feed tasks that read the hub.
+//! `str0m::Rtc`, and one hub reader per played stream.
 //!
 //! The loop waits on the socket, on commands (new session, removal), on
-//! media from the feeds and on the earliest session deadline; after each
-//! input it drains the affected session's outputs (datagrams to send,
-//! events, its next deadline). Viewers (WHEP) get frames converted once per
-//! stream; publishers (WHIP) feed a hub `Publisher` and are asked for a
-//! keyframe every `keyframe_interval` and whenever a viewer of their stream
-//! asks (PLI/FIR forwarded). NACKs are answered by str0m from its send
-//! buffer; TWCC feedback is negotiated and handled by str0m.
+//! frames from the stream readers and on the earliest session deadline;
+//! after each input it drains the affected sessions' outputs (datagrams to
+//! send, events, their next deadline). Each played stream has one hub
+//! reader for all its viewers (WHEP): it converts a frame once and the loop
+//! writes it to every viewer, on all cores when there are many; a viewer
+//! that joins gets the current GOP at once. Publishers (WHIP) feed a hub
+//! `Publisher` and are asked for a keyframe every `keyframe_interval` and
+//! whenever a viewer of their stream asks (PLI/FIR forwarded). NACKs are
+//! answered by str0m from its send buffer. Viewers' bandwidth estimates
+//! (str0m's TWCC-based estimator, and REMB from the receiver) hold a
+//! congested viewer's video back to keyframes ([`Congestion`]).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hub::{Event as HubEvent, Hub, LiveStream, Protocol, Publisher};
+use hub::{Event as HubEvent, Hub, LiveStream, Protocol, Publisher, ViewerCount};
 use parking_lot::Mutex;
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::SdpOffer;
 use str0m::format::Codec as RtcCodec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
@@ -26,7 +31,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig}
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::convert::{Egress, Ingress, Kind, Outgoing, Received, SharedConversions};
+use crate::convert::{Egress, Ingress, Kind, Outgoing, Received};
 
 /// Settings of the WebRTC server.
 #[derive(Clone, Debug)]
@@ -103,10 +108,12 @@ pub struct SessionInfo {
     pub state: &'static str,
     /// What is not sent (e.g. AAC audio), if anything.
     pub note: Option<String>,
+    /// A viewer's bandwidth estimate (bits per second), once known.
+    pub estimate_bps: Option<u64>,
+    /// A viewer's video is held back to keyframes (its estimate is below
+    /// what the stream needs).
+    pub limited: bool,
 }
-
-/// A frame for a session, with when its feed read it from the hub.
-pub type Media = (SessionId, Outgoing, Instant);
 
 enum Command {
     Add(Box<Session>),
@@ -122,15 +129,26 @@ pub struct Stats {
     pub frames_out: AtomicU64,
     /// Frames published by WHIP sessions.
     pub frames_in: AtomicU64,
-    /// Frames dropped because a viewer's queue was full.
+    /// Video frames not sent to a viewer: waiting for a keyframe after
+    /// joining or a gap, or held back while it is congested.
     pub dropped: AtomicU64,
+    /// Viewers whose video is held back to keyframes now.
+    pub congested: AtomicU64,
     /// Datagrams no session accepted.
     pub stray_datagrams: AtomicU64,
-    /// Time from a viewer's feed reading a frame from the hub to its RTP
-    /// packets handed to the socket, as counts per bucket of [`SEND_BUCKETS`].
-    pub send_latency: [AtomicU64; SEND_BUCKETS.len() + 1],
-    /// Sum of those times in microseconds.
-    pub send_latency_sum_us: AtomicU64,
+    /// Per viewer and frame: from the stream's reader taking the frame off
+    /// the hub to the viewer's first RTP packet of it handed to the socket.
+    pub send: Histogram,
+    /// Per frame: from taking it off the hub to every viewer's packets
+    /// handed to the socket (or to their sessions' pacers).
+    pub fanout: Histogram,
+}
+
+/// Durations counted per bucket of [`SEND_BUCKETS`].
+#[derive(Debug, Default)]
+pub struct Histogram {
+    counts: [AtomicU64; SEND_BUCKETS.len() + 1],
+    sum_us: AtomicU64,
 }
 
 /// Upper bounds (seconds) of the send-latency buckets; the last bucket is
@@ -139,30 +157,53 @@ pub const SEND_BUCKETS: [f64; 10] = [
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 1.0,
 ];
 
-impl Stats {
-    fn record_send(&self, d: Duration) {
+impl Histogram {
+    fn record(&self, d: Duration) {
         let secs = d.as_secs_f64();
         let i = SEND_BUCKETS
             .iter()
             .position(|&b| secs <= b)
             .unwrap_or(SEND_BUCKETS.len());
-        self.send_latency[i].fetch_add(1, Ordering::Relaxed);
-        self.send_latency_sum_us.fetch_add(
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(
             u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
     }
 
-    /// The send-latency bucket counts (not cumulative) with their upper
-    /// bounds, `f64::INFINITY` last.
-    pub fn send_latency_buckets(&self) -> Vec<(f64, u64)> {
+    /// The bucket counts (not cumulative) with their upper bounds,
+    /// `f64::INFINITY` last.
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
         SEND_BUCKETS
             .iter()
             .copied()
             .chain([f64::INFINITY])
-            .zip(&self.send_latency)
+            .zip(&self.counts)
             .map(|(b, n)| (b, n.load(Ordering::Relaxed)))
             .collect()
+    }
+
+    /// The sum of the durations in seconds.
+    pub fn sum_seconds(&self) -> f64 {
+        self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+    }
+
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::DescriptorEncoder,
+        name: &str,
+        help: &str,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::metrics::MetricType;
+        let buckets = self.buckets();
+        let count = buckets.iter().map(|(_, n)| n).sum();
+        let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+        metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            self.sum_seconds(),
+            count,
+            &buckets,
+            None,
+        )
     }
 }
 
@@ -188,6 +229,13 @@ impl prometheus_client::collector::Collector for Collector {
             MetricType::Gauge,
         )?;
         ConstGauge::new(i64::try_from(load(&s.sessions)).unwrap_or(i64::MAX)).encode(gauge)?;
+        let gauge = encoder.encode_descriptor(
+            "tributary_webrtc_congested_viewers",
+            "WebRTC viewers whose video is held back to keyframes by their bandwidth estimate",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(i64::try_from(load(&s.congested)).unwrap_or(i64::MAX)).encode(gauge)?;
         for (name, help, v) in [
             (
                 "tributary_webrtc_frames_sent",
@@ -201,7 +249,7 @@ impl prometheus_client::collector::Collector for Collector {
             ),
             (
                 "tributary_webrtc_dropped_frames",
-                "Frames dropped because a viewer's queue was full",
+                "Video frames not sent to a viewer: waiting for a keyframe, or held back while congested",
                 &s.dropped,
             ),
             (
@@ -213,17 +261,16 @@ impl prometheus_client::collector::Collector for Collector {
             let metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
             ConstCounter::new(load(v)).encode(metric)?;
         }
-        let buckets = s.send_latency_buckets();
-        let count = buckets.iter().map(|(_, n)| n).sum();
-        let sum = load(&s.send_latency_sum_us) as f64 / 1e6;
-        let mut metric = encoder.encode_descriptor(
+        s.send.encode(
+            &mut encoder,
             "tributary_webrtc_send_latency_seconds",
-            "Time from a viewer's feed reading a frame to its RTP packets handed to the socket",
-            None,
-            MetricType::Histogram,
+            "Per viewer and frame: from taking the frame off the hub to the viewer's first RTP packet of it handed to the socket",
         )?;
-        let finite: Vec<(f64, u64)> = buckets.into_iter().collect();
-        metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &finite, None)
+        s.fanout.encode(
+            &mut encoder,
+            "tributary_webrtc_fanout_seconds",
+            "Per frame: from taking it off the hub to every viewer's packets handed to the socket",
+        )
     }
 }
 
@@ -234,7 +281,6 @@ pub struct Server {
     candidates: Vec<SocketAddr>,
     next_id: AtomicU64,
     info: Arc<Mutex<HashMap<SessionId, SessionInfo>>>,
-    conversions: Mutex<HashMap<String, Weak<SharedConversions>>>,
     admit: Admit,
     config: Config,
     /// Counters.
@@ -253,7 +299,13 @@ impl Server {
     /// Binds the UDP port and starts the run loop. `admit` decides who may
     /// publish (WHIP).
     pub async fn bind(config: Config, hub: Arc<Hub>, admit: Admit) -> std::io::Result<Arc<Self>> {
-        let socket = UdpSocket::bind(config.listen).await?;
+        let std_socket = std::net::UdpSocket::bind(config.listen)?;
+        std_socket.set_nonblocking(true)?;
+        // Sends go through a clone of the socket, from the loop and from
+        // fan-out workers on other threads; a full send buffer drops the
+        // datagram (NACKs recover it) rather than blocking.
+        let sender = std_socket.try_clone()?;
+        let socket = UdpSocket::from_std(std_socket)?;
         let local = socket.local_addr()?;
         let ips = if config.public_ips.is_empty() {
             vec![if local.ip().is_unspecified() {
@@ -279,17 +331,23 @@ impl Server {
             candidates: candidates.clone(),
             next_id: AtomicU64::new(1),
             info: info.clone(),
-            conversions: Mutex::new(HashMap::new()),
             admit,
             config: config.clone(),
             stats: stats.clone(),
         });
         let run = RunLoop {
             socket,
+            shared: Shared {
+                socket: sender,
+                info,
+                stats,
+            },
             destination: candidates[0],
             sessions: HashMap::new(),
-            info,
-            stats,
+            by_source: HashMap::new(),
+            feeds: HashMap::new(),
+            feed_of: HashMap::new(),
+            next_feed: 1,
             media,
             config,
         };
@@ -316,8 +374,16 @@ impl Server {
         rx.await.unwrap_or(false)
     }
 
-    fn new_rtc(&self, now: Instant) -> Result<Rtc, OfferError> {
-        let mut rtc = RtcConfig::new()
+    /// A session; `bwe`: the bitrate a viewer's stream needs, to estimate
+    /// the viewer's bandwidth against (publishers: none).
+    fn new_rtc(&self, now: Instant, bwe: Option<u64>) -> Result<Rtc, OfferError> {
+        let mut config = RtcConfig::new();
+        if let Some(need) = bwe {
+            // Start above what the stream needs so a new viewer is not held
+            // back before the first feedback.
+            config = config.enable_bwe(Some(Bitrate::bps((need * 3 / 2).max(1_000_000))));
+        }
+        let mut rtc = config
             .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
             .set_ice_lite(true)
             // About 2 s of a 2 Mbit/s stream for NACK retransmissions (the
@@ -327,6 +393,12 @@ impl Server {
             .enable_h264(true)
             .enable_opus(true, false)
             .build(now);
+        if let Some(need) = bwe {
+            // Probe up to twice the stream's rate: room to tell congestion
+            // from a link that just carries the stream.
+            rtc.bwe()
+                .set_desired_bitrate(Bitrate::bps((need * 2).max(2_000_000)));
+        }
         for addr in &self.candidates {
             let c = Candidate::host(*addr, "udp")
                 .map_err(|e| OfferError::Rejected(format!("candidate {addr}: {e}")))?;
@@ -353,13 +425,16 @@ impl Server {
         if !stream.wait_live(Duration::from_secs(5)).await {
             return Err(OfferError::Offline(name.to_owned()));
         }
-        let accepted = self.accept(offer, Direction::SendOnly, "receive")?;
+        let need = stream.track_bitrates().values().sum();
+        let accepted = self.accept(offer, Direction::SendOnly, "receive", Some(need))?;
         let role = Role::Whep(Whep {
             stream,
             video: accepted.video,
             audio: accepted.audio,
-            conversions: self.conversions_of(name),
             feed: None,
+            wait_keyframe: true,
+            congestion: Congestion::default(),
+            count: None,
         });
         self.add(name, accepted.rtc, accepted.started, role, accepted.answer)
             .await
@@ -376,7 +451,7 @@ impl Server {
         self.check_capacity()?;
         (self.admit)(name, peer, token).map_err(OfferError::Refused)?;
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::BadSdp(e.to_string()))?;
-        let accepted = self.accept(offer, Direction::RecvOnly, "send")?;
+        let accepted = self.accept(offer, Direction::RecvOnly, "send", None)?;
         let publisher = self
             .hub
             .stream(name)
@@ -398,9 +473,15 @@ impl Server {
     /// Answers `offer` with a new session whose media go `ours` (this side's
     /// direction): the first H.264 video and Opus audio sections, or a
     /// refusal naming what the offer must `verb`.
-    fn accept(&self, offer: SdpOffer, ours: Direction, verb: &str) -> Result<Accepted, OfferError> {
+    fn accept(
+        &self,
+        offer: SdpOffer,
+        ours: Direction,
+        verb: &str,
+        bwe: Option<u64>,
+    ) -> Result<Accepted, OfferError> {
         let started = Instant::now();
-        let mut rtc = self.new_rtc(started)?;
+        let mut rtc = self.new_rtc(started, bwe)?;
         let answer = rtc
             .sdp_api()
             .accept_offer(offer)
@@ -457,6 +538,8 @@ impl Server {
                 stream: name.to_owned(),
                 state: "new",
                 note: None,
+                estimate_bps: None,
+                limited: false,
             },
         );
         let session = Session {
@@ -473,17 +556,6 @@ impl Server {
             return Err(OfferError::Stopped);
         }
         Ok((id, answer))
-    }
-
-    fn conversions_of(&self, name: &str) -> Arc<SharedConversions> {
-        let mut map = self.conversions.lock();
-        map.retain(|_, w| w.strong_count() > 0);
-        if let Some(c) = map.get(name).and_then(Weak::upgrade) {
-            return c;
-        }
-        let c = Arc::new(SharedConversions::default());
-        map.insert(name.to_owned(), Arc::downgrade(&c));
-        c
     }
 }
 
@@ -550,8 +622,13 @@ struct Whep {
     stream: Arc<LiveStream>,
     video: Option<(Mid, Pt)>,
     audio: Option<(Mid, Pt)>,
-    conversions: Arc<SharedConversions>,
-    feed: Option<tokio::task::JoinHandle<()>>,
+    /// The stream reader this viewer is fed from, once connected.
+    feed: Option<FeedId>,
+    /// After joining or a gap: video waits for the next keyframe.
+    wait_keyframe: bool,
+    congestion: Congestion,
+    /// Counts this viewer on the stream while connected.
+    count: Option<ViewerCount>,
 }
 
 struct Whip {
@@ -563,13 +640,96 @@ struct Whip {
     published: bool,
 }
 
-impl Drop for Session {
-    fn drop(&mut self) {
-        if let Role::Whep(w) = &self.role
-            && let Some(feed) = &w.feed
-        {
-            feed.abort();
+/// A viewer's congestion state from its bandwidth estimates: the sender's
+/// own (TWCC feedback) and the receiver's (REMB). While the lower estimate
+/// is below what the stream needs, only video keyframes are sent (audio
+/// goes on); full video resumes once the estimate is a quarter above it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Congestion {
+    /// The TWCC-based estimate, bits per second.
+    pub twcc: Option<u64>,
+    /// The receiver's REMB, bits per second.
+    pub remb: Option<u64>,
+    /// What the stream needs, bits per second (0: unknown).
+    pub need: u64,
+    /// Video held back to keyframes.
+    pub limited: bool,
+}
+
+impl Congestion {
+    /// The estimate decisions use: the lower of the two.
+    pub fn estimate(&self) -> Option<u64> {
+        match (self.twcc, self.remb) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
+    }
+
+    /// Re-decides `limited`; true when it changed.
+    pub fn update(&mut self) -> bool {
+        let before = self.limited;
+        match self.estimate() {
+            None => {}
+            Some(_) if self.need == 0 => self.limited = false,
+            Some(e) if !self.limited => self.limited = e < self.need,
+            Some(e) => self.limited = e < self.need + self.need / 4,
+        }
+        before != self.limited
+    }
+}
+
+/// A stream read once for all its WebRTC viewers.
+type FeedId = u64;
+
+/// What a stream's reader hands the run loop, with when it read it.
+type FeedMessage = (FeedId, FeedEvent, Instant);
+
+enum FeedEvent {
+    /// What goes out of the stream's (new) tracks.
+    Tracks(Egress),
+    /// A converted frame; `reordered` when it is video with B-frames.
+    Frame(Outgoing, bool),
+    /// The reader fell out of the stream's window: viewers wait for a keyframe.
+    Gap,
+}
+
+struct Feed {
+    stream: Arc<LiveStream>,
+    task: tokio::task::JoinHandle<()>,
+    viewers: Vec<SessionId>,
+    egress: Egress,
+    /// The stream's frames since its newest video keyframe, for viewers
+    /// that join (they start at once, as other outputs' readers do).
+    gop: Vec<Outgoing>,
+    gop_bytes: usize,
+    /// The source has B-frames.
+    reordered: bool,
+    /// What the sent tracks need, bits per second.
+    need: u64,
+}
+
+/// A new viewer's catch-up is at most this many bytes of the current GOP.
+const GOP_CACHE_BYTES: usize = 8 << 20;
+
+impl Feed {
+    fn note(&self) -> Option<String> {
+        let warning = self.reordered.then_some(
+            "the source has B-frames, which WebRTC players cannot show smoothly (encode without them, e.g. x264 -bf 0)",
+        );
+        match (&self.egress.note, warning) {
+            (Some(n), Some(w)) => Some(format!("{n}; {w}")),
+            (n, w) => n.clone().or(w.map(str::to_owned)),
+        }
+    }
+
+    /// The bitrate of the tracks that go out, from the stream's counters.
+    fn measure_need(&mut self) {
+        let rates = self.stream.track_bitrates();
+        self.need = self
+            .egress
+            .track_ids()
+            .filter_map(|t| rates.get(&t))
+            .sum();
     }
 }
 
@@ -577,18 +737,47 @@ impl Drop for Session {
 /// work (deadlines, removals), which is linear in the number of sessions.
 const BATCH: usize = 1024;
 
-struct RunLoop {
-    socket: UdpSocket,
-    destination: SocketAddr,
-    sessions: HashMap<SessionId, Session>,
+/// From this many viewers of a frame on, the fan-out runs on all cores.
+const PARALLEL_VIEWERS: usize = 8;
+
+/// What the loop shares with fan-out workers.
+struct Shared {
+    socket: std::net::UdpSocket,
     info: Arc<Mutex<HashMap<SessionId, SessionInfo>>>,
     stats: Arc<Stats>,
-    media: mpsc::Sender<Media>,
+}
+
+/// What driving a session asks of the loop.
+#[derive(Default)]
+struct Effects {
+    /// A viewer asked for a keyframe.
+    keyframe_wanted: bool,
+    /// The session just connected.
+    connected: bool,
+    /// When its first datagram was handed to the socket.
+    first_send: Option<Instant>,
+}
+
+struct RunLoop {
+    socket: UdpSocket,
+    shared: Shared,
+    destination: SocketAddr,
+    sessions: HashMap<SessionId, Session>,
+    /// Which session a source address belongs to.
+    by_source: HashMap<SocketAddr, SessionId>,
+    feeds: HashMap<FeedId, Feed>,
+    feed_of: HashMap<String, FeedId>,
+    next_feed: FeedId,
+    media: mpsc::Sender<FeedMessage>,
     config: Config,
 }
 
 impl RunLoop {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut media: mpsc::Receiver<Media>) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut media: mpsc::Receiver<FeedMessage>,
+    ) {
         let mut buf = vec![0u8; 2048];
         loop {
             let next = self
@@ -615,7 +804,7 @@ impl RunLoop {
                     Some(Command::Add(session)) => {
                         let id = session.id;
                         self.sessions.insert(id, *session);
-                        self.stats.sessions.store(self.sessions.len() as u64, Ordering::Relaxed);
+                        self.shared.stats.sessions.store(self.sessions.len() as u64, Ordering::Relaxed);
                         self.drive(id);
                     }
                     Some(Command::Remove(id, done)) => {
@@ -624,13 +813,11 @@ impl RunLoop {
                     }
                     None => return,
                 },
-                m = media.recv() => if let Some((id, out, read)) = m {
-                    self.write(id, &out);
-                    self.stats.record_send(read.elapsed());
+                m = media.recv() => if let Some(m) = m {
+                    self.on_feed(m);
                     for _ in 0..BATCH {
-                        let Ok((id, out, read)) = media.try_recv() else { break };
-                        self.write(id, &out);
-                        self.stats.record_send(read.elapsed());
+                        let Ok(m) = media.try_recv() else { break };
+                        self.on_feed(m);
                     }
                 },
                 () = tokio::time::sleep_until(next.into()) => {}
@@ -640,18 +827,28 @@ impl RunLoop {
     }
 
     fn receive(&mut self, source: SocketAddr, data: &[u8]) {
+        let stats = &self.shared.stats;
         let Ok(receive) = Receive::new(NetProtocol::Udp, source, self.destination, data) else {
-            self.stats.stray_datagrams.fetch_add(1, Ordering::Relaxed);
+            stats.stray_datagrams.fetch_add(1, Ordering::Relaxed);
             return;
         };
         let input = Input::Receive(Instant::now(), receive);
-        let Some(id) = self
-            .sessions
-            .iter()
-            .find(|(_, s)| s.rtc.accepts(&input))
-            .map(|(id, _)| *id)
-        else {
-            self.stats.stray_datagrams.fetch_add(1, Ordering::Relaxed);
+        let known = self
+            .by_source
+            .get(&source)
+            .copied()
+            .filter(|id| self.sessions.get(id).is_some_and(|s| s.rtc.accepts(&input)));
+        let found = known.or_else(|| {
+            let id = self
+                .sessions
+                .iter()
+                .find(|(_, s)| s.rtc.accepts(&input))
+                .map(|(id, _)| *id)?;
+            self.by_source.insert(source, id);
+            Some(id)
+        });
+        let Some(id) = found else {
+            stats.stray_datagrams.fetch_add(1, Ordering::Relaxed);
             return;
         };
         let session = self.sessions.get_mut(&id).expect("found above");
@@ -717,75 +914,189 @@ impl RunLoop {
             return false;
         };
         s.rtc.disconnect();
-        self.info.lock().remove(&id);
-        self.stats
-            .sessions
-            .store(self.sessions.len() as u64, Ordering::Relaxed);
+        self.by_source.retain(|_, v| *v != id);
+        if let Role::Whep(w) = &s.role
+            && let Some(feed_id) = w.feed
+        {
+            self.leave(feed_id, id);
+        }
+        self.shared.info.lock().remove(&id);
+        let stats = &self.shared.stats;
+        stats.sessions.store(self.sessions.len() as u64, Ordering::Relaxed);
+        stats.congested.store(
+            self.sessions
+                .values()
+                .filter(|s| matches!(&s.role, Role::Whep(w) if w.congestion.limited))
+                .count() as u64,
+            Ordering::Relaxed,
+        );
         tracing::info!(session = id, stream = %s.stream, reason = why, "webrtc session ended");
         true
     }
 
-    fn write(&mut self, id: SessionId, out: &Outgoing) {
-        let Some(s) = self.sessions.get_mut(&id) else {
-            return;
-        };
-        let Role::Whep(w) = &s.role else { return };
-        let target = match out.kind {
-            Kind::Video => w.video,
-            Kind::Audio => w.audio,
-        };
-        let Some((mid, pt)) = target else { return };
-        let clock = match out.kind {
-            Kind::Video => str0m::media::Frequency::NINETY_KHZ,
-            Kind::Audio => str0m::media::Frequency::FORTY_EIGHT_KHZ,
-        };
-        if let Some(writer) = s.rtc.writer(mid) {
-            let time = str0m::media::MediaTime::new(out.rtp_time, clock);
-            match writer.write(pt, Instant::now(), time, out.data.clone()) {
-                Ok(()) => {
-                    self.stats.frames_out.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => tracing::debug!(session = id, error = %e, "webrtc write"),
+    /// A connected viewer joins its stream's reader (started for the first
+    /// viewer) and gets the current GOP at once.
+    fn join(&mut self, id: SessionId) {
+        let Some(s) = self.sessions.get_mut(&id) else { return };
+        let Role::Whep(w) = &mut s.role else { return };
+        let feed_id = match self.feed_of.get(&s.stream) {
+            Some(f) => *f,
+            None => {
+                let f = self.next_feed;
+                self.next_feed += 1;
+                let task = tokio::spawn(read_stream(f, w.stream.clone(), self.media.clone()));
+                self.feeds.insert(
+                    f,
+                    Feed {
+                        stream: w.stream.clone(),
+                        task,
+                        viewers: Vec::new(),
+                        egress: Egress::default(),
+                        gop: Vec::new(),
+                        gop_bytes: 0,
+                        reordered: false,
+                        need: 0,
+                    },
+                );
+                self.feed_of.insert(s.stream.clone(), f);
+                f
             }
+        };
+        let feed = self.feeds.get_mut(&feed_id).expect("feed just found or made");
+        feed.viewers.push(id);
+        w.feed = Some(feed_id);
+        w.count = Some(w.stream.count_viewer(Protocol::WebRtc));
+        w.wait_keyframe = feed.egress.has_video();
+        w.congestion.need = feed.need;
+        if let Some(i) = self.shared.info.lock().get_mut(&id) {
+            i.note = feed.note();
+        }
+        let need = feed.need;
+        let gop = feed.gop.clone();
+        let now = Instant::now();
+        for out in &gop {
+            send_frame(s, out, need, now, &self.shared);
         }
         self.drive(id);
     }
 
-    /// Drains a session's outputs: datagrams out, events handled, next deadline.
-    fn drive(&mut self, id: SessionId) {
-        let mut forward_pli: Option<String> = None;
-        {
-            let Some(s) = self.sessions.get_mut(&id) else {
-                return;
-            };
-            loop {
-                match s.rtc.poll_output() {
-                    Ok(Output::Timeout(t)) => {
-                        s.deadline = t;
-                        break;
+    /// A viewer left: the reader stops with its last viewer.
+    fn leave(&mut self, feed_id: FeedId, id: SessionId) {
+        let Some(feed) = self.feeds.get_mut(&feed_id) else { return };
+        feed.viewers.retain(|v| *v != id);
+        if feed.viewers.is_empty() {
+            feed.task.abort();
+            self.feeds.remove(&feed_id);
+            self.feed_of.retain(|_, f| *f != feed_id);
+        }
+    }
+
+    fn on_feed(&mut self, (feed_id, event, read): FeedMessage) {
+        let Some(feed) = self.feeds.get_mut(&feed_id) else { return };
+        let info = &self.shared.info;
+        match event {
+            FeedEvent::Tracks(egress) => {
+                if let Some(note) = &egress.note {
+                    tracing::info!(stream = %feed.stream.name(), "webrtc: {note}");
+                }
+                feed.egress = egress;
+                feed.gop.clear();
+                feed.gop_bytes = 0;
+                feed.measure_need();
+                let note = feed.note();
+                let has_video = feed.egress.has_video();
+                let mut info = info.lock();
+                for id in &feed.viewers {
+                    if let Some(Session { role: Role::Whep(w), .. }) = self.sessions.get_mut(id) {
+                        w.wait_keyframe = has_video;
                     }
-                    Ok(Output::Transmit(t)) => {
-                        if let Err(e) = self.socket.try_send_to(&t.contents, t.destination)
-                            && e.kind() != std::io::ErrorKind::WouldBlock
-                        {
-                            tracing::debug!(session = id, error = %e, "webrtc send");
-                        }
-                    }
-                    Ok(Output::Event(e)) => {
-                        if let Some(stream) = on_event(s, e, &self.info, &self.stats, &self.media) {
-                            forward_pli = Some(stream);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::debug!(session = id, error = %e, "webrtc session failed");
-                        s.rtc.disconnect();
-                        s.deadline = Instant::now();
-                        break;
+                    if let Some(i) = info.get_mut(id) {
+                        i.note.clone_from(&note);
                     }
                 }
             }
+            FeedEvent::Gap => {
+                feed.gop.clear();
+                feed.gop_bytes = 0;
+                let has_video = feed.egress.has_video();
+                for id in &feed.viewers {
+                    if let Some(Session { role: Role::Whep(w), .. }) = self.sessions.get_mut(id) {
+                        w.wait_keyframe = has_video;
+                    }
+                }
+            }
+            FeedEvent::Frame(out, reordered) => {
+                if reordered && !feed.reordered {
+                    feed.reordered = true;
+                    tracing::info!(
+                        stream = %feed.stream.name(),
+                        "the source has B-frames; WebRTC players show them badly"
+                    );
+                    let note = feed.note();
+                    let mut info = info.lock();
+                    for id in &feed.viewers {
+                        if let Some(i) = info.get_mut(id) {
+                            i.note.clone_from(&note);
+                        }
+                    }
+                }
+                if out.kind == Kind::Video && out.keyframe {
+                    feed.gop.clear();
+                    feed.gop_bytes = 0;
+                    feed.measure_need();
+                }
+                let cached = out.keyframe || !feed.gop.is_empty() || !feed.egress.has_video();
+                if cached && feed.gop_bytes + out.data.len() <= GOP_CACHE_BYTES {
+                    feed.gop_bytes += out.data.len();
+                    feed.gop.push(out.clone());
+                } else if !feed.egress.has_video() {
+                    feed.gop.clear();
+                    feed.gop_bytes = 0;
+                }
+                self.fan_out(feed_id, &out, read);
+            }
         }
-        if let Some(stream) = forward_pli {
+    }
+
+    /// Writes one frame to every viewer of a feed, on all cores when there
+    /// are many.
+    fn fan_out(&mut self, feed_id: FeedId, out: &Outgoing, read: Instant) {
+        let Some(feed) = self.feeds.get(&feed_id) else { return };
+        let need = feed.need;
+        let shared = &self.shared;
+        let mut viewers: Vec<&mut Session> = self
+            .sessions
+            .values_mut()
+            .filter(|s| matches!(&s.role, Role::Whep(w) if w.feed == Some(feed_id)))
+            .collect();
+        let effects: Vec<Effects> = if viewers.len() >= PARALLEL_VIEWERS && rayon::current_num_threads() > 1 {
+            use rayon::prelude::*;
+            viewers
+                .par_iter_mut()
+                .map(|s| send_frame(s, out, need, read, shared))
+                .collect()
+        } else {
+            viewers
+                .iter_mut()
+                .map(|s| send_frame(s, out, need, read, shared))
+                .collect()
+        };
+        shared.stats.fanout.record(read.elapsed());
+        if effects.iter().any(|e| e.keyframe_wanted) {
+            let stream = feed.stream.name().to_owned();
+            self.forward_keyframe_request(&stream);
+        }
+    }
+
+    /// Drains a session's outputs and acts on what they ask.
+    fn drive(&mut self, id: SessionId) {
+        let Some(s) = self.sessions.get_mut(&id) else { return };
+        let effects = drive(s, &self.shared);
+        let stream = s.stream.clone();
+        if effects.connected && matches!(s.role, Role::Whep(_)) {
+            self.join(id);
+        }
+        if effects.keyframe_wanted {
             self.forward_keyframe_request(&stream);
         }
     }
@@ -811,40 +1122,144 @@ impl RunLoop {
     }
 }
 
-/// Handles one event of a session; returns the stream whose publisher a
-/// viewer asked for a keyframe.
-fn on_event(
-    s: &mut Session,
-    event: Event,
-    info: &Arc<Mutex<HashMap<SessionId, SessionInfo>>>,
-    stats: &Arc<Stats>,
-    media: &mpsc::Sender<Media>,
-) -> Option<String> {
+/// Writes one frame to one viewer and sends what its session lets out.
+fn send_frame(s: &mut Session, out: &Outgoing, need: u64, read: Instant, shared: &Shared) -> Effects {
+    let Role::Whep(w) = &mut s.role else {
+        return Effects::default();
+    };
+    if out.kind == Kind::Video {
+        if out.keyframe && w.congestion.need != need {
+            w.congestion.need = need;
+            if w.congestion.update() {
+                congestion_changed(s.id, &s.stream, w.congestion, shared);
+            }
+        }
+        if w.wait_keyframe || w.congestion.limited {
+            if !out.keyframe {
+                shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                return Effects::default();
+            }
+            w.wait_keyframe = false;
+        }
+    }
+    let target = match out.kind {
+        Kind::Video => w.video,
+        Kind::Audio => w.audio,
+    };
+    let Some((mid, pt)) = target else {
+        return Effects::default();
+    };
+    let clock = match out.kind {
+        Kind::Video => str0m::media::Frequency::NINETY_KHZ,
+        Kind::Audio => str0m::media::Frequency::FORTY_EIGHT_KHZ,
+    };
+    if let Some(writer) = s.rtc.writer(mid) {
+        let time = str0m::media::MediaTime::new(out.rtp_time, clock);
+        match writer.write(pt, Instant::now(), time, out.data.clone()) {
+            Ok(()) => {
+                shared.stats.frames_out.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => tracing::debug!(session = s.id, error = %e, "webrtc write"),
+        }
+    }
+    let effects = drive(s, shared);
+    if let Some(first) = effects.first_send {
+        shared.stats.send.record(first.saturating_duration_since(read));
+    }
+    effects
+}
+
+/// Drains a session's outputs: datagrams out, events handled, next deadline.
+fn drive(s: &mut Session, shared: &Shared) -> Effects {
+    let mut effects = Effects::default();
+    // Deadlines already due (the pacer releasing what was just written) are
+    // handled here rather than on the loop's next pass; bounded, so a
+    // session cannot hold the loop.
+    let mut due_rounds = 0;
+    loop {
+        match s.rtc.poll_output() {
+            Ok(Output::Timeout(t)) => {
+                let now = Instant::now();
+                if t <= now && due_rounds < 64 && s.rtc.is_alive() {
+                    due_rounds += 1;
+                    let _ = s.rtc.handle_input(Input::Timeout(now));
+                    continue;
+                }
+                s.deadline = t;
+                break;
+            }
+            Ok(Output::Transmit(t)) => {
+                if effects.first_send.is_none() {
+                    effects.first_send = Some(Instant::now());
+                }
+                if let Err(e) = shared.socket.send_to(&t.contents, t.destination)
+                    && e.kind() != std::io::ErrorKind::WouldBlock
+                {
+                    tracing::debug!(session = s.id, error = %e, "webrtc send");
+                }
+            }
+            Ok(Output::Event(e)) => on_event(s, e, shared, &mut effects),
+            Err(e) => {
+                tracing::debug!(session = s.id, error = %e, "webrtc session failed");
+                s.rtc.disconnect();
+                s.deadline = Instant::now();
+                break;
+            }
+        }
+    }
+    effects
+}
+
+fn congestion_changed(id: SessionId, stream: &str, c: Congestion, shared: &Shared) {
+    if let Some(i) = shared.info.lock().get_mut(&id) {
+        i.estimate_bps = c.estimate();
+        i.limited = c.limited;
+    }
+    let congested = &shared.stats.congested;
+    if c.limited {
+        congested.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            session = id,
+            stream,
+            estimate_bps = c.estimate(),
+            need_bps = c.need,
+            "webrtc viewer congested: video held back to keyframes"
+        );
+    } else {
+        let _ = congested.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        tracing::info!(session = id, stream, estimate_bps = c.estimate(), "webrtc viewer recovered");
+    }
+}
+
+/// Handles one event of a session.
+fn on_event(s: &mut Session, event: Event, shared: &Shared, effects: &mut Effects) {
     match event {
         Event::Connected => {
             s.connected = true;
-            if let Some(i) = info.lock().get_mut(&s.id) {
+            effects.connected = true;
+            if let Some(i) = shared.info.lock().get_mut(&s.id) {
                 i.state = "connected";
             }
             tracing::info!(session = s.id, stream = %s.stream, "webrtc session connected");
-            if let Role::Whep(w) = &mut s.role {
-                w.feed = Some(tokio::spawn(feed(
-                    s.id,
-                    w.stream.clone(),
-                    w.conversions.clone(),
-                    media.clone(),
-                    info.clone(),
-                    stats.clone(),
-                )));
-            }
-            None
         }
         Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
             s.rtc.disconnect();
-            None
+        }
+        Event::EgressBitrateEstimate(kind) => {
+            let Role::Whep(w) = &mut s.role else { return };
+            match kind {
+                BweKind::Twcc { estimate, .. } => w.congestion.twcc = Some(estimate.as_u64()),
+                BweKind::Remb { estimate, .. } => w.congestion.remb = Some(estimate.as_u64()),
+                _ => return,
+            }
+            if w.congestion.update() {
+                congestion_changed(s.id, &s.stream, w.congestion, shared);
+            } else if let Some(i) = shared.info.lock().get_mut(&s.id) {
+                i.estimate_bps = w.congestion.estimate();
+            }
         }
         Event::MediaData(data) => {
-            let Role::Whip(w) = &mut s.role else { return None };
+            let Role::Whip(w) = &mut s.role else { return };
             let since = data.network_time.saturating_duration_since(s.started);
             let received = if Some(data.mid) == w.video {
                 w.ingress.video(&data.data, data.time.numer(), since)
@@ -853,6 +1268,7 @@ fn on_event(
             } else {
                 Received::Nothing
             };
+            let stats = &shared.stats;
             match received {
                 Received::Tracks(tracks, frame) => {
                     w.publisher.set_tracks(tracks);
@@ -870,80 +1286,95 @@ fn on_event(
                 }
                 _ => {}
             }
-            None
         }
-        Event::KeyframeRequest(_) => matches!(s.role, Role::Whep(_)).then(|| s.stream.clone()),
-        Event::RtpPacket(_) | Event::StreamPaused(_) => None,
-        _ => None,
+        Event::KeyframeRequest(_) => {
+            if matches!(s.role, Role::Whep(_)) {
+                effects.keyframe_wanted = true;
+            }
+        }
+        _ => {}
     }
 }
 
-/// Reads the stream for one viewer and sends converted frames into the run loop.
-async fn feed(
-    id: SessionId,
-    stream: Arc<LiveStream>,
-    conversions: Arc<SharedConversions>,
-    media: mpsc::Sender<Media>,
-    info: Arc<Mutex<HashMap<SessionId, SessionInfo>>>,
-    stats: Arc<Stats>,
-) {
-    let mut sub = stream.subscribe_as(Protocol::WebRtc);
+/// Reads a stream once for all its WebRTC viewers: each frame is converted
+/// once and handed to the run loop, which writes it to every viewer.
+async fn read_stream(id: FeedId, stream: Arc<LiveStream>, media: mpsc::Sender<FeedMessage>) {
+    let mut sub = stream.subscribe_uncounted();
     let mut egress = Egress::default();
-    // After a drop, wait for the next video keyframe so the decoder recovers cleanly.
-    let mut wait_keyframe = true;
-    let mut reordered = false;
     loop {
-        match sub.next().await {
+        let event = match sub.next().await {
             HubEvent::Tracks(tracks) => {
                 egress = Egress::new(&tracks);
-                if let Some(note) = &egress.note {
-                    tracing::info!(session = id, "{note}");
-                }
-                if let Some(i) = info.lock().get_mut(&id) {
-                    i.note = egress.note.clone();
-                }
-                wait_keyframe = egress.has_video();
+                FeedEvent::Tracks(egress.clone())
             }
             HubEvent::Frame(frame) => {
-                let Some(out) = conversions.get(&egress, &frame) else {
+                let Some(out) = egress.convert(&frame) else {
                     continue;
                 };
-                if out.kind == Kind::Video && frame.pts != frame.dts && !reordered {
-                    // Browsers' WebRTC decoders take frames in decode order
-                    // without reordering: a source with B-frames plays badly
-                    // (the viewer keeps asking for keyframes). Said once, in
-                    // the session's note.
-                    reordered = true;
-                    tracing::info!(
-                        session = id,
-                        "the source has B-frames; WebRTC players show them badly"
-                    );
-                    if let Some(i) = info.lock().get_mut(&id) {
-                        let warning = "the source has B-frames, which WebRTC players cannot show smoothly (encode without them, e.g. x264 -bf 0)";
-                        i.note = Some(match i.note.take() {
-                            Some(n) => format!("{n}; {warning}"),
-                            None => warning.to_owned(),
-                        });
-                    }
-                }
-                if wait_keyframe && out.kind == Kind::Video {
-                    if !out.keyframe {
-                        continue;
-                    }
-                    wait_keyframe = false;
-                }
-                match media.try_send((id, out, Instant::now())) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        stats.dropped.fetch_add(1, Ordering::Relaxed);
-                        wait_keyframe = egress.has_video();
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => return,
-                }
+                let reordered = out.kind == Kind::Video && frame.pts != frame.dts;
+                FeedEvent::Frame(out, reordered)
             }
-            HubEvent::Skipped { .. } => wait_keyframe = egress.has_video(),
-            HubEvent::Offline => {}
+            HubEvent::Skipped { .. } => FeedEvent::Gap,
+            HubEvent::Offline => continue,
             HubEvent::Closed => return,
+        };
+        // Waiting here when the loop is behind lets the hub's window absorb
+        // it; a reader that falls out of the window gets a gap.
+        if media.send((id, event, Instant::now())).await.is_err() {
+            return;
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Congestion;
+
+    fn with(twcc: Option<u64>, remb: Option<u64>, need: u64, limited: bool) -> Congestion {
+        Congestion {
+            twcc,
+            remb,
+            need,
+            limited,
+        }
+    }
+
+    #[test]
+    fn a_viewer_is_limited_below_the_need_and_recovers_a_quarter_above() {
+        let mut c = with(Some(3_000_000), None, 2_000_000, false);
+        assert!(!c.update(), "3 Mbit/s carries a 2 Mbit/s stream");
+        c.twcc = Some(1_500_000);
+        assert!(c.update() && c.limited, "1.5 Mbit/s does not");
+        c.twcc = Some(2_200_000);
+        assert!(!c.update() && c.limited, "hysteresis: just above the need stays limited");
+        c.twcc = Some(2_500_000);
+        assert!(c.update() && !c.limited, "a quarter above the need recovers");
+    }
+
+    #[test]
+    fn the_lower_of_twcc_and_remb_decides() {
+        let mut c = with(Some(10_000_000), Some(1_000_000), 2_000_000, false);
+        assert_eq!(c.estimate(), Some(1_000_000));
+        assert!(c.update() && c.limited);
+        let mut c = with(None, Some(5_000_000), 2_000_000, true);
+        assert!(c.update() && !c.limited);
+    }
+
+    #[test]
+    fn no_estimate_or_no_known_need_never_limits() {
+        let mut c = with(None, None, 2_000_000, false);
+        assert!(!c.update() && !c.limited);
+        let mut c = with(Some(10), None, 0, true);
+        assert!(c.update() && !c.limited);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn limited_iff_below_need_from_a_fresh_state(e in 0u64..10_000_000, need in 1u64..10_000_000) {
+            let mut c = with(Some(e), None, need, false);
+            c.update();
+            proptest::prop_assert_eq!(c.limited, e < need);
+        }
+    }
+}
+
