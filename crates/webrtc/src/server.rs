@@ -16,8 +16,8 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hub::{Event as HubEvent, Hub, LiveStream, Protocol, Publisher, ViewerCount};
@@ -394,10 +394,10 @@ impl Server {
             .enable_opus(true, false)
             .build(now);
         if let Some(need) = bwe {
-            // Probe up to twice the stream's rate: room to tell congestion
-            // from a link that just carries the stream.
+            // Probe a little above the stream's rate (padding when the
+            // estimate is lower): enough to see a congested viewer recover.
             rtc.bwe()
-                .set_desired_bitrate(Bitrate::bps((need * 2).max(2_000_000)));
+                .set_desired_bitrate(Bitrate::bps((need * 6 / 5).max(1_000_000)));
         }
         for addr in &self.candidates {
             let c = Candidate::host(*addr, "udp")
@@ -643,7 +643,7 @@ struct Whip {
 /// A viewer's congestion state from its bandwidth estimates: the sender's
 /// own (TWCC feedback) and the receiver's (REMB). While the lower estimate
 /// is below what the stream needs, only video keyframes are sent (audio
-/// goes on); full video resumes once the estimate is a quarter above it.
+/// goes on); full video resumes once the estimate is a tenth above it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Congestion {
     /// The TWCC-based estimate, bits per second.
@@ -672,7 +672,7 @@ impl Congestion {
             None => {}
             Some(_) if self.need == 0 => self.limited = false,
             Some(e) if !self.limited => self.limited = e < self.need,
-            Some(e) => self.limited = e < self.need + self.need / 4,
+            Some(e) => self.limited = e < self.need + self.need / 10,
         }
         before != self.limited
     }
@@ -725,11 +725,7 @@ impl Feed {
     /// The bitrate of the tracks that go out, from the stream's counters.
     fn measure_need(&mut self) {
         let rates = self.stream.track_bitrates();
-        self.need = self
-            .egress
-            .track_ids()
-            .filter_map(|t| rates.get(&t))
-            .sum();
+        self.need = self.egress.track_ids().filter_map(|t| rates.get(&t)).sum();
     }
 }
 
@@ -773,11 +769,7 @@ struct RunLoop {
 }
 
 impl RunLoop {
-    async fn run(
-        mut self,
-        mut commands: mpsc::Receiver<Command>,
-        mut media: mpsc::Receiver<FeedMessage>,
-    ) {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut media: mpsc::Receiver<FeedMessage>) {
         let mut buf = vec![0u8; 2048];
         loop {
             let next = self
@@ -922,7 +914,9 @@ impl RunLoop {
         }
         self.shared.info.lock().remove(&id);
         let stats = &self.shared.stats;
-        stats.sessions.store(self.sessions.len() as u64, Ordering::Relaxed);
+        stats
+            .sessions
+            .store(self.sessions.len() as u64, Ordering::Relaxed);
         stats.congested.store(
             self.sessions
                 .values()
@@ -937,7 +931,9 @@ impl RunLoop {
     /// A connected viewer joins its stream's reader (started for the first
     /// viewer) and gets the current GOP at once.
     fn join(&mut self, id: SessionId) {
-        let Some(s) = self.sessions.get_mut(&id) else { return };
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
         let Role::Whep(w) = &mut s.role else { return };
         let feed_id = match self.feed_of.get(&s.stream) {
             Some(f) => *f,
@@ -975,14 +971,16 @@ impl RunLoop {
         let gop = feed.gop.clone();
         let now = Instant::now();
         for out in &gop {
-            send_frame(s, out, need, now, &self.shared);
+            send_frame(s, out, need, now, &self.shared, None);
         }
         self.drive(id);
     }
 
     /// A viewer left: the reader stops with its last viewer.
     fn leave(&mut self, feed_id: FeedId, id: SessionId) {
-        let Some(feed) = self.feeds.get_mut(&feed_id) else { return };
+        let Some(feed) = self.feeds.get_mut(&feed_id) else {
+            return;
+        };
         feed.viewers.retain(|v| *v != id);
         if feed.viewers.is_empty() {
             feed.task.abort();
@@ -992,7 +990,9 @@ impl RunLoop {
     }
 
     fn on_feed(&mut self, (feed_id, event, read): FeedMessage) {
-        let Some(feed) = self.feeds.get_mut(&feed_id) else { return };
+        let Some(feed) = self.feeds.get_mut(&feed_id) else {
+            return;
+        };
         let info = &self.shared.info;
         match event {
             FeedEvent::Tracks(egress) => {
@@ -1007,7 +1007,10 @@ impl RunLoop {
                 let has_video = feed.egress.has_video();
                 let mut info = info.lock();
                 for id in &feed.viewers {
-                    if let Some(Session { role: Role::Whep(w), .. }) = self.sessions.get_mut(id) {
+                    if let Some(Session {
+                        role: Role::Whep(w), ..
+                    }) = self.sessions.get_mut(id)
+                    {
                         w.wait_keyframe = has_video;
                     }
                     if let Some(i) = info.get_mut(id) {
@@ -1020,7 +1023,10 @@ impl RunLoop {
                 feed.gop_bytes = 0;
                 let has_video = feed.egress.has_video();
                 for id in &feed.viewers {
-                    if let Some(Session { role: Role::Whep(w), .. }) = self.sessions.get_mut(id) {
+                    if let Some(Session {
+                        role: Role::Whep(w), ..
+                    }) = self.sessions.get_mut(id)
+                    {
                         w.wait_keyframe = has_video;
                     }
                 }
@@ -1061,7 +1067,9 @@ impl RunLoop {
     /// Writes one frame to every viewer of a feed, on all cores when there
     /// are many.
     fn fan_out(&mut self, feed_id: FeedId, out: &Outgoing, read: Instant) {
-        let Some(feed) = self.feeds.get(&feed_id) else { return };
+        let Some(feed) = self.feeds.get(&feed_id) else {
+            return;
+        };
         let need = feed.need;
         let shared = &self.shared;
         let mut viewers: Vec<&mut Session> = self
@@ -1069,18 +1077,28 @@ impl RunLoop {
             .values_mut()
             .filter(|s| matches!(&s.role, Role::Whep(w) if w.feed == Some(feed_id)))
             .collect();
-        let effects: Vec<Effects> = if viewers.len() >= PARALLEL_VIEWERS && rayon::current_num_threads() > 1 {
+        // Every viewer gets the frame's first packet before any gets the
+        // rest, so the frame starts out to all of them at about the same
+        // time rather than to the last after all the others' whole frames.
+        let parallel = viewers.len() >= PARALLEL_VIEWERS && rayon::current_num_threads() > 1;
+        let mut effects: Vec<Effects> = if parallel {
             use rayon::prelude::*;
             viewers
                 .par_iter_mut()
-                .map(|s| send_frame(s, out, need, read, shared))
+                .map(|s| send_frame(s, out, need, read, shared, Some(1)))
                 .collect()
         } else {
             viewers
                 .iter_mut()
-                .map(|s| send_frame(s, out, need, read, shared))
+                .map(|s| send_frame(s, out, need, read, shared, Some(1)))
                 .collect()
         };
+        if parallel {
+            use rayon::prelude::*;
+            effects.par_extend(viewers.par_iter_mut().map(|s| drive(s, shared, None)));
+        } else {
+            effects.extend(viewers.iter_mut().map(|s| drive(s, shared, None)));
+        }
         shared.stats.fanout.record(read.elapsed());
         if effects.iter().any(|e| e.keyframe_wanted) {
             let stream = feed.stream.name().to_owned();
@@ -1090,8 +1108,10 @@ impl RunLoop {
 
     /// Drains a session's outputs and acts on what they ask.
     fn drive(&mut self, id: SessionId) {
-        let Some(s) = self.sessions.get_mut(&id) else { return };
-        let effects = drive(s, &self.shared);
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let effects = drive(s, &self.shared, None);
         let stream = s.stream.clone();
         if effects.connected && matches!(s.role, Role::Whep(_)) {
             self.join(id);
@@ -1122,8 +1142,16 @@ impl RunLoop {
     }
 }
 
-/// Writes one frame to one viewer and sends what its session lets out.
-fn send_frame(s: &mut Session, out: &Outgoing, need: u64, read: Instant, shared: &Shared) -> Effects {
+/// Writes one frame to one viewer and sends what its session lets out (at
+/// most `packets` datagrams).
+fn send_frame(
+    s: &mut Session,
+    out: &Outgoing,
+    need: u64,
+    read: Instant,
+    shared: &Shared,
+    packets: Option<usize>,
+) -> Effects {
     let Role::Whep(w) = &mut s.role else {
         return Effects::default();
     };
@@ -1162,16 +1190,19 @@ fn send_frame(s: &mut Session, out: &Outgoing, need: u64, read: Instant, shared:
             Err(e) => tracing::debug!(session = s.id, error = %e, "webrtc write"),
         }
     }
-    let effects = drive(s, shared);
+    let effects = drive(s, shared, packets);
     if let Some(first) = effects.first_send {
         shared.stats.send.record(first.saturating_duration_since(read));
     }
     effects
 }
 
-/// Drains a session's outputs: datagrams out, events handled, next deadline.
-fn drive(s: &mut Session, shared: &Shared) -> Effects {
+/// Drains a session's outputs: datagrams out, events handled, next
+/// deadline; with `limit`, stops after that many datagrams (the caller
+/// drains the rest).
+fn drive(s: &mut Session, shared: &Shared, limit: Option<usize>) -> Effects {
     let mut effects = Effects::default();
+    let mut sent = 0;
     // Deadlines already due (the pacer releasing what was just written) are
     // handled here rather than on the loop's next pass; bounded, so a
     // session cannot hold the loop.
@@ -1196,6 +1227,10 @@ fn drive(s: &mut Session, shared: &Shared) -> Effects {
                     && e.kind() != std::io::ErrorKind::WouldBlock
                 {
                     tracing::debug!(session = s.id, error = %e, "webrtc send");
+                }
+                sent += 1;
+                if limit.is_some_and(|l| sent >= l) {
+                    break;
                 }
             }
             Ok(Output::Event(e)) => on_event(s, e, shared, &mut effects),
@@ -1227,7 +1262,12 @@ fn congestion_changed(id: SessionId, stream: &str, c: Congestion, shared: &Share
         );
     } else {
         let _ = congested.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-        tracing::info!(session = id, stream, estimate_bps = c.estimate(), "webrtc viewer recovered");
+        tracing::info!(
+            session = id,
+            stream,
+            estimate_bps = c.estimate(),
+            "webrtc viewer recovered"
+        );
     }
 }
 
@@ -1340,15 +1380,18 @@ mod tests {
     }
 
     #[test]
-    fn a_viewer_is_limited_below_the_need_and_recovers_a_quarter_above() {
+    fn a_viewer_is_limited_below_the_need_and_recovers_a_tenth_above() {
         let mut c = with(Some(3_000_000), None, 2_000_000, false);
         assert!(!c.update(), "3 Mbit/s carries a 2 Mbit/s stream");
         c.twcc = Some(1_500_000);
         assert!(c.update() && c.limited, "1.5 Mbit/s does not");
+        c.twcc = Some(2_100_000);
+        assert!(
+            !c.update() && c.limited,
+            "hysteresis: just above the need stays limited"
+        );
         c.twcc = Some(2_200_000);
-        assert!(!c.update() && c.limited, "hysteresis: just above the need stays limited");
-        c.twcc = Some(2_500_000);
-        assert!(c.update() && !c.limited, "a quarter above the need recovers");
+        assert!(c.update() && !c.limited, "a tenth above the need recovers");
     }
 
     #[test]
@@ -1377,4 +1420,3 @@ mod tests {
         }
     }
 }
-
