@@ -5,27 +5,26 @@
 //!   out (`fan-out`), from the server's own histograms;
 //! - the server's CPU per viewer (process CPU minus the viewers' thread).
 //!
-//! The stream is synthetic H.264 at 25 fps, about 2 Mbit/s (a 60 kB
-//! keyframe every 2 s, 9 kB otherwise). Viewers are str0m sessions on one
-//! thread of their own, each with its own UDP socket: they answer ICE,
-//! DTLS and RTCP, and take the RTP in (TWCC feedback and receiver reports
-//! go back, as a browser's would); `WEBRTC_BENCH_DECRYPT=0` counts RTP
-//! without decrypting it (lighter, but with no feedback the server's
-//! estimates fall and viewers get held back to keyframes).
+//! The stream and the viewers are the tests' (`tests/support`): synthetic
+//! H.264 at 25 fps, about 2 Mbit/s, and Opus; viewers are str0m sessions,
+//! here all on one thread of their own, each with its own UDP socket,
+//! answering as a browser does (TWCC feedback, receiver reports).
+//! `WEBRTC_BENCH_DECRYPT=0` makes them count RTP without decrypting it
+//! (lighter, but with no feedback the server's estimates fall and viewers
+//! get held back to keyframes).
 //!
 //! `cargo bench -p webrtc --bench fanout` (or `bench/webrtc-fanout.sh`);
 //! `WEBRTC_BENCH_VIEWERS` (default 100), `WEBRTC_BENCH_SECONDS` (default 10).
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hub::Hub;
-use media::{Codec, Frame, Timestamp, Track};
-use str0m::change::SdpAnswer;
-use str0m::media::{Direction, MediaKind};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, RtcConfig};
+use support::{Intake, Seen};
 use webrtc::server::{Config, Histogram, Server};
 
 fn env(name: &str, default: u64) -> u64 {
@@ -75,75 +74,6 @@ fn ms(bound: f64) -> String {
     }
 }
 
-/// RTP (not RTCP) by RFC 7983's first byte and RFC 5761's payload types.
-fn is_rtp(d: &[u8]) -> bool {
-    d.len() > 1 && (128..=191).contains(&d[0]) && !(192..=223).contains(&d[1])
-}
-
-struct Counters {
-    connected: AtomicUsize,
-    rtp: AtomicU64,
-}
-
-async fn viewer(server: Arc<Server>, counters: Arc<Counters>, decrypt: bool) -> Result<(), String> {
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let local = socket.local_addr().map_err(|e| e.to_string())?;
-    let mut rtc = RtcConfig::new()
-        .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
-        .build(Instant::now());
-    rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| e.to_string())?);
-    let mut api = rtc.sdp_api();
-    api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
-    api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
-    let (offer, pending) = api.apply().ok_or("no offer")?;
-    let (_, answer) = server
-        .whep("cam", &offer.to_sdp_string())
-        .await
-        .map_err(|e| e.to_string())?;
-    let answer = SdpAnswer::from_sdp_string(&answer).map_err(|e| e.to_string())?;
-    rtc.sdp_api()
-        .accept_answer(pending, answer)
-        .map_err(|e| e.to_string())?;
-    let mut buf = vec![0u8; 2048];
-    loop {
-        let deadline = match rtc.poll_output().map_err(|e| e.to_string())? {
-            Output::Timeout(t) => t,
-            Output::Transmit(t) => {
-                let _ = socket.send_to(&t.contents, t.destination).await;
-                continue;
-            }
-            Output::Event(Event::Connected) => {
-                counters.connected.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            Output::Event(Event::IceConnectionStateChange(IceConnectionState::Disconnected)) => {
-                return Err("disconnected".into());
-            }
-            Output::Event(_) => continue,
-        };
-        let wait = deadline.saturating_duration_since(Instant::now());
-        tokio::select! {
-            r = socket.recv_from(&mut buf) => {
-                let Ok((n, source)) = r else { continue };
-                if is_rtp(&buf[..n]) {
-                    counters.rtp.fetch_add(1, Ordering::Relaxed);
-                    if !decrypt {
-                        continue;
-                    }
-                }
-                if let Ok(r) = Receive::new(Protocol::Udp, source, local, &buf[..n]) {
-                    let _ = rtc.handle_input(Input::Receive(Instant::now(), r));
-                }
-            }
-            () = tokio::time::sleep(wait) => {
-                let _ = rtc.handle_input(Input::Timeout(Instant::now()));
-            }
-        }
-    }
-}
-
 fn main() {
     let viewers = env("WEBRTC_BENCH_VIEWERS", 100) as usize;
     let seconds = env("WEBRTC_BENCH_SECONDS", 10);
@@ -160,38 +90,9 @@ fn main() {
     let server = runtime
         .block_on(Server::bind(config, hub.clone(), Arc::new(|_, _, _| Ok(()))))
         .expect("bind");
-    let stream = hub.stream("cam");
-    let publisher = stream.publish().expect("publisher");
-    let mut track = Track::new(1, Codec::H264, 90_000);
-    // avcC: baseline 3.1, one SPS and one PPS (enough for the packetizer).
-    track.init = bytes::Bytes::from_static(&[
-        1, 0x42, 0xc0, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x42, 0xc0, 0x1f, 1, 0, 4, 0x68, 0xce, 0x3c, 0x80,
-    ]);
-    publisher.set_tracks(vec![track]);
-    let frame = |i: i64| {
-        let key = i % 50 == 0;
-        let size = if key { 60_000 } else { 9_000 };
-        let mut data = Vec::with_capacity(size + 4);
-        data.extend_from_slice(&(size as u32).to_be_bytes());
-        data.push(if key { 0x65 } else { 0x41 });
-        data.resize(size + 4, 0x5a);
-        let t = Timestamp::new(i * 3600, 90_000);
-        Frame::new(1, t, t, key, data)
-    };
-    let pushing = runtime.spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(40));
-        let mut i = 0;
-        loop {
-            tick.tick().await;
-            publisher.push(frame(i));
-            i += 1;
-        }
-    });
-
-    let counters = Arc::new(Counters {
-        connected: AtomicUsize::new(0),
-        rtp: AtomicU64::new(0),
-    });
+    let pushing = runtime.block_on(async { support::publish(&hub, "cam") });
+    let seen: Vec<Arc<Seen>> = (0..viewers).map(|_| Arc::new(Seen::default())).collect();
+    let intake = if decrypt { Intake::Full } else { Intake::CountOnly };
     // The stream alone, then viewers connect and settle, then the measure.
     runtime.block_on(async { tokio::time::sleep(Duration::from_secs(1)).await });
     let idle_start = cpu_seconds("/proc/self/stat");
@@ -200,7 +101,7 @@ fn main() {
     let viewer_cpu = Arc::new(AtomicU64::new(0));
     let client = {
         let server = server.clone();
-        let counters = counters.clone();
+        let seen = seen.clone();
         let viewer_cpu = viewer_cpu.clone();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -216,8 +117,9 @@ fn main() {
                     }
                 });
                 let mut tasks = Vec::new();
-                for _ in 0..viewers {
-                    tasks.push(tokio::spawn(viewer(server.clone(), counters.clone(), decrypt)));
+                for s in &seen {
+                    let view = support::view(server.clone(), "cam".into(), intake, s.clone(), None);
+                    tasks.push(tokio::spawn(view));
                 }
                 tokio::time::sleep(Duration::from_secs(seconds + 6)).await;
                 sampler.abort();
@@ -231,7 +133,8 @@ fn main() {
     runtime.block_on(async { tokio::time::sleep(Duration::from_secs(5)).await });
     let send0 = snapshot(&server.stats.send);
     let fan0 = snapshot(&server.stats.fanout);
-    let rtp0 = counters.rtp.load(Ordering::Relaxed);
+    let rtp_total = || seen.iter().map(|s| s.rtp.load(Ordering::Relaxed)).sum::<u64>();
+    let rtp0 = rtp_total();
     let cpu0 = cpu_seconds("/proc/self/stat");
     let viewers0 = viewer_cpu.load(Ordering::Relaxed);
     let t0 = Instant::now();
@@ -241,9 +144,12 @@ fn main() {
     let viewer_cpu = (viewer_cpu.load(Ordering::Relaxed) - viewers0) as f64 / 1e6 / elapsed;
     let send1 = snapshot(&server.stats.send);
     let fan1 = snapshot(&server.stats.fanout);
-    let rtp = (counters.rtp.load(Ordering::Relaxed) - rtp0) as f64 / elapsed;
+    let rtp = (rtp_total() - rtp0) as f64 / elapsed;
     let congested = server.stats.congested.load(Ordering::Relaxed);
-    let connected = counters.connected.load(Ordering::Relaxed);
+    let connected = seen
+        .iter()
+        .filter(|s| s.connected.load(Ordering::Relaxed))
+        .count();
     client.join().expect("viewers' thread");
     pushing.abort();
 

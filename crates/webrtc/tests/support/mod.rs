@@ -1,0 +1,148 @@
+//! A live stream and WHEP viewers in the test's own process, for the
+//! congestion test and the fan-out benchmark.
+//!
+//! The stream is synthetic H.264 at 25 fps, about 2 Mbit/s (a 60 kB
+//! keyframe every 2 s, 9 kB otherwise), with Opus audio at 50 packets/s.
+//! A viewer is a str0m session with a UDP socket of its own: it does ICE,
+//! DTLS and RTCP as a browser does (TWCC feedback and receiver reports go
+//! back) and counts the frames it receives.
+
+#![allow(dead_code, reason = "each test target uses part of the helpers")]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hub::Hub;
+use media::{Codec, Frame, Timestamp, Track, sample};
+use str0m::change::SdpAnswer;
+use str0m::media::{Direction, MediaKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, RtcConfig};
+use webrtc::server::{Server, SessionId};
+
+/// Starts publishing the synthetic stream `name`; the task runs until aborted.
+pub(crate) fn publish(hub: &Hub, name: &str) -> tokio::task::JoinHandle<()> {
+    let publisher = hub.stream(name).publish().expect("a free stream");
+    let mut audio = Track::new(2, Codec::Opus, 48_000);
+    audio.init = webrtc::convert::dops(2);
+    publisher.set_tracks(vec![sample::h264_track(1), audio]);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        for i in 0i64.. {
+            tick.tick().await;
+            let a = Timestamp::new(i * 960, 48_000);
+            publisher.push(Frame::new(2, a, a, true, vec![0xfc; 120]));
+            if i % 2 == 0 {
+                let n = i / 2;
+                let key = n % 50 == 0;
+                publisher.push(sample::h264_frame(1, n, key, if key { 60_000 } else { 9_000 }));
+            }
+        }
+    })
+}
+
+/// What a viewer has seen.
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    pub(crate) connected: AtomicBool,
+    /// RTP packets (counted before decryption).
+    pub(crate) rtp: AtomicU64,
+    pub(crate) video_frames: AtomicU64,
+    pub(crate) audio_frames: AtomicU64,
+}
+
+/// How a viewer takes RTP in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Intake {
+    /// Decrypted and depacketized, with feedback to the sender.
+    Full,
+    /// Counted and dropped (lighter; the sender gets no feedback).
+    CountOnly,
+}
+
+/// RTP (not RTCP) by RFC 7983's first byte and RFC 5761's payload types.
+fn is_rtp(d: &[u8]) -> bool {
+    d.len() > 1 && (128..=191).contains(&d[0]) && !(192..=223).contains(&d[1])
+}
+
+/// Offers to play `stream` and answers the session until the task is
+/// aborted; `seen` counts what arrives. Returns the session id once the
+/// offer is answered (through `id`).
+pub(crate) async fn view(
+    server: Arc<Server>,
+    stream: String,
+    intake: Intake,
+    seen: Arc<Seen>,
+    id: Option<tokio::sync::oneshot::Sender<SessionId>>,
+) -> Result<(), String> {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let local: SocketAddr = socket.local_addr().map_err(|e| e.to_string())?;
+    let mut rtc = RtcConfig::new()
+        .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
+        .build(Instant::now());
+    rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| e.to_string())?);
+    let mut api = rtc.sdp_api();
+    let video: Mid = api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+    api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+    let (offer, pending) = api.apply().ok_or("no offer")?;
+    let (session, answer) = server
+        .whep(&stream, &offer.to_sdp_string())
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(id) = id {
+        let _ = id.send(session);
+    }
+    let answer = SdpAnswer::from_sdp_string(&answer).map_err(|e| e.to_string())?;
+    rtc.sdp_api()
+        .accept_answer(pending, answer)
+        .map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let deadline = match rtc.poll_output().map_err(|e| e.to_string())? {
+            Output::Timeout(t) => t,
+            Output::Transmit(t) => {
+                let _ = socket.send_to(&t.contents, t.destination).await;
+                continue;
+            }
+            Output::Event(Event::Connected) => {
+                seen.connected.store(true, Ordering::Relaxed);
+                continue;
+            }
+            Output::Event(Event::IceConnectionStateChange(IceConnectionState::Disconnected)) => {
+                return Err("disconnected".into());
+            }
+            Output::Event(Event::MediaData(d)) => {
+                let frames = if d.mid == video {
+                    &seen.video_frames
+                } else {
+                    &seen.audio_frames
+                };
+                frames.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            Output::Event(_) => continue,
+        };
+        let wait = deadline.saturating_duration_since(Instant::now());
+        tokio::select! {
+            r = socket.recv_from(&mut buf) => {
+                let Ok((n, source)) = r else { continue };
+                if is_rtp(&buf[..n]) {
+                    seen.rtp.fetch_add(1, Ordering::Relaxed);
+                    if intake == Intake::CountOnly {
+                        continue;
+                    }
+                }
+                if let Ok(r) = Receive::new(Protocol::Udp, source, local, &buf[..n]) {
+                    let _ = rtc.handle_input(Input::Receive(Instant::now(), r));
+                }
+            }
+            () = tokio::time::sleep(wait) => {
+                let _ = rtc.handle_input(Input::Timeout(Instant::now()));
+            }
+        }
+    }
+}
