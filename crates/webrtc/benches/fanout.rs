@@ -90,7 +90,10 @@ fn main() {
     let server = runtime
         .block_on(Server::bind(config, hub.clone(), Arc::new(|_, _, _| Ok(()))))
         .expect("bind");
-    let pushing = runtime.block_on(async { support::publish(&hub, "cam") });
+    let pushing = {
+        let _entered = runtime.enter();
+        support::publish(&hub, "cam")
+    };
     let seen: Vec<Arc<Seen>> = (0..viewers).map(|_| Arc::new(Seen::default())).collect();
     let intake = if decrypt { Intake::Full } else { Intake::CountOnly };
     // The stream alone, then viewers connect and settle, then the measure.
