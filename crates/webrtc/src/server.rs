@@ -17,6 +17,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use hub::{Event as HubEvent, Hub, LiveStream, Protocol, Publisher};
+use media::Codec;
 use parking_lot::Mutex;
 use str0m::change::SdpOffer;
 use str0m::format::Codec as RtcCodec;
@@ -324,7 +325,10 @@ impl Server {
             // default keeps 1000 packets per session).
             .set_send_buffer_video(400)
             .clear_codecs()
+            // H.264 before VP8: answers list it first, so publishers that
+            // offer both send H.264.
             .enable_h264(true)
+            .enable_vp8(true)
             .enable_opus(true, false)
             .build(now);
         for addr in &self.candidates {
@@ -396,8 +400,9 @@ impl Server {
     }
 
     /// Answers `offer` with a new session whose media go `ours` (this side's
-    /// direction): the first H.264 video and Opus audio sections, or a
-    /// refusal naming what the offer must `verb`.
+    /// direction): the first video section with H.264 or VP8 (both payload
+    /// types kept when offered, H.264 preferred) and the first Opus audio
+    /// section, or a refusal naming what the offer must `verb`.
     fn accept(&self, offer: SdpOffer, ours: Direction, verb: &str) -> Result<Accepted, OfferError> {
         let started = Instant::now();
         let mut rtc = self.new_rtc(started)?;
@@ -414,7 +419,11 @@ impl Server {
             }
             match kind {
                 MediaKind::Video if video.is_none() => {
-                    video = pick_pt(&mut rtc, mid, RtcCodec::H264).map(|pt| (mid, pt))
+                    let pts = VideoPts {
+                        h264: pick_pt(&mut rtc, mid, RtcCodec::H264),
+                        vp8: pick_pt(&mut rtc, mid, RtcCodec::Vp8),
+                    };
+                    video = (pts.h264.is_some() || pts.vp8.is_some()).then_some((mid, pts));
                 }
                 MediaKind::Audio if audio.is_none() => {
                     audio = pick_pt(&mut rtc, mid, RtcCodec::Opus).map(|pt| (mid, pt))
@@ -424,7 +433,7 @@ impl Server {
         }
         if video.is_none() && audio.is_none() {
             return Err(OfferError::Rejected(format!(
-                "no common codec: the offer must {verb} H.264 video or Opus audio"
+                "no common codec: the offer must {verb} H.264 or VP8 video or Opus audio"
             )));
         }
         Ok(Accepted {
@@ -522,12 +531,19 @@ fn pick_pt(rtc: &mut Rtc, mid: Mid, codec: RtcCodec) -> Option<Pt> {
     best.map(|(_, pt)| pt)
 }
 
+/// The payload types of a video section, per codec the offer has.
+#[derive(Clone, Copy, Debug)]
+struct VideoPts {
+    h264: Option<Pt>,
+    vp8: Option<Pt>,
+}
+
 /// An answered offer.
 struct Accepted {
     rtc: Rtc,
     answer: String,
     started: Instant,
-    video: Option<(Mid, Pt)>,
+    video: Option<(Mid, VideoPts)>,
     audio: Option<(Mid, Pt)>,
 }
 
@@ -548,7 +564,7 @@ enum Role {
 
 struct Whep {
     stream: Arc<LiveStream>,
-    video: Option<(Mid, Pt)>,
+    video: Option<(Mid, VideoPts)>,
     audio: Option<(Mid, Pt)>,
     conversions: Arc<SharedConversions>,
     feed: Option<tokio::task::JoinHandle<()>>,
@@ -731,7 +747,19 @@ impl RunLoop {
         };
         let Role::Whep(w) = &s.role else { return };
         let target = match out.kind {
-            Kind::Video => w.video,
+            Kind::Video => w.video.and_then(|(mid, pts)| {
+                let pt = if out.codec == Codec::Vp8 {
+                    pts.vp8
+                } else {
+                    pts.h264
+                };
+                if pt.is_none()
+                    && let Some(i) = self.info.lock().get_mut(&id)
+                {
+                    note_unoffered(i, &out.codec);
+                }
+                Some((mid, pt?))
+            }),
             Kind::Audio => w.audio,
         };
         let Some((mid, pt)) = target else { return };
@@ -811,6 +839,17 @@ impl RunLoop {
     }
 }
 
+/// Says in a viewer's note (once) that its offer lacks the stream's video codec.
+fn note_unoffered(info: &mut SessionInfo, codec: &Codec) {
+    let name = if *codec == Codec::Vp8 { "VP8" } else { "H.264" };
+    let missing = format!("not sent: {name} video (the viewer's offer has no {name})");
+    match &mut info.note {
+        Some(n) if n.contains(&missing) => {}
+        Some(n) => *n = format!("{n}; {missing}"),
+        None => info.note = Some(missing),
+    }
+}
+
 /// Handles one event of a session; returns the stream whose publisher a
 /// viewer asked for a keyframe.
 fn on_event(
@@ -846,7 +885,9 @@ fn on_event(
         Event::MediaData(data) => {
             let Role::Whip(w) = &mut s.role else { return None };
             let since = data.network_time.saturating_duration_since(s.started);
-            let received = if Some(data.mid) == w.video {
+            let received = if Some(data.mid) == w.video && data.params.spec().codec == RtcCodec::Vp8 {
+                w.ingress.vp8(&data.data, data.time.numer(), since)
+            } else if Some(data.mid) == w.video {
                 w.ingress.video(&data.data, data.time.numer(), since)
             } else if Some(data.mid) == w.audio {
                 w.ingress.audio(&data.data, data.time.numer(), since)
