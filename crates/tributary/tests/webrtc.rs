@@ -164,6 +164,29 @@ fn whep_plays_in_chromium_with_low_latency() {
 }
 
 #[test]
+fn a_whep_viewer_without_the_streams_codec_is_told_so() {
+    if !have_browser() {
+        return;
+    }
+    let dir = TempDir::new("webrtc-whep-vp8-only");
+    let server = Server::start(&config(&dir, &["cam"]));
+    let _ffmpeg = push_rtmp(&server, "cam", 60);
+    live(&server, "cam");
+    let origin = format!("http://{}", server.http);
+    let v = harness_with(&origin, "whep", "cam", 4, 1, &["--video-codec", "vp8"]);
+    let viewer = &v["viewers"][0];
+    assert_eq!(viewer["status"], 201, "{viewer}");
+    assert_eq!(viewer["state"], "connected", "{viewer}");
+    assert_eq!(viewer["rtpFramesDecoded"].as_u64().unwrap_or(0), 0, "{viewer}");
+    let note = viewer["session"]["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("not sent: H.264 video (the viewer's offer has no H.264)"),
+        "{viewer}"
+    );
+    assert!(note.contains("AAC"), "{viewer}");
+}
+
+#[test]
 fn whip_from_chromium_is_read_back_over_ts() {
     if !have_browser() {
         return;

@@ -988,3 +988,30 @@ async fn feed(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_video_codec_is_noted_once_after_other_notes() {
+        let mut info = SessionInfo {
+            role: "whep",
+            stream: "cam".into(),
+            state: "connected",
+            note: None,
+        };
+        note_unoffered(&mut info, &Codec::Vp8);
+        assert_eq!(
+            info.note.as_deref(),
+            Some("not sent: VP8 video (the viewer's offer has no VP8)")
+        );
+        info.note = Some("not sent: AAC audio".into());
+        note_unoffered(&mut info, &Codec::H264);
+        note_unoffered(&mut info, &Codec::H264);
+        assert_eq!(
+            info.note.as_deref(),
+            Some("not sent: AAC audio; not sent: H.264 video (the viewer's offer has no H.264)")
+        );
+    }
+}

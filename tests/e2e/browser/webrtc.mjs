@@ -3,7 +3,8 @@
 // prints one JSON summary on stdout.
 //
 //   node webrtc.mjs --mode whep --origin http://127.0.0.1:PORT --stream NAME
-//                   --seconds N [--viewers K] [--no-render] [--chromium PATH]
+//                   --seconds N [--viewers K] [--no-render] [--video-codec h264|vp8]
+//                   [--chromium PATH]
 //   node webrtc.mjs --mode whip --origin http://127.0.0.1:PORT --stream NAME
 //                   --seconds N [--token KEY] [--video-codec h264|vp8] [--chromium PATH]
 //
@@ -11,6 +12,7 @@
 // loopback. WHEP: K receive-only peer connections play the stream into
 // <video> elements; the summary has, per viewer, how far `currentTime`
 // advanced, frames decoded (`getVideoPlaybackQuality`), and from `getStats`
+// (with --video-codec, the viewers offer only that video codec)
 // the jitter-buffer delay per frame and the ICE round trip. WHIP: Chromium's
 // fake camera and microphone are published (with --video-codec h264, the
 // default, H.264 preferred; with vp8, VP8 is the only video codec offered)
@@ -28,7 +30,7 @@ function usage(msg) {
 }
 
 const opts = { mode: null, origin: null, stream: null, seconds: 10, viewers: 1, token: null, render: true,
-  videoCodec: 'h264', chromium: process.env.CHROMIUM || '/usr/bin/chromium' };
+  videoCodec: null, chromium: process.env.CHROMIUM || '/usr/bin/chromium' };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
@@ -50,7 +52,7 @@ for (let i = 0; i < argv.length; i++) {
   }
 }
 if (!['whep', 'whip'].includes(opts.mode) || !opts.origin || !opts.stream) usage('missing arguments');
-if (!['h264', 'vp8'].includes(opts.videoCodec)) usage(`--video-codec must be h264 or vp8, not ${opts.videoCodec}`);
+if (![null, 'h264', 'vp8'].includes(opts.videoCodec)) usage(`--video-codec must be h264 or vp8, not ${opts.videoCodec}`);
 
 const watchdog = setTimeout(() => {
   process.stderr.write('webrtc.mjs: watchdog expired\n');
@@ -86,7 +88,12 @@ async function whep(o) {
   const viewers = [];
   for (let i = 0; i < o.viewers; i++) {
     const pc = new RTCPeerConnection();
-    pc.addTransceiver('video', { direction: 'recvonly' });
+    const t = pc.addTransceiver('video', { direction: 'recvonly' });
+    if (o.videoCodec) {
+      const mime = o.videoCodec === 'vp8' ? 'video/VP8' : 'video/H264';
+      const codecs = RTCRtpReceiver.getCapabilities('video').codecs;
+      t.setCodecPreferences(codecs.filter((c) => c.mimeType === mime || c.mimeType === 'video/rtx'));
+    }
     pc.addTransceiver('audio', { direction: 'recvonly' });
     const video = document.createElement('video');
     video.muted = true;
