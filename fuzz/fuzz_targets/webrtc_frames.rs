@@ -1,7 +1,7 @@
 #![no_main]
 //! What WebRTC peers send and what goes out to them, from arbitrary bytes:
-//! depacketized access units and Opus packets of a WHIP publisher (any RTP
-//! times), and length-prefixed frames converted to Annex B for viewers.
+//! depacketized access units, VP8 frames and Opus packets of a WHIP
+//! publisher (any RTP times), and length-prefixed frames converted to Annex B for viewers.
 //! Never a panic; an accepted conversion keeps every NAL unit.
 use libfuzzer_sys::fuzz_target;
 use std::time::Duration;
@@ -22,6 +22,10 @@ fuzz_target!(|data: &[u8]| {
             Received::Frame(_) | Received::Nothing => {}
         }
         let _ = ingress.audio(chunk, rtp.wrapping_add(960), Duration::from_millis(3));
+        if let Received::Tracks(tracks, frame) = ingress.vp8(chunk, rtp, Duration::from_millis(3)) {
+            assert_eq!(tracks[0].codec, media::Codec::Vp8);
+            assert!(frame.keyframe && media::vp8::is_keyframe(&frame.data));
+        }
     }
     if let Some(out) = annexb(body, Some(&[0, 0, 0, 1, 0x67, 1])) {
         assert!(out.len() >= body.len());

@@ -238,7 +238,7 @@ async fn next_event(sub: &mut Subscriber) -> Option<Event> {
 fn muxable(tracks: &[Track]) -> Vec<Track> {
     tracks
         .iter()
-        .filter(|t| !t.init.is_empty() && (t.codec.is_video() || t.codec.is_audio()))
+        .filter(|t| t.has_config() && (t.codec.is_video() || t.codec.is_audio()))
         .cloned()
         .collect()
 }
@@ -247,7 +247,7 @@ fn muxable(tracks: &[Track]) -> Vec<Track> {
 fn undescribed(tracks: &[Track]) -> usize {
     tracks
         .iter()
-        .filter(|t| t.init.is_empty() && (t.codec.is_video() || t.codec.is_audio()))
+        .filter(|t| !t.has_config() && (t.codec.is_video() || t.codec.is_audio()))
         .count()
 }
 
@@ -431,7 +431,7 @@ impl Packager {
         let Some(track) = tracks.iter().find(|t| t.id == frame.track) else {
             return Flow::Continue;
         };
-        if self.writer.is_none() && track.init.is_empty() {
+        if self.writer.is_none() && !track.has_config() {
             return Flow::Continue;
         }
         // before the init segment, decoding starts at each video track's keyframe

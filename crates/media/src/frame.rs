@@ -24,6 +24,9 @@ pub enum Codec {
     H264,
     /// H.265 / HEVC. Frame payloads are length-prefixed NAL units (4-byte lengths).
     H265,
+    /// VP8. Frame payloads are single compressed frames (RFC 6386 §9); a
+    /// key frame has bit 0 of its first byte clear.
+    Vp8,
     /// AAC. Frame payloads are raw access units (no ADTS header).
     Aac,
     /// Opus. Frame payloads are Opus packets.
@@ -68,9 +71,11 @@ pub struct Track {
     pub timescale: u32,
     /// Decoder configuration in its MP4 form: `avcC` body for H.264, `hvcC`
     /// body for H.265, AudioSpecificConfig for AAC, `dOps` body for Opus.
-    /// Empty when not yet known.
+    /// Empty when not yet known, and always for VP8 (whose frames carry
+    /// their own configuration).
     pub init: Bytes,
-    /// Video parameters, for video tracks whose init data is known.
+    /// Video parameters, for video tracks whose init data is known (for VP8,
+    /// set by whoever saw a key frame).
     pub video: Option<VideoInfo>,
     /// Audio parameters, for audio tracks.
     pub audio: Option<AudioInfo>,
@@ -184,7 +189,7 @@ impl Timestamp {
 impl Codec {
     /// True for video codecs.
     pub fn is_video(&self) -> bool {
-        matches!(self, Self::H264 | Self::H265)
+        matches!(self, Self::H264 | Self::H265 | Self::Vp8)
     }
 
     /// True for audio codecs.
@@ -197,6 +202,7 @@ impl Codec {
         match self {
             Self::H264 => "h264",
             Self::H265 => "h265",
+            Self::Vp8 => "vp8",
             Self::Aac => "aac",
             Self::Opus => "opus",
             Self::Other(s) => s,
@@ -225,12 +231,20 @@ impl Track {
         }
     }
 
+    /// True when a muxer can describe the track: its init data is known, or
+    /// its codec needs none (VP8 frames carry their own configuration).
+    pub fn has_config(&self) -> bool {
+        !self.init.is_empty() || self.codec == Codec::Vp8
+    }
+
     /// Fills [`Track::video`] or [`Track::audio`] from the init data. Init data
     /// that does not parse leaves them unset (the track is still usable).
+    /// VP8 tracks keep their video parameters (they come from key frames).
     pub fn describe(&mut self) {
         match self.codec {
             Codec::H264 => self.video = crate::h264::video_info(&self.init).ok(),
             Codec::H265 => self.video = crate::h265::video_info(&self.init).ok(),
+            Codec::Vp8 => {}
             Codec::Aac => {
                 self.audio = crate::aac::AudioSpecificConfig::parse(&self.init)
                     .ok()

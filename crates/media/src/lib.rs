@@ -11,6 +11,7 @@
 //! | ITU-T H.264 / ISO/IEC 14496-10 | SPS, NAL units | [`h264`], [`nal`] |
 //! | ITU-T H.265 / ISO/IEC 23008-2 | VPS/SPS, NAL units | [`h265`], [`nal`] |
 //! | ISO/IEC 14496-15 | `avcC`, `hvcC`, length-prefixed NAL units | [`h264`], [`h265`] |
+//! | RFC 6386, VP codec ISO media binding | VP8 key frame header, `vpcC` | [`vp8`] |
 //! | ISO/IEC 14496-3 | AudioSpecificConfig, ADTS | [`aac`] |
 //! | ISO/IEC 13818-1 (H.222.0) | MPEG transport stream | [`ts`] |
 //! | Adobe FLV 10.1, Enhanced RTMP v1 | FLV tags | [`flv`] |
@@ -46,5 +47,6 @@ pub mod sdp;
 #[cfg(test)]
 mod test_support;
 pub mod ts;
+pub mod vp8;
 
 pub use frame::{AudioInfo, Codec, Frame, Mark, SegmentMark, Timestamp, Track, VideoInfo};

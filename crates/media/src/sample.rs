@@ -1,6 +1,6 @@
 //! Small, valid decoder configurations for examples, tests and benchmarks:
-//! an H.264 track (Constrained Baseline, 640x480) and an AAC-LC track
-//! (48 kHz stereo), with frames whose payloads are canonical.
+//! an H.264 track (Constrained Baseline, 640x480), a VP8 track and an
+//! AAC-LC track (48 kHz stereo), with frames whose payloads are canonical.
 //!
 //! ```
 //! let mut video = media::sample::h264_track(1);
@@ -10,7 +10,7 @@
 //! assert_eq!((frame.data.len(), frame.dts.as_secs_f64()), (104, 1.0));
 //! ```
 
-use crate::{Codec, Frame, Timestamp, Track, aac, h264};
+use crate::{Codec, Frame, Timestamp, Track, VideoInfo, aac, h264};
 
 /// Sequence parameter set of [`h264_track`] (Constrained Baseline, level 3.0, 640x480).
 pub const H264_SPS: &[u8] = &[
@@ -49,6 +49,35 @@ pub fn h264_frame(track: u32, index: i64, keyframe: bool, len: usize) -> Frame {
     data[..4].copy_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
     if let Some(b) = data.get_mut(4) {
         *b = if keyframe { 0x65 } else { 0x41 };
+    }
+    let t = Timestamp::new(index * 3600, 90_000);
+    Frame::new(track, t, t, keyframe, data)
+}
+
+/// A VP8 track `id` at 90 kHz of `width` x `height` (VP8 tracks have no init data).
+pub fn vp8_track(id: u32, width: u32, height: u32) -> Track {
+    let mut t = Track::new(id, Codec::Vp8, 90_000);
+    t.video = Some(VideoInfo {
+        width,
+        height,
+        profile: Some("0".into()),
+        ..VideoInfo::default()
+    });
+    t
+}
+
+/// VP8 frame `index` of track `track` at 25 fps (90 kHz), `len` bytes (at
+/// least the 10 bytes of a key frame header): a key frame of `width` x
+/// `height` when `keyframe`, else an interframe.
+pub fn vp8_frame(track: u32, index: i64, keyframe: bool, (width, height): (u16, u16), len: usize) -> Frame {
+    let mut data = vec![0x5a; len.max(10)];
+    // frame tag: key frame bit, version 0, shown, first partition of `len` bytes
+    let tag = (u32::try_from(len).unwrap_or(0) & 0x7ffff) << 5 | 1 << 4 | u32::from(!keyframe);
+    data[..3].copy_from_slice(&tag.to_le_bytes()[..3]);
+    if keyframe {
+        data[3..6].copy_from_slice(&crate::vp8::START_CODE);
+        data[6..8].copy_from_slice(&(width & 0x3fff).to_le_bytes());
+        data[8..10].copy_from_slice(&(height & 0x3fff).to_le_bytes());
     }
     let t = Timestamp::new(index * 3600, 90_000);
     Frame::new(track, t, t, keyframe, data)

@@ -246,7 +246,7 @@ pub fn write_all(tracks: &[Track], frames: &[Frame]) -> Result<Vec<u8>> {
 mod tests;
 
 /// The tracks an MPEG-TS output carries now: H.264, H.265 and AAC whose
-/// decoder configuration is known. Other tracks (Opus from WebRTC
+/// decoder configuration is known. Other tracks (Opus and VP8 from WebRTC
 /// publishers, unknown codecs) are left out rather than failing the output,
 /// and a track whose configuration is not known yet (an AAC track before its
 /// first frame) joins when the stream announces it complete.

@@ -2,7 +2,7 @@
 //! packet lists, ffmpeg decoding) and property tests.
 //!
 //! Input frames are built without any MP4 reader: ffmpeg writes Annex-B
-//! H.264/H.265, ADTS AAC or Ogg Opus, which are split here.
+//! H.264/H.265, ADTS AAC, Ogg Opus or IVF VP8, which are split here.
 
 mod support;
 
@@ -12,7 +12,10 @@ use bytes::Bytes;
 use media::{Codec, Frame, Timestamp, Track, fmp4};
 use proptest::prelude::*;
 use support::{PacketInfo, be32, boxes, child};
-use testkit::{SINE, TESTSRC, TempDir, decode, ffmpeg, ffprobe_packets, have_ffmpeg, lavfi, stream_packets};
+use testkit::{
+    SINE, TESTSRC, TempDir, decode, ffmpeg, ffprobe_packets, ffprobe_streams, have_encoder, have_ffmpeg,
+    lavfi, stream_packets,
+};
 
 // ---------------------------------------------------------------------------
 // Sample tables (boxes come from the support box walker)
@@ -267,6 +270,43 @@ fn opus_input(dir: &TempDir, id: u32) -> (Track, Vec<Frame>) {
     (track, frames)
 }
 
+/// 4 s of 320x240 VP8 at 25 fps, a key frame every second and no hidden
+/// (alt-ref) frames, from IVF: dts = pts = i * 3600, the size from the
+/// first key frame.
+fn vp8_input(dir: &TempDir, id: u32) -> (Track, Vec<Frame>) {
+    let path = dir.path("in.ivf");
+    let mut args = lavfi(&[TESTSRC], "4");
+    args.extend([
+        "-c:v",
+        "libvpx",
+        "-g",
+        "25",
+        "-auto-alt-ref",
+        "0",
+        "-lag-in-frames",
+        "0",
+        "-deadline",
+        "realtime",
+        "-f",
+        "ivf",
+    ]);
+    ffmpeg(&args, &path);
+    let data = Bytes::from(std::fs::read(&path).unwrap());
+    assert_eq!(&data[..4], b"DKIF");
+    let mut pos = usize::from(u16::from_le_bytes([data[6], data[7]]));
+    let mut frames = Vec::new();
+    while pos + 12 <= data.len() {
+        let size = u32::from_le_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
+        let body = data.slice(pos + 12..pos + 12 + size);
+        let ts = Timestamp::new(frames.len() as i64 * 3600, 90_000);
+        frames.push(Frame::new(id, ts, ts, media::vp8::is_keyframe(&body), body));
+        pos += 12 + size;
+    }
+    let mut track = Track::new(id, Codec::Vp8, 90_000);
+    track.video = Some(media::vp8::video_info(&frames[0].data).unwrap());
+    (track, frames)
+}
+
 /// What ffprobe should list for our frames, per stream in track order.
 fn expected_packets(tracks: &[Track], frames: &[Frame]) -> Vec<Vec<PacketInfo>> {
     tracks
@@ -474,6 +514,51 @@ fn opus_matches_ffprobe() {
     let dir = TempDir::new("fmp4-input-opus");
     let (audio, frames) = opus_input(&dir, 1);
     check_against_ffmpeg("opus", std::slice::from_ref(&audio), &frames);
+}
+
+#[test]
+fn vp8_matches_ffprobe() {
+    if !have_ffmpeg() || !have_encoder("libvpx") {
+        return;
+    }
+    let dir = TempDir::new("fmp4-input-vp8");
+    let (video, frames) = vp8_input(&dir, 1);
+    assert_eq!(frames.iter().filter(|f| f.keyframe).count(), 4);
+    let (audio, af) = opus_input(&dir, 2);
+    let file = check_against_ffmpeg("vp8", &[video, audio], &interleave(frames, af));
+    let moov = boxes(&file)[1].body;
+    let stsd = child(
+        child(child(child(child(moov, b"trak"), b"mdia"), b"minf"), b"stbl"),
+        b"stsd",
+    );
+    assert_eq!(&stsd[12..16], b"vp08");
+    let vp08 = &stsd[8..];
+    let entry = &vp08[8..8 + 78]; // VisualSampleEntry fields before its boxes
+    assert_eq!((be16(entry, 24), be16(entry, 26)), (320, 240));
+    assert_eq!(&vp08[8 + 78 + 4..8 + 78 + 8], b"vpcC");
+
+    let path = dir.path("vp8.mp4");
+    std::fs::write(&path, &file).unwrap();
+    let streams = ffprobe_streams(&path);
+    assert_eq!(streams[0]["codec_name"], "vp8");
+    assert_eq!(
+        (streams[0]["width"].as_u64(), streams[0]["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+    assert_eq!(streams[1]["codec_name"], "opus");
+
+    // and this crate's MP4 reader takes it back
+    let read = media::mp4::read(&file).unwrap();
+    assert_eq!(read.demuxed.tracks[0].codec, Codec::Vp8);
+    let info = read.demuxed.tracks[0].video.clone().unwrap();
+    assert_eq!((info.width, info.height), (320, 240));
+    let back: Vec<&Frame> = read.demuxed.frames.iter().filter(|f| f.track == 1).collect();
+    assert_eq!(back.len(), 100);
+    assert!(back[0].keyframe && !back[1].keyframe);
+}
+
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
 }
 
 /// Real B-frames: libx264 with 2 B-frames into MPEG-TS, timestamps taken

@@ -83,6 +83,7 @@ fn compare(path: &Path, data: &[u8], ffmpeg_shift: bool) -> mp4::File {
         let name = match track.codec {
             Codec::H264 => "h264",
             Codec::H265 => "hevc",
+            Codec::Vp8 => "vp8",
             Codec::Aac => "aac",
             Codec::Opus => "opus",
             Codec::Other(_) => "other",

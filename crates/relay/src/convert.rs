@@ -18,6 +18,7 @@ fn codec_from_name(name: &str) -> Codec {
     match name {
         "h264" => Codec::H264,
         "h265" => Codec::H265,
+        "vp8" => Codec::Vp8,
         "aac" => Codec::Aac,
         "opus" => Codec::Opus,
         other => Codec::Other(other.to_owned()),

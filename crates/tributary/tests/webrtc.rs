@@ -1,7 +1,8 @@
 //! WebRTC in a real browser: headless Chromium (`tests/e2e/browser/webrtc.mjs`)
 //! plays a stream pushed by ffmpeg over WHEP, publishes its fake camera over
-//! WHIP (read back by ffprobe over `/NAME.ts`), and runs 50 WHEP viewers at
-//! once. Skipped, with the reason printed, when Chromium, node, ffmpeg or the
+//! WHIP in H.264 (read back by ffprobe over `/NAME.ts`) and in VP8 (played
+//! back over WHEP, read by ffprobe over `/NAME.mp4` and the CMAF playlist),
+//! and runs 50 WHEP viewers at once. Skipped, with the reason printed, when Chromium, node, ffmpeg or the
 //! harness's `node_modules` (`make deps`) are missing.
 
 use std::path::{Path, PathBuf};
@@ -69,6 +70,11 @@ fn harness(server: &Server, mode: &str, stream: &str, seconds: u32, viewers: u32
 
 /// Runs webrtc.mjs against the node at `origin`.
 fn harness_at(origin: &str, mode: &str, stream: &str, seconds: u32, viewers: u32) -> Value {
+    harness_with(origin, mode, stream, seconds, viewers, &[])
+}
+
+/// Runs webrtc.mjs against the node at `origin` with `extra` arguments.
+fn harness_with(origin: &str, mode: &str, stream: &str, seconds: u32, viewers: u32, extra: &[&str]) -> Value {
     let out = Command::new("node")
         .arg(harness_dir().join("webrtc.mjs"))
         .args(["--mode", mode, "--origin", origin, "--stream", stream])
@@ -78,6 +84,7 @@ fn harness_at(origin: &str, mode: &str, stream: &str, seconds: u32, viewers: u32
             "--viewers",
             &viewers.to_string(),
         ])
+        .args(extra)
         .arg("--chromium")
         .arg(chromium())
         .stdin(Stdio::null())
@@ -157,6 +164,29 @@ fn whep_plays_in_chromium_with_low_latency() {
 }
 
 #[test]
+fn a_whep_viewer_without_the_streams_codec_is_told_so() {
+    if !have_browser() {
+        return;
+    }
+    let dir = TempDir::new("webrtc-whep-vp8-only");
+    let server = Server::start(&config(&dir, &["cam"]));
+    let _ffmpeg = push_rtmp(&server, "cam", 60);
+    live(&server, "cam");
+    let origin = format!("http://{}", server.http);
+    let v = harness_with(&origin, "whep", "cam", 4, 1, &["--video-codec", "vp8"]);
+    let viewer = &v["viewers"][0];
+    assert_eq!(viewer["status"], 201, "{viewer}");
+    assert_eq!(viewer["state"], "connected", "{viewer}");
+    assert_eq!(viewer["rtpFramesDecoded"].as_u64().unwrap_or(0), 0, "{viewer}");
+    let note = viewer["session"]["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("not sent: H.264 video (the viewer's offer has no H.264)"),
+        "{viewer}"
+    );
+    assert!(note.contains("AAC"), "{viewer}");
+}
+
+#[test]
 fn whip_from_chromium_is_read_back_over_ts() {
     if !have_browser() {
         return;
@@ -218,6 +248,96 @@ fn whip_from_chromium_is_read_back_over_ts() {
     assert_eq!(video["height"], 360);
 }
 
+/// ffprobe's streams of `url` (codec, size), once it has any: `None` when
+/// it found none in 20 s.
+fn probe_streams(url: &str) -> Option<Value> {
+    for _ in 0..40 {
+        let out = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-rw_timeout",
+                "5000000",
+                "-show_entries",
+                "stream=codec_name,width,height",
+            ])
+            .args(["-of", "json", url])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if v["streams"].as_array().is_some_and(|s| !s.is_empty()) {
+            return Some(v);
+        }
+        pause(Duration::from_millis(500));
+    }
+    None
+}
+
+#[test]
+fn whip_vp8_from_chromium_plays_over_whep_and_reads_as_mp4_and_cmaf() {
+    if !have_browser() {
+        return;
+    }
+    let dir = TempDir::new("webrtc-whip-vp8");
+    let server = Server::start(&config(&dir, &["vp8"]));
+    let http = server.http;
+    let probe = std::thread::spawn(move || {
+        let mp4 = probe_streams(&format!("http://{http}/vp8.mp4"));
+        let cmaf = probe_streams(&format!("http://{http}/cmaf/vp8/index.m3u8"));
+        (mp4, cmaf)
+    });
+    let origin = format!("http://{http}");
+    let viewer = std::thread::spawn(move || {
+        pause(Duration::from_secs(6));
+        harness_at(&origin, "whep", "vp8", 5, 1)
+    });
+    let origin = format!("http://{http}");
+    let v = harness_with(&origin, "whip", "vp8", 14, 1, &["--video-codec", "vp8"]);
+    assert_eq!(v["status"], 201, "{v}");
+    assert_eq!(v["state"], "connected", "{v}");
+    assert_eq!(v["codec"], "video/VP8", "{v}");
+    assert!(v["framesEncoded"].as_u64().unwrap() > 100, "{v}");
+    assert!(v["keyFramesEncoded"].as_u64().unwrap() >= 3, "{v}");
+
+    let watched = viewer.join().unwrap();
+    let w = &watched["viewers"][0];
+    assert_eq!(w["status"], 201, "{watched}");
+    assert_eq!(w["state"], "connected", "{watched}");
+    assert_eq!(w["codec"], "video/VP8", "{watched}");
+    let advanced = w["advanced"].as_f64().unwrap_or(0.0);
+    assert!(
+        advanced >= 3.0,
+        "currentTime advanced {advanced} s in 5 s: {watched}"
+    );
+    assert!(w["framesDecoded"].as_u64().unwrap_or(0) > 50, "{watched}");
+    assert_eq!(w["width"], 640, "{watched}");
+    assert!(
+        w["audioPackets"].as_u64().unwrap_or(0) > 100,
+        "Opus audio received: {watched}"
+    );
+    assert!(w["session"]["note"].is_null(), "nothing left out: {watched}");
+
+    let (mp4, cmaf) = probe.join().unwrap();
+    println!("ffprobe mp4: {mp4:?}\nffprobe cmaf: {cmaf:?}");
+    for (what, probed) in [("/vp8.mp4", mp4), ("CMAF playlist", cmaf)] {
+        let probed = probed.unwrap_or_else(|| panic!("ffprobe read no stream over {what}"));
+        let streams = probed["streams"].as_array().unwrap();
+        let video = streams
+            .iter()
+            .find(|s| s["codec_name"] == "vp8")
+            .unwrap_or_else(|| panic!("no vp8 over {what}: {probed}"));
+        assert_eq!(
+            (&video["width"], &video["height"]),
+            (&640.into(), &360.into()),
+            "{what}: {probed}"
+        );
+        assert!(
+            streams.iter().any(|s| s["codec_name"] == "opus"),
+            "{what}: {probed}"
+        );
+    }
+}
+
 #[test]
 fn fifty_whep_viewers_of_one_stream_all_receive_frames() {
     if !have_browser() {
@@ -271,6 +391,21 @@ fn fifty_whep_viewers_of_one_stream_all_receive_frames() {
     );
     let most = counter.join().unwrap();
     assert_eq!(most, 50, "the stream counted {most} WebRTC viewers at most");
+    // One buffer for all: each frame is converted once for the stream and
+    // every session gets the same payload.
+    let (_, metrics) = server.get("/metrics").unwrap();
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let converted = value("tributary_webrtc_frames_converted_total");
+    let sent = value("tributary_webrtc_frames_sent_total");
+    println!("frames converted {converted}, written to sessions {sent}");
+    assert!(converted > 0.0 && sent >= 20.0 * converted, "{converted} conversions for {sent} frames sent");
 }
 
 #[test]

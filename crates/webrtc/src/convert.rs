@@ -3,20 +3,20 @@
 //! Out (WHEP): the hub's H.264 frames carry 4-byte length-prefixed NAL units
 //! and the parameter sets in the track's `avcC`; RTP packetizers take Annex B
 //! access units, with SPS and PPS in front of each keyframe so a viewer can
-//! start at any keyframe. Opus packets pass through. Each frame is converted
-//! once per stream ([`SharedConversions`]) and handed to every session as the
-//! same `Arc<[u8]>`.
+//! start at any keyframe. VP8 frames and Opus packets pass through (RTP
+//! packetizers take whole VP8 frames). The server converts each frame
+//! once per stream and hands every session the same `Arc<[u8]>`.
 //!
 //! In (WHIP): depacketized Annex B access units become length-prefixed
-//! frames; the first SPS/PPS pair seen becomes the track's `avcC`.
+//! frames; the first SPS/PPS pair seen becomes the track's `avcC`. VP8
+//! frames arrive whole and are kept as they are; the first key frame gives
+//! the track's size.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use media::h264::AvcConfig;
-use media::{Codec, Frame, Timestamp, Track};
-use parking_lot::Mutex;
+use media::{Codec, Frame, Timestamp, Track, VideoInfo};
 
 /// RTP clock of video.
 pub const VIDEO_CLOCK: u32 = 90_000;
@@ -28,7 +28,7 @@ const START_CODE: [u8; 4] = [0, 0, 0, 1];
 /// Media kind of an outgoing frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
-    /// H.264 video.
+    /// Video, H.264 or VP8 (see [`Outgoing::codec`]).
     Video,
     /// Opus audio.
     Audio,
@@ -39,19 +39,22 @@ pub enum Kind {
 pub struct Outgoing {
     /// Video or audio.
     pub kind: Kind,
+    /// Codec of the payload: H.264, VP8 or Opus.
+    pub codec: Codec,
     /// Whether it starts a group of pictures.
     pub keyframe: bool,
     /// Presentation time in the RTP clock of its kind.
     pub rtp_time: u64,
-    /// The payload (Annex B for H.264), shared by all sessions.
+    /// The payload (Annex B for H.264, a whole frame for VP8), shared by all sessions.
     pub data: Arc<[u8]>,
 }
 
 /// Which of a stream's tracks go out over WebRTC, and how.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Egress {
-    /// The H.264 track and its parameter sets as Annex B.
-    video: Option<(u32, Bytes)>,
+    /// The video track, its codec (H.264 or VP8) and, for H.264, its
+    /// parameter sets as Annex B.
+    video: Option<(u32, Codec, Bytes)>,
     /// The Opus track.
     audio: Option<u32>,
     /// What could not be sent, for the session's status.
@@ -59,7 +62,7 @@ pub struct Egress {
 }
 
 impl Egress {
-    /// Chooses the first H.264 track and the first Opus track of `tracks`.
+    /// Chooses the first H.264 or VP8 track and the first Opus track of `tracks`.
     pub fn new(tracks: &[Track]) -> Self {
         let mut out = Self::default();
         let mut skipped = Vec::new();
@@ -73,13 +76,14 @@ impl Egress {
                             sets.put_slice(unit);
                         }
                     }
-                    out.video = Some((t.id, sets.freeze()));
+                    out.video = Some((t.id, Codec::H264, sets.freeze()));
                 }
+                Codec::Vp8 if out.video.is_none() => out.video = Some((t.id, Codec::Vp8, Bytes::new())),
                 Codec::Opus if out.audio.is_none() => out.audio = Some(t.id),
                 Codec::Aac => {
                     skipped.push("AAC audio (WebRTC plays Opus; add an ffmpeg process that makes Opus)")
                 }
-                Codec::H265 => skipped.push("H.265 video (browsers' WebRTC takes H.264)"),
+                Codec::H265 => skipped.push("H.265 video (browsers' WebRTC takes H.264 or VP8)"),
                 _ => {}
             }
         }
@@ -96,12 +100,17 @@ impl Egress {
 
     /// The hub track ids that go out.
     pub fn track_ids(&self) -> impl Iterator<Item = u32> + '_ {
-        self.video.iter().map(|(id, _)| *id).chain(self.audio)
+        self.video.iter().map(|(id, ..)| *id).chain(self.audio)
     }
 
     /// Whether there is a video track.
     pub fn has_video(&self) -> bool {
         self.video.is_some()
+    }
+
+    /// The codec of the video track, if there is one.
+    pub fn video_codec(&self) -> Option<&Codec> {
+        self.video.as_ref().map(|(_, codec, _)| codec)
     }
 
     /// Whether there is an audio track.
@@ -112,12 +121,17 @@ impl Egress {
     /// The frame in WebRTC form, or `None` for a track that is not sent (or
     /// a malformed H.264 payload).
     pub fn convert(&self, frame: &Frame) -> Option<Outgoing> {
-        if let Some((id, sets)) = &self.video
+        if let Some((id, codec, sets)) = &self.video
             && frame.track == *id
         {
-            let data = annexb(&frame.data, frame.keyframe.then_some(&sets[..]))?;
+            let data = match codec {
+                Codec::Vp8 if !frame.data.is_empty() => Arc::from(&frame.data[..]),
+                Codec::Vp8 => return None,
+                _ => annexb(&frame.data, frame.keyframe.then_some(&sets[..]))?,
+            };
             return Some(Outgoing {
                 kind: Kind::Video,
+                codec: codec.clone(),
                 keyframe: frame.keyframe,
                 rtp_time: rtp_time(frame.pts, VIDEO_CLOCK),
                 data,
@@ -126,6 +140,7 @@ impl Egress {
         if self.audio == Some(frame.track) {
             return Some(Outgoing {
                 kind: Kind::Audio,
+                codec: Codec::Opus,
                 keyframe: true,
                 rtp_time: rtp_time(frame.pts, OPUS_CLOCK),
                 data: Arc::from(&frame.data[..]),
@@ -169,38 +184,6 @@ pub fn annexb(data: &[u8], sets: Option<&[u8]>) -> Option<Arc<[u8]>> {
     Some(out.into())
 }
 
-/// Conversions of a stream's recent frames, shared by its sessions: the
-/// first session to send a frame converts it, the others reuse the result.
-/// Frames are recognised by their payload's address and length (payloads are
-/// reference-counted and never copied between sessions).
-#[derive(Debug, Default)]
-pub struct SharedConversions {
-    recent: Mutex<VecDeque<(usize, usize, u32, Outgoing)>>,
-}
-
-/// How many conversions a stream keeps.
-const SHARED: usize = 512;
-
-impl SharedConversions {
-    /// The conversion of `frame` under `egress`.
-    pub fn get(&self, egress: &Egress, frame: &Frame) -> Option<Outgoing> {
-        let key = (frame.data.as_ptr() as usize, frame.data.len(), frame.track);
-        {
-            let recent = self.recent.lock();
-            if let Some((.., out)) = recent.iter().rev().find(|(p, l, t, _)| (*p, *l, *t) == key) {
-                return Some(out.clone());
-            }
-        }
-        let out = egress.convert(frame)?;
-        let mut recent = self.recent.lock();
-        if recent.len() == SHARED {
-            recent.pop_front();
-        }
-        recent.push_back((key.0, key.1, key.2, out.clone()));
-        Some(out)
-    }
-}
-
 /// Builds a publisher's tracks and frames from what a WHIP session receives.
 #[derive(Debug, Default)]
 pub struct Ingress {
@@ -210,9 +193,39 @@ pub struct Ingress {
 
 #[derive(Debug)]
 struct VideoIn {
-    config: Option<AvcConfig>,
+    config: Option<VideoConfig>,
     base: i64,
     first: Option<u64>,
+}
+
+/// What a received video track is known by.
+#[derive(Debug, PartialEq)]
+enum VideoConfig {
+    /// H.264 with its parameter sets.
+    H264(AvcConfig),
+    /// VP8 with the size of its last key frame.
+    Vp8(VideoInfo),
+}
+
+impl VideoIn {
+    /// Sets the configuration; true when it changed.
+    fn configure(&mut self, config: VideoConfig) -> bool {
+        if self.config.as_ref() == Some(&config) {
+            return false;
+        }
+        self.config = Some(config);
+        true
+    }
+
+    /// The media time of RTP time `rtp` (90 kHz, extended): the first frame
+    /// starts at its arrival offset, the others follow the RTP clock.
+    fn time(&mut self, rtp: u64, since_start: std::time::Duration) -> Timestamp {
+        let first = *self.first.get_or_insert_with(|| {
+            self.base = i64::try_from(since_start.as_micros() * 9 / 100).unwrap_or(0);
+            rtp
+        });
+        Timestamp::new(self.base + rtp.wrapping_sub(first) as i64, VIDEO_CLOCK)
+    }
 }
 
 #[derive(Debug)]
@@ -230,8 +243,8 @@ pub enum Received {
     Tracks(Vec<Track>, Frame),
     /// A frame of the current tracks.
     Frame(Frame),
-    /// Nothing to publish yet (video before its first keyframe with
-    /// parameter sets) or a malformed access unit.
+    /// Nothing to publish yet (video before its first keyframe, with
+    /// parameter sets for H.264) or a malformed access unit.
     Nothing,
 }
 
@@ -260,11 +273,19 @@ impl Ingress {
     /// The tracks known so far.
     pub fn tracks(&self) -> Vec<Track> {
         let mut out = Vec::new();
-        if let Some(cfg) = self.video.as_ref().and_then(|v| v.config.as_ref()) {
-            let mut t = Track::new(VIDEO_TRACK, Codec::H264, VIDEO_CLOCK);
-            t.init = cfg.encode();
-            t.describe();
-            out.push(t);
+        match self.video.as_ref().and_then(|v| v.config.as_ref()) {
+            Some(VideoConfig::H264(cfg)) => {
+                let mut t = Track::new(VIDEO_TRACK, Codec::H264, VIDEO_CLOCK);
+                t.init = cfg.encode();
+                t.describe();
+                out.push(t);
+            }
+            Some(VideoConfig::Vp8(info)) => {
+                let mut t = Track::new(VIDEO_TRACK, Codec::Vp8, VIDEO_CLOCK);
+                t.video = Some(info.clone());
+                out.push(t);
+            }
+            None => {}
         }
         if let Some(a) = &self.audio {
             let mut t = Track::new(AUDIO_TRACK, Codec::Opus, OPUS_CLOCK);
@@ -303,24 +324,45 @@ impl Ingress {
         let mut changed = false;
         if !sps.is_empty() && !pps.is_empty() {
             match AvcConfig::from_parameter_sets(&sps, &pps) {
-                Ok(cfg) if v.config.as_ref() != Some(&cfg) => {
-                    v.config = Some(cfg);
-                    changed = true;
-                }
-                Ok(_) => {}
+                Ok(cfg) => changed = v.configure(VideoConfig::H264(cfg)),
                 Err(e) => tracing::debug!(error = %e, "ignoring parameter sets that do not parse"),
             }
         }
-        if v.config.is_none() {
+        if !matches!(v.config, Some(VideoConfig::H264(_))) {
             return Received::Nothing;
         }
-        let first = *v.first.get_or_insert_with(|| {
-            v.base = i64::try_from(since_start.as_micros() * 9 / 100).unwrap_or(0);
-            rtp
-        });
-        let ticks = v.base + rtp.wrapping_sub(first) as i64;
-        let t = Timestamp::new(ticks, VIDEO_CLOCK);
+        let t = v.time(rtp, since_start);
         let frame = Frame::new(VIDEO_TRACK, t, t, idr, media::nal::join_length_prefixed(units));
+        if changed {
+            Received::Tracks(self.tracks(), frame)
+        } else {
+            Received::Frame(frame)
+        }
+    }
+
+    /// A depacketized VP8 frame at RTP time `rtp` (90 kHz, extended),
+    /// received `since_start` after the session began. Frames before the
+    /// first key frame are not published.
+    pub fn vp8(&mut self, frame: &[u8], rtp: u64, since_start: std::time::Duration) -> Received {
+        let Some(v) = self.video.as_mut() else {
+            return Received::Nothing;
+        };
+        let keyframe = media::vp8::is_keyframe(frame);
+        let mut changed = false;
+        if keyframe {
+            match media::vp8::video_info(frame) {
+                Ok(info) => changed = v.configure(VideoConfig::Vp8(info)),
+                Err(e) => {
+                    tracing::debug!(error = %e, "ignoring a vp8 key frame that does not parse");
+                    return Received::Nothing;
+                }
+            }
+        }
+        if frame.is_empty() || !matches!(v.config, Some(VideoConfig::Vp8(_))) {
+            return Received::Nothing;
+        }
+        let t = v.time(rtp, since_start);
+        let frame = Frame::new(VIDEO_TRACK, t, t, keyframe, Bytes::copy_from_slice(frame));
         if changed {
             Received::Tracks(self.tracks(), frame)
         } else {
@@ -459,21 +501,6 @@ mod tests {
     }
 
     #[test]
-    fn sessions_share_one_conversion_per_frame() {
-        let egress = Egress::new(&[sample::h264_track(1)]);
-        let shared = SharedConversions::default();
-        let frame = sample::h264_frame(1, 0, false, 500);
-        let a = shared.get(&egress, &frame).unwrap();
-        let b = shared.get(&egress, &frame.clone()).unwrap();
-        assert!(
-            Arc::ptr_eq(&a.data, &b.data),
-            "the second session reuses the first conversion"
-        );
-        let other = sample::h264_frame(1, 40, false, 500);
-        assert!(!Arc::ptr_eq(&shared.get(&egress, &other).unwrap().data, &a.data));
-    }
-
-    #[test]
     fn received_video_waits_for_parameter_sets_and_builds_the_track() {
         let track = sample::h264_track(1);
         let cfg = AvcConfig::parse(&track.init).unwrap();
@@ -512,6 +539,91 @@ mod tests {
         assert_eq!(a.pts, Timestamp::new(4800, 48_000));
     }
 
+    #[test]
+    fn vp8_frames_pass_through_as_video() {
+        let egress = Egress::new(&[
+            sample::vp8_track(1, 640, 360),
+            sample::h264_track(2),
+            Track::new(3, Codec::Opus, 48_000),
+        ]);
+        assert_eq!(
+            egress.video_codec(),
+            Some(&Codec::Vp8),
+            "the first video track is sent"
+        );
+        assert!(egress.has_audio() && egress.note.is_none());
+        let key = sample::vp8_frame(1, 25, true, (640, 360), 300);
+        let out = egress.convert(&key).unwrap();
+        assert_eq!(
+            (out.kind, &out.codec, out.keyframe, out.rtp_time),
+            (Kind::Video, &Codec::Vp8, true, 90_000)
+        );
+        assert_eq!(&out.data[..], &key.data[..], "no start codes, no parameter sets");
+        let inter = sample::vp8_frame(1, 26, false, (640, 360), 80);
+        let out = egress.convert(&inter).unwrap();
+        assert!(!out.keyframe);
+        assert_eq!(&out.data[..], &inter.data[..]);
+        let empty = Frame::new(1, inter.dts, inter.pts, false, Bytes::new());
+        assert_eq!(egress.convert(&empty), None);
+        assert_eq!(egress.convert(&sample::h264_frame(2, 0, true, 10)), None);
+
+        let h264 = Egress::new(&[sample::h264_track(1)]);
+        assert_eq!(h264.video_codec(), Some(&Codec::H264));
+        assert_eq!(
+            h264.convert(&sample::h264_frame(1, 0, true, 10)).unwrap().codec,
+            Codec::H264
+        );
+    }
+
+    #[test]
+    fn received_vp8_waits_for_a_key_frame_and_takes_its_size() {
+        let mut ingress = Ingress::new(true, Some(2));
+        let inter = sample::vp8_frame(1, 0, false, (0, 0), 40);
+        assert_eq!(ingress.vp8(&inter.data, 1000, Duration::ZERO), Received::Nothing);
+        assert_eq!(ingress.vp8(&[], 1000, Duration::ZERO), Received::Nothing);
+        let mut broken = sample::vp8_frame(1, 0, true, (640, 480), 40).data.to_vec();
+        broken[3] = 0;
+        assert_eq!(ingress.vp8(&broken, 1000, Duration::ZERO), Received::Nothing);
+
+        let key = sample::vp8_frame(1, 0, true, (640, 480), 500);
+        let Received::Tracks(tracks, frame) = ingress.vp8(&key.data, 3000, Duration::from_millis(100)) else {
+            panic!("the first key frame sets the tracks");
+        };
+        assert_eq!(tracks.len(), 2);
+        assert_eq!(tracks[0].codec, Codec::Vp8);
+        assert!(tracks[0].init.is_empty());
+        let info = tracks[0].video.as_ref().unwrap();
+        assert_eq!((info.width, info.height), (640, 480));
+        assert_eq!(tracks[1].codec, Codec::Opus);
+        assert!(frame.keyframe);
+        assert_eq!(frame.pts, Timestamp::new(9000, 90_000));
+        assert_eq!(&frame.data[..], &key.data[..], "the frame is kept as it came");
+
+        let Received::Frame(next) = ingress.vp8(&inter.data, 6600, Duration::from_millis(140)) else {
+            panic!("a frame");
+        };
+        assert_eq!(next.pts.ticks(), 9000 + 3600);
+        assert!(!next.keyframe);
+        let Received::Frame(same) = ingress.vp8(&key.data, 10_200, Duration::from_millis(180)) else {
+            panic!("a key frame of the same size changes nothing");
+        };
+        assert!(same.keyframe);
+
+        let bigger = sample::vp8_frame(1, 0, true, (1280, 720), 500);
+        let Received::Tracks(tracks, _) = ingress.vp8(&bigger.data, 13_800, Duration::from_millis(220))
+        else {
+            panic!("a new size is a new track list");
+        };
+        assert_eq!(tracks[0].video.as_ref().unwrap().width, 1280);
+        assert_eq!(ingress.tracks(), tracks);
+
+        // H.264 from the same section afterwards waits for its parameter sets.
+        assert_eq!(
+            ingress.video(&[0, 0, 0, 1, 0x41, 5, 6], 17_400, Duration::from_millis(260)),
+            Received::Nothing
+        );
+    }
+
     proptest! {
         #[test]
         fn annexb_never_panics_and_keeps_every_unit(data in proptest::collection::vec(any::<u8>(), 0..200)) {
@@ -528,6 +640,10 @@ mod tests {
             let mut ingress = Ingress::new(true, Some(2));
             let _ = ingress.video(&data, rtp, Duration::from_millis(5));
             let _ = ingress.audio(&data, rtp, Duration::from_millis(5));
+            if let Received::Tracks(tracks, frame) = ingress.vp8(&data, rtp, Duration::from_millis(5)) {
+                prop_assert_eq!(tracks[0].codec.clone(), Codec::Vp8);
+                prop_assert!(frame.keyframe);
+            }
         }
     }
 }

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hub::{Event as HubEvent, Hub, LiveStream, Protocol, Publisher, ViewerCount};
+use media::Codec;
 use parking_lot::Mutex;
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::SdpOffer;
@@ -129,6 +130,9 @@ pub struct Stats {
     pub frames_out: AtomicU64,
     /// Frames published by WHIP sessions.
     pub frames_in: AtomicU64,
+    /// Frames converted for viewers: once per stream, whatever the number
+    /// of its viewers.
+    pub converted: AtomicU64,
     /// Video frames not sent to a viewer: waiting for a keyframe after
     /// joining or a gap, or held back while it is congested.
     pub dropped: AtomicU64,
@@ -241,6 +245,11 @@ impl prometheus_client::collector::Collector for Collector {
                 "tributary_webrtc_frames_sent",
                 "Frames written to WebRTC viewers",
                 &s.frames_out,
+            ),
+            (
+                "tributary_webrtc_frames_converted",
+                "Frames converted for WebRTC viewers (once per stream for all its viewers)",
+                &s.converted,
             ),
             (
                 "tributary_webrtc_frames_received",
@@ -390,7 +399,10 @@ impl Server {
             // default keeps 1000 packets per session).
             .set_send_buffer_video(400)
             .clear_codecs()
+            // H.264 before VP8: answers list it first, so publishers that
+            // offer both send H.264.
             .enable_h264(true)
+            .enable_vp8(true)
             .enable_opus(true, false)
             .build(now);
         if let Some(need) = bwe {
@@ -471,8 +483,9 @@ impl Server {
     }
 
     /// Answers `offer` with a new session whose media go `ours` (this side's
-    /// direction): the first H.264 video and Opus audio sections, or a
-    /// refusal naming what the offer must `verb`.
+    /// direction): the first video section with H.264 or VP8 (both payload
+    /// types kept when offered, H.264 preferred) and the first Opus audio
+    /// section, or a refusal naming what the offer must `verb`.
     fn accept(
         &self,
         offer: SdpOffer,
@@ -495,7 +508,11 @@ impl Server {
             }
             match kind {
                 MediaKind::Video if video.is_none() => {
-                    video = pick_pt(&mut rtc, mid, RtcCodec::H264).map(|pt| (mid, pt))
+                    let pts = VideoPts {
+                        h264: pick_pt(&mut rtc, mid, RtcCodec::H264),
+                        vp8: pick_pt(&mut rtc, mid, RtcCodec::Vp8),
+                    };
+                    video = (pts.h264.is_some() || pts.vp8.is_some()).then_some((mid, pts));
                 }
                 MediaKind::Audio if audio.is_none() => {
                     audio = pick_pt(&mut rtc, mid, RtcCodec::Opus).map(|pt| (mid, pt))
@@ -505,7 +522,7 @@ impl Server {
         }
         if video.is_none() && audio.is_none() {
             return Err(OfferError::Rejected(format!(
-                "no common codec: the offer must {verb} H.264 video or Opus audio"
+                "no common codec: the offer must {verb} H.264 or VP8 video or Opus audio"
             )));
         }
         Ok(Accepted {
@@ -594,12 +611,19 @@ fn pick_pt(rtc: &mut Rtc, mid: Mid, codec: RtcCodec) -> Option<Pt> {
     best.map(|(_, pt)| pt)
 }
 
+/// The payload types of a video section, per codec the offer has.
+#[derive(Clone, Copy, Debug)]
+struct VideoPts {
+    h264: Option<Pt>,
+    vp8: Option<Pt>,
+}
+
 /// An answered offer.
 struct Accepted {
     rtc: Rtc,
     answer: String,
     started: Instant,
-    video: Option<(Mid, Pt)>,
+    video: Option<(Mid, VideoPts)>,
     audio: Option<(Mid, Pt)>,
 }
 
@@ -620,7 +644,7 @@ enum Role {
 
 struct Whep {
     stream: Arc<LiveStream>,
-    video: Option<(Mid, Pt)>,
+    video: Option<(Mid, VideoPts)>,
     audio: Option<(Mid, Pt)>,
     /// The stream reader this viewer is fed from, once connected.
     feed: Option<FeedId>,
@@ -940,7 +964,12 @@ impl RunLoop {
             None => {
                 let f = self.next_feed;
                 self.next_feed += 1;
-                let task = tokio::spawn(read_stream(f, w.stream.clone(), self.media.clone()));
+                let task = tokio::spawn(read_stream(
+                    f,
+                    w.stream.clone(),
+                    self.media.clone(),
+                    self.shared.stats.clone(),
+                ));
                 self.feeds.insert(
                     f,
                     Feed {
@@ -1142,6 +1171,17 @@ impl RunLoop {
     }
 }
 
+/// Says in a viewer's note (once) that its offer lacks the stream's video codec.
+fn note_unoffered(info: &mut SessionInfo, codec: &Codec) {
+    let name = if *codec == Codec::Vp8 { "VP8" } else { "H.264" };
+    let missing = format!("not sent: {name} video (the viewer's offer has no {name})");
+    match &mut info.note {
+        Some(n) if n.contains(&missing) => {}
+        Some(n) => *n = format!("{n}; {missing}"),
+        None => info.note = Some(missing),
+    }
+}
+
 /// Writes one frame to one viewer and sends what its session lets out (at
 /// most `packets` datagrams).
 fn send_frame(
@@ -1171,7 +1211,19 @@ fn send_frame(
         }
     }
     let target = match out.kind {
-        Kind::Video => w.video,
+        Kind::Video => w.video.and_then(|(mid, pts)| {
+            let pt = if out.codec == Codec::Vp8 {
+                pts.vp8
+            } else {
+                pts.h264
+            };
+            if pt.is_none()
+                && let Some(i) = shared.info.lock().get_mut(&s.id)
+            {
+                note_unoffered(i, &out.codec);
+            }
+            Some((mid, pt?))
+        }),
         Kind::Audio => w.audio,
     };
     let Some((mid, pt)) = target else {
@@ -1301,7 +1353,9 @@ fn on_event(s: &mut Session, event: Event, shared: &Shared, effects: &mut Effect
         Event::MediaData(data) => {
             let Role::Whip(w) = &mut s.role else { return };
             let since = data.network_time.saturating_duration_since(s.started);
-            let received = if Some(data.mid) == w.video {
+            let received = if Some(data.mid) == w.video && data.params.spec().codec == RtcCodec::Vp8 {
+                w.ingress.vp8(&data.data, data.time.numer(), since)
+            } else if Some(data.mid) == w.video {
                 w.ingress.video(&data.data, data.time.numer(), since)
             } else if Some(data.mid) == w.audio {
                 w.ingress.audio(&data.data, data.time.numer(), since)
@@ -1338,7 +1392,12 @@ fn on_event(s: &mut Session, event: Event, shared: &Shared, effects: &mut Effect
 
 /// Reads a stream once for all its WebRTC viewers: each frame is converted
 /// once and handed to the run loop, which writes it to every viewer.
-async fn read_stream(id: FeedId, stream: Arc<LiveStream>, media: mpsc::Sender<FeedMessage>) {
+async fn read_stream(
+    id: FeedId,
+    stream: Arc<LiveStream>,
+    media: mpsc::Sender<FeedMessage>,
+    stats: Arc<Stats>,
+) {
     let mut sub = stream.subscribe_uncounted();
     let mut egress = Egress::default();
     loop {
@@ -1351,6 +1410,7 @@ async fn read_stream(id: FeedId, stream: Arc<LiveStream>, media: mpsc::Sender<Fe
                 let Some(out) = egress.convert(&frame) else {
                     continue;
                 };
+                stats.converted.fetch_add(1, Ordering::Relaxed);
                 let reordered = out.kind == Kind::Video && frame.pts != frame.dts;
                 FeedEvent::Frame(out, reordered)
             }
@@ -1418,5 +1478,32 @@ mod tests {
             c.update();
             proptest::prop_assert_eq!(c.limited, e < need);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_video_codec_is_noted_once_after_other_notes() {
+        let mut info = SessionInfo {
+            role: "whep",
+            stream: "cam".into(),
+            state: "connected",
+            note: None,
+        };
+        note_unoffered(&mut info, &Codec::Vp8);
+        assert_eq!(
+            info.note.as_deref(),
+            Some("not sent: VP8 video (the viewer's offer has no VP8)")
+        );
+        info.note = Some("not sent: AAC audio".into());
+        note_unoffered(&mut info, &Codec::H264);
+        note_unoffered(&mut info, &Codec::H264);
+        assert_eq!(
+            info.note.as_deref(),
+            Some("not sent: AAC audio; not sent: H.264 video (the viewer's offer has no H.264)")
+        );
     }
 }

@@ -14,12 +14,23 @@ use str0m::{Rtc, RtcConfig};
 use tower::ServiceExt;
 use webrtc::server::{Config, Server};
 
-/// An SDP offer from a str0m client: `kinds` with `direction`, codecs as given.
+/// An SDP offer from a str0m client: `kinds` with `direction`, codecs as
+/// given, and always VP9 (which the server does not take).
 fn offer(kinds: &[MediaKind], direction: Direction, h264: bool, opus: bool) -> String {
+    offer_with(kinds, direction, h264, false, opus)
+}
+
+/// [`offer`] with VP8 as the only video codec the server takes.
+fn vp8_offer(kinds: &[MediaKind], direction: Direction) -> String {
+    offer_with(kinds, direction, false, true, true)
+}
+
+fn offer_with(kinds: &[MediaKind], direction: Direction, h264: bool, vp8: bool, opus: bool) -> String {
     let mut config = RtcConfig::new()
         .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
         .clear_codecs()
-        .enable_vp8(true);
+        .enable_vp9(true)
+        .enable_vp8(vp8);
     if h264 {
         config = config.enable_h264(true);
     }
@@ -184,7 +195,7 @@ async fn offers_are_answered_or_refused_with_a_reason() {
             SDP,
             offer(&[MediaKind::Video], Direction::SendOnly, false, false),
             StatusCode::BAD_REQUEST,
-            "no common codec",
+            "no common codec: the offer must send H.264 or VP8 video or Opus audio",
         ),
     ];
     for (uri, ct, body, want, says) in cases {
@@ -212,6 +223,42 @@ async fn offers_are_answered_or_refused_with_a_reason() {
     assert_eq!(status, StatusCode::CONFLICT, "{text}");
     let (status, ..) = call(&app, "DELETE", &location.unwrap(), None, String::new()).await;
     assert_eq!(status, StatusCode::OK);
+
+    // VP8 alone is taken for publishing and for playing (an H.264 stream's
+    // viewer without H.264 is answered; its note says what is not sent).
+    let (status, answer, location) = call(
+        &app,
+        "POST",
+        "/whip/open",
+        SDP,
+        vp8_offer(&[MediaKind::Video], Direction::SendOnly),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert!(
+        answer.contains("VP8/90000") && !answer.contains("VP9"),
+        "{answer}"
+    );
+    let (status, ..) = call(&app, "DELETE", &location.unwrap(), None, String::new()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, answer, _) = call(
+        &app,
+        "POST",
+        "/whep/cam",
+        SDP,
+        vp8_offer(&[MediaKind::Video], Direction::RecvOnly),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert!(answer.contains("VP8/90000"), "{answer}");
+
+    // Offering both, H.264 comes first in the answer, so a publisher sends it.
+    let both = offer_with(&[MediaKind::Video], Direction::SendOnly, true, true, false);
+    let (status, answer, _) = call(&app, "POST", "/whip/open", SDP, both).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let h264 = answer.find("H264/90000").expect("H.264 answered");
+    let vp8 = answer.find("VP8/90000").expect("VP8 answered");
+    assert!(h264 < vp8, "{answer}");
 }
 
 #[tokio::test]

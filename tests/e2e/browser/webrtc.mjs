@@ -3,17 +3,20 @@
 // prints one JSON summary on stdout.
 //
 //   node webrtc.mjs --mode whep --origin http://127.0.0.1:PORT --stream NAME
-//                   --seconds N [--viewers K] [--no-render] [--chromium PATH]
+//                   --seconds N [--viewers K] [--no-render] [--video-codec h264|vp8]
+//                   [--chromium PATH]
 //   node webrtc.mjs --mode whip --origin http://127.0.0.1:PORT --stream NAME
-//                   --seconds N [--token KEY] [--chromium PATH]
+//                   --seconds N [--token KEY] [--video-codec h264|vp8] [--chromium PATH]
 //
 // The page is the server's own origin (`/healthz`), a secure context on
 // loopback. WHEP: K receive-only peer connections play the stream into
 // <video> elements; the summary has, per viewer, how far `currentTime`
 // advanced, frames decoded (`getVideoPlaybackQuality`), and from `getStats`
+// (with --video-codec, the viewers offer only that video codec)
 // the jitter-buffer delay per frame and the ICE round trip. WHIP: Chromium's
-// fake camera and microphone are published (H.264 preferred) and the summary
-// has the bytes and frames sent.
+// fake camera and microphone are published (with --video-codec h264, the
+// default, H.264 preferred; with vp8, VP8 is the only video codec offered)
+// and the summary has the bytes and frames sent.
 //
 // Exit status: 0 when the page ran for N seconds (the caller judges the
 // JSON); 1 when the harness itself failed.
@@ -27,7 +30,7 @@ function usage(msg) {
 }
 
 const opts = { mode: null, origin: null, stream: null, seconds: 10, viewers: 1, token: null, render: true,
-  chromium: process.env.CHROMIUM || '/usr/bin/chromium' };
+  videoCodec: null, chromium: process.env.CHROMIUM || '/usr/bin/chromium' };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
@@ -42,12 +45,14 @@ for (let i = 0; i < argv.length; i++) {
     case '--seconds': opts.seconds = Number(value()); break;
     case '--viewers': opts.viewers = Number(value()); break;
     case '--token': opts.token = value(); break;
+    case '--video-codec': opts.videoCodec = value(); break;
     case '--no-render': opts.render = false; break;
     case '--chromium': opts.chromium = value(); break;
     default: usage(`unknown argument ${a}`);
   }
 }
 if (!['whep', 'whip'].includes(opts.mode) || !opts.origin || !opts.stream) usage('missing arguments');
+if (![null, 'h264', 'vp8'].includes(opts.videoCodec)) usage(`--video-codec must be h264 or vp8, not ${opts.videoCodec}`);
 
 const watchdog = setTimeout(() => {
   process.stderr.write('webrtc.mjs: watchdog expired\n');
@@ -83,7 +88,12 @@ async function whep(o) {
   const viewers = [];
   for (let i = 0; i < o.viewers; i++) {
     const pc = new RTCPeerConnection();
-    pc.addTransceiver('video', { direction: 'recvonly' });
+    const t = pc.addTransceiver('video', { direction: 'recvonly' });
+    if (o.videoCodec) {
+      const mime = o.videoCodec === 'vp8' ? 'video/VP8' : 'video/H264';
+      const codecs = RTCRtpReceiver.getCapabilities('video').codecs;
+      t.setCodecPreferences(codecs.filter((c) => c.mimeType === mime || c.mimeType === 'video/rtx'));
+    }
     pc.addTransceiver('audio', { direction: 'recvonly' });
     const video = document.createElement('video');
     video.muted = true;
@@ -161,8 +171,13 @@ async function whip(o) {
     const t = pc.addTransceiver(track, { direction: 'sendonly' });
     if (track.kind === 'video') {
       const codecs = RTCRtpSender.getCapabilities('video').codecs;
-      const h264 = codecs.filter((c) => c.mimeType === 'video/H264' && /packetization-mode=1/.test(c.sdpFmtpLine || ''));
-      t.setCodecPreferences([...h264, ...codecs.filter((c) => !h264.includes(c))]);
+      if (o.videoCodec === 'vp8') {
+        // VP8 alone (with its retransmissions): the server gets no other choice.
+        t.setCodecPreferences(codecs.filter((c) => c.mimeType === 'video/VP8' || c.mimeType === 'video/rtx'));
+      } else {
+        const h264 = codecs.filter((c) => c.mimeType === 'video/H264' && /packetization-mode=1/.test(c.sdpFmtpLine || ''));
+        t.setCodecPreferences([...h264, ...codecs.filter((c) => !h264.includes(c))]);
+      }
     }
   }
   await pc.setLocalDescription(await pc.createOffer());

@@ -274,7 +274,7 @@ async fn run(hls: std::sync::Weak<Hls>, key: Key, p: Arc<Packager>) {
                         false
                     } else if tracks
                         .iter()
-                        .any(|t| (t.codec.is_video() || t.codec.is_audio()) && t.init.is_empty())
+                        .any(|t| (t.codec.is_video() || t.codec.is_audio()) && !t.has_config())
                     {
                         undescribed = Some((tracks, Instant::now()));
                         seg.offline();

@@ -59,7 +59,7 @@ pub async fn serve(hls: Arc<Hls>, format: Format, name: &str, file: &str, query:
         let videos: Vec<media::Track> = stream
             .tracks()
             .into_iter()
-            .filter(|t| t.codec.is_video() && !t.init.is_empty())
+            .filter(|t| t.codec.is_video() && t.has_config())
             .collect();
         if videos.len() > 1 {
             return multivariant(&stream, &videos);

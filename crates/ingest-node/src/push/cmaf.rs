@@ -230,7 +230,7 @@ pub async fn run(job: &Job) -> Result<(), PushError> {
             Event::Tracks(tracks) => {
                 if tracks
                     .iter()
-                    .any(|t| (t.codec.is_video() || t.codec.is_audio()) && t.init.is_empty())
+                    .any(|t| (t.codec.is_video() || t.codec.is_audio()) && !t.has_config())
                 {
                     undescribed = Some((tracks, Instant::now()));
                     seg.offline();

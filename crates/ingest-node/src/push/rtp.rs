@@ -103,7 +103,8 @@ fn sendable(tracks: &[Track]) -> Vec<Track> {
     let ok = |t: &&Track| match t.codec {
         Codec::H264 | Codec::H265 | Codec::Aac => !t.init.is_empty(),
         Codec::Opus => true,
-        Codec::Other(_) => false,
+        // no VP8 packetizer here
+        Codec::Vp8 | Codec::Other(_) => false,
     };
     let video = tracks.iter().filter(ok).filter(|t| t.codec.is_video());
     let other = tracks.iter().filter(ok).filter(|t| !t.codec.is_video());

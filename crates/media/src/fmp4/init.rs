@@ -68,7 +68,8 @@ impl TrackSetup {
                 codec: name.clone(),
             });
         }
-        if track.init.is_empty() {
+        // VP8 frames carry their own configuration; the rest need `init`.
+        if track.init.is_empty() && track.codec != Codec::Vp8 {
             return Err(Error::MissingInit {
                 track: id,
                 codec: track.codec.to_string(),
@@ -108,6 +109,15 @@ impl TrackSetup {
                 };
                 let (w, h) = video.as_ref().map_or((0, 0), |v| (v.width, v.height));
                 visual_entry(&mut sample_entry, entry, (w, h), config, &record);
+                let fps = video.and_then(|v| v.fps).filter(|f| *f >= 1.0).unwrap_or(25.0);
+                (Some((w, h)), (f64::from(timescale) / fps).round() as u32)
+            }
+            Codec::Vp8 => {
+                // vp08 with vpcC (VP codec ISO media binding §2.2-2.3); the
+                // size comes from a key frame, when one was seen.
+                let video = track.video.as_ref();
+                let (w, h) = video.map_or((0, 0), |v| (v.width, v.height));
+                visual_entry(&mut sample_entry, b"vp08", (w, h), b"vpcC", &crate::vp8::vpcc());
                 let fps = video.and_then(|v| v.fps).filter(|f| *f >= 1.0).unwrap_or(25.0);
                 (Some((w, h)), (f64::from(timescale) / fps).round() as u32)
             }

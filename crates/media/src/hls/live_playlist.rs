@@ -144,6 +144,8 @@ pub fn codec_string(track: &crate::Track) -> Option<String> {
             Some(format!("mp4a.40.{object}"))
         }
         crate::Codec::Opus => Some("opus".into()),
+        // VP codec ISO media binding §3: profile 0, level 1.0, 8 bits.
+        crate::Codec::Vp8 => Some("vp08.00.10.08".into()),
         _ => None,
     }
 }

@@ -309,7 +309,7 @@ impl Packer {
 
 /// Tracks a timeline packages: the chosen video track (or the first) and the first audio track.
 pub fn select_tracks(tracks: &[Track], video: Option<u32>) -> Vec<Track> {
-    let usable = |t: &&Track| !t.init.is_empty();
+    let usable = |t: &&Track| t.has_config();
     let v = tracks
         .iter()
         .filter(usable)
@@ -443,7 +443,11 @@ impl Segmenter {
     pub fn set_tracks(&mut self, tracks: &[Track]) -> Result<(), Error> {
         self.end_run();
         self.packer = None;
-        let selected = select_tracks(tracks, self.video);
+        // MPEG-TS leaves out what it cannot carry (Opus, VP8) rather than failing.
+        let selected = match self.timeline.format {
+            Format::Ts => select_tracks(&crate::ts::muxable(tracks.to_vec()), self.video),
+            Format::Cmaf => select_tracks(tracks, self.video),
+        };
         let lead = selected
             .iter()
             .find(|t| t.codec.is_video())

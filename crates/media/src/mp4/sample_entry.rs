@@ -61,6 +61,7 @@ pub(super) fn parse_stsd(
     match &entry.fourcc {
         b"avc1" | b"avc3" => visual(&entry, track, b"avcC", Codec::H264),
         b"hvc1" | b"hev1" => visual(&entry, track, b"hvcC", Codec::H265),
+        b"vp08" => vp08(&entry),
         b"mp4a" => mp4a(&entry, track),
         b"Opus" => opus(&entry, track),
         _ => Ok(Err(Error::UnsupportedSampleEntry {
@@ -118,6 +119,22 @@ fn visual(entry: &Mp4Box<'_>, track: u32, config: &[u8; 4], codec: Codec) -> Res
         codec,
         init: Bytes::copy_from_slice(cfg.body),
         length_size: Some(length_size),
+        size: Some((width, height)),
+        sound: None,
+    }))
+}
+
+/// A `vp08` entry: VP8 frames carry their own configuration, so only the
+/// size is read (the `vpcC` box adds nothing a VP8 decoder needs).
+fn vp08(entry: &Mp4Box<'_>) -> Result<Result<Entry, Error>> {
+    let mut c = entry.cursor();
+    c.skip(24)?; // reserved, data_reference_index, pre_defined, reserved
+    let width = c.u16()?;
+    let height = c.u16()?;
+    Ok(Ok(Entry {
+        codec: Codec::Vp8,
+        init: Bytes::new(),
+        length_size: None,
         size: Some((width, height)),
         sound: None,
     }))

@@ -84,7 +84,12 @@ pub fn media_for_track(track: &Track, port: u16, payload_type: u8) -> Result<Med
             let params = vec![param("sprop-stereo", if stereo { "1" } else { "0" }.into())];
             (MediaKind::Audio, rtpmap("opus", 48_000, Some(2)), params)
         }
-        Codec::Other(name) => return Err(fail(format!("codec {name} has no rtp payload format here"))),
+        Codec::Vp8 | Codec::Other(_) => {
+            return Err(fail(format!(
+                "codec {} has no rtp payload format here",
+                track.codec
+            )));
+        }
     };
     let mut m = MediaDescription::new(kind, port, "RTP/AVP", vec![payload_type.to_string()]);
     m.rtpmap.insert(payload_type, rtpmap);

@@ -260,6 +260,23 @@ fn frames_before_the_first_keyframe_and_unselected_tracks_are_left_out() {
     );
 }
 
+#[test]
+fn ts_packages_without_vp8_and_cmaf_with_it() {
+    let tracks = [crate::sample::vp8_track(1, 320, 240), crate::sample::aac_track(2)];
+    let mut ts = Segmenter::new(Format::Ts, Config::default(), None);
+    ts.set_tracks(&tracks).unwrap();
+    assert_eq!(ts.tracks, vec![2], "MPEG-TS leaves VP8 out");
+    let mut cmaf = Segmenter::new(Format::Cmaf, Config::default(), None);
+    cmaf.set_tracks(&tracks).unwrap();
+    assert_eq!(cmaf.tracks, vec![1, 2]);
+    assert_eq!(cmaf.lead, 1);
+    let init = cmaf.init.as_ref().map(|(_, b)| b.clone()).unwrap();
+    assert!(init.windows(4).any(|w| w == b"vp08"));
+    assert!(init.windows(4).any(|w| w == b"vpcC"));
+    let only_vp8 = [crate::sample::vp8_track(1, 320, 240)];
+    assert_eq!(ts.set_tracks(&only_vp8), Err(Error::NoTracks));
+}
+
 mod props {
     use proptest::prelude::*;
 
