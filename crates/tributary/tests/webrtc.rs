@@ -405,7 +405,10 @@ fn fifty_whep_viewers_of_one_stream_all_receive_frames() {
     let converted = value("tributary_webrtc_frames_converted_total");
     let sent = value("tributary_webrtc_frames_sent_total");
     println!("frames converted {converted}, written to sessions {sent}");
-    assert!(converted > 0.0 && sent >= 20.0 * converted, "{converted} conversions for {sent} frames sent");
+    assert!(
+        converted > 0.0 && sent >= 20.0 * converted,
+        "{converted} conversions for {sent} frames sent"
+    );
 }
 
 #[test]

@@ -1428,7 +1428,31 @@ async fn read_stream(
 
 #[cfg(test)]
 mod tests {
-    use super::Congestion;
+    use super::{Codec, Congestion, SessionInfo, note_unoffered};
+
+    #[test]
+    fn a_missing_video_codec_is_noted_once_after_other_notes() {
+        let mut info = SessionInfo {
+            role: "whep",
+            stream: "cam".into(),
+            state: "connected",
+            note: None,
+            estimate_bps: None,
+            limited: false,
+        };
+        note_unoffered(&mut info, &Codec::Vp8);
+        assert_eq!(
+            info.note.as_deref(),
+            Some("not sent: VP8 video (the viewer's offer has no VP8)")
+        );
+        info.note = Some("not sent: AAC audio".into());
+        note_unoffered(&mut info, &Codec::H264);
+        note_unoffered(&mut info, &Codec::H264);
+        assert_eq!(
+            info.note.as_deref(),
+            Some("not sent: AAC audio; not sent: H.264 video (the viewer's offer has no H.264)")
+        );
+    }
 
     fn with(twcc: Option<u64>, remb: Option<u64>, need: u64, limited: bool) -> Congestion {
         Congestion {
@@ -1478,32 +1502,5 @@ mod tests {
             c.update();
             proptest::prop_assert_eq!(c.limited, e < need);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_missing_video_codec_is_noted_once_after_other_notes() {
-        let mut info = SessionInfo {
-            role: "whep",
-            stream: "cam".into(),
-            state: "connected",
-            note: None,
-        };
-        note_unoffered(&mut info, &Codec::Vp8);
-        assert_eq!(
-            info.note.as_deref(),
-            Some("not sent: VP8 video (the viewer's offer has no VP8)")
-        );
-        info.note = Some("not sent: AAC audio".into());
-        note_unoffered(&mut info, &Codec::H264);
-        note_unoffered(&mut info, &Codec::H264);
-        assert_eq!(
-            info.note.as_deref(),
-            Some("not sent: AAC audio; not sent: H.264 video (the viewer's offer has no H.264)")
-        );
     }
 }
