@@ -757,8 +757,10 @@ impl Feed {
 /// work (deadlines, removals), which is linear in the number of sessions.
 const BATCH: usize = 1024;
 
-/// From this many viewers of a frame on, the fan-out runs on all cores.
-const PARALLEL_VIEWERS: usize = 8;
+/// From this many viewers of a frame on, the fan-out runs on all cores
+/// (below, waking the pool's threads costs more than it saves: measured
+/// with `bench/webrtc-fanout.sh`).
+const PARALLEL_VIEWERS: usize = 32;
 
 /// What the loop shares with fan-out workers.
 struct Shared {
