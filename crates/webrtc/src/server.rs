@@ -6,7 +6,7 @@
 //! after each input it drains the affected sessions' outputs (datagrams to
 //! send, events, their next deadline). Each played stream has one hub
 //! reader for all its viewers (WHEP): it converts a frame once and the loop
-//! writes it to every viewer, on all cores when there are many; a viewer
+//! writes it to every viewer (each viewer's first packet first); a viewer
 //! that joins gets the current GOP at once. Publishers (WHIP) feed a hub
 //! `Publisher` and are asked for a keyframe every `keyframe_interval` and
 //! whenever a viewer of their stream asks (PLI/FIR forwarded). NACKs are
@@ -310,9 +310,9 @@ impl Server {
     pub async fn bind(config: Config, hub: Arc<Hub>, admit: Admit) -> std::io::Result<Arc<Self>> {
         let std_socket = std::net::UdpSocket::bind(config.listen)?;
         std_socket.set_nonblocking(true)?;
-        // Sends go through a clone of the socket, from the loop and from
-        // fan-out workers on other threads; a full send buffer drops the
-        // datagram (NACKs recover it) rather than blocking.
+        // Sends go through a plain non-blocking clone of the socket, from
+        // functions that need no runtime context; a full send buffer drops
+        // the datagram (NACKs recover it) rather than blocking.
         let sender = std_socket.try_clone()?;
         let socket = UdpSocket::from_std(std_socket)?;
         let local = socket.local_addr()?;
@@ -757,12 +757,7 @@ impl Feed {
 /// work (deadlines, removals), which is linear in the number of sessions.
 const BATCH: usize = 1024;
 
-/// From this many viewers of a frame on, the fan-out runs on all cores
-/// (below, waking the pool's threads costs more than it saves: measured
-/// with `bench/webrtc-fanout.sh`).
-const PARALLEL_VIEWERS: usize = 32;
-
-/// What the loop shares with fan-out workers.
+/// What the loop shares with the functions that drive sessions.
 struct Shared {
     socket: std::net::UdpSocket,
     info: Arc<Mutex<HashMap<SessionId, SessionInfo>>>,
@@ -1111,25 +1106,14 @@ impl RunLoop {
         // Every viewer gets the frame's first packet before any gets the
         // rest, so the frame starts out to all of them at about the same
         // time rather than to the last after all the others' whole frames.
-        let parallel = viewers.len() >= PARALLEL_VIEWERS && rayon::current_num_threads() > 1;
-        let mut effects: Vec<Effects> = if parallel {
-            use rayon::prelude::*;
-            viewers
-                .par_iter_mut()
-                .map(|s| send_frame(s, out, need, read, shared, Some(1)))
-                .collect()
-        } else {
-            viewers
-                .iter_mut()
-                .map(|s| send_frame(s, out, need, read, shared, Some(1)))
-                .collect()
-        };
-        if parallel {
-            use rayon::prelude::*;
-            effects.par_extend(viewers.par_iter_mut().map(|s| drive(s, shared, None)));
-        } else {
-            effects.extend(viewers.iter_mut().map(|s| drive(s, shared, None)));
-        }
+        // One thread: splitting a frame's viewers over a pool of threads
+        // measured no better at the median and much worse in the tail when
+        // the machine is busy (every frame waits for the slowest thread).
+        let mut effects: Vec<Effects> = viewers
+            .iter_mut()
+            .map(|s| send_frame(s, out, need, read, shared, Some(1)))
+            .collect();
+        effects.extend(viewers.iter_mut().map(|s| drive(s, shared, None)));
         shared.stats.fanout.record(read.elapsed());
         if effects.iter().any(|e| e.keyframe_wanted) {
             let stream = feed.stream.name().to_owned();
