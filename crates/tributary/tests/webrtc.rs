@@ -113,6 +113,25 @@ fn pause(d: Duration) {
     std::thread::sleep(d);
 }
 
+/// A sample's value in a Prometheus exposition (0 when absent).
+fn metric(exposition: &str, name: &str) -> f64 {
+    exposition
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+/// A standalone server playing stream `name`, pushed by ffmpeg over RTMP
+/// for `secs` seconds (H.264 + AAC), once it is live.
+fn rtmp_fed(dir: &TempDir, name: &str, secs: u32) -> (Server, Killed) {
+    let server = Server::start(&config(dir, &[name]));
+    let ffmpeg = push_rtmp(&server, name, secs);
+    live(&server, name);
+    (server, ffmpeg)
+}
+
 fn live(server: &Server, name: &str) {
     wait_for(20, &format!("{name} to be live"), || {
         server.stream(name)["status"]["state"] == "live"
@@ -125,9 +144,7 @@ fn whep_plays_in_chromium_with_low_latency() {
         return;
     }
     let dir = TempDir::new("webrtc-whep");
-    let server = Server::start(&config(&dir, &["cam"]));
-    let _ffmpeg = push_rtmp(&server, "cam", 60);
-    live(&server, "cam");
+    let (server, _ffmpeg) = rtmp_fed(&dir, "cam", 60);
     let v = harness(&server, "whep", "cam", 8, 1);
     let viewer = &v["viewers"][0];
     assert_eq!(viewer["status"], 201, "{viewer}");
@@ -148,14 +165,7 @@ fn whep_plays_in_chromium_with_low_latency() {
     assert!(note.contains("AAC"), "{viewer}");
     assert_eq!(viewer["deleted"], 200);
     let (_, metrics) = server.get("/metrics").unwrap();
-    let value = |name: &str| {
-        metrics
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let value = |name: &str| metric(&metrics, name);
     assert!(value("tributary_webrtc_frames_sent_total") >= 150.0, "{metrics}");
     assert!(
         value("tributary_webrtc_send_latency_seconds_count") >= 150.0,
@@ -169,9 +179,7 @@ fn a_whep_viewer_without_the_streams_codec_is_told_so() {
         return;
     }
     let dir = TempDir::new("webrtc-whep-vp8-only");
-    let server = Server::start(&config(&dir, &["cam"]));
-    let _ffmpeg = push_rtmp(&server, "cam", 60);
-    live(&server, "cam");
+    let (server, _ffmpeg) = rtmp_fed(&dir, "cam", 60);
     let origin = format!("http://{}", server.http);
     let v = harness_with(&origin, "whep", "cam", 4, 1, &["--video-codec", "vp8"]);
     let viewer = &v["viewers"][0];
@@ -344,9 +352,7 @@ fn fifty_whep_viewers_of_one_stream_all_receive_frames() {
         return;
     }
     let dir = TempDir::new("webrtc-fifty");
-    let server = Server::start(&config(&dir, &["cam"]));
-    let _ffmpeg = push_rtmp(&server, "cam", 90);
-    live(&server, "cam");
+    let (server, _ffmpeg) = rtmp_fed(&dir, "cam", 90);
     let (port, name) = (server.http, "cam");
     let counter = std::thread::spawn(move || {
         // The most WebRTC viewers the stream counted while the page played.
@@ -394,14 +400,7 @@ fn fifty_whep_viewers_of_one_stream_all_receive_frames() {
     // One buffer for all: each frame is converted once for the stream and
     // every session gets the same payload.
     let (_, metrics) = server.get("/metrics").unwrap();
-    let value = |name: &str| {
-        metrics
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let value = |name: &str| metric(&metrics, name);
     let converted = value("tributary_webrtc_frames_converted_total");
     let sent = value("tributary_webrtc_frames_sent_total");
     println!("frames converted {converted}, written to sessions {sent}");
