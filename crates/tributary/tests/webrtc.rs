@@ -203,28 +203,8 @@ fn whip_from_chromium_is_read_back_over_ts() {
     let server = Server::start(&config(&dir, &["pub"]));
     let http = server.http;
     let probe = std::thread::spawn(move || {
-        let url = format!("http://{http}/pub.ts");
         // Wait for the browser's publish to go live, then probe.
-        for _ in 0..40 {
-            let out = Command::new("ffprobe")
-                .args([
-                    "-v",
-                    "error",
-                    "-rw_timeout",
-                    "5000000",
-                    "-show_entries",
-                    "stream=codec_name,width,height",
-                ])
-                .args(["-of", "json", &url])
-                .output()
-                .unwrap();
-            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-            if v["streams"].as_array().is_some_and(|s| !s.is_empty()) {
-                return v;
-            }
-            pause(Duration::from_millis(500));
-        }
-        Value::Null
+        probe_streams(&format!("http://{http}/pub.ts")).unwrap_or(Value::Null)
     });
     // A WHEP viewer of the published stream gets its H.264 and its Opus audio.
     let origin = format!("http://{http}");
