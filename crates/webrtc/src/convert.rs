@@ -17,6 +17,7 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use media::h264::AvcConfig;
 use media::{Codec, Frame, Timestamp, Track, VideoInfo};
+use str0m::unversioned::{H264Packetizer, Packetizer as _, Vp8Packetizer};
 
 /// RTP clock of video.
 pub const VIDEO_CLOCK: u32 = 90_000;
@@ -147,6 +148,38 @@ impl Egress {
             });
         }
         None
+    }
+}
+
+/// Payload size of the RTP packets frames are cut into: datagrams stay
+/// under 1150 bytes with the RTP header, its extensions and SRTP.
+pub const RTP_PAYLOAD_MTU: usize = 1100;
+
+/// A frame's RTP payloads, cut once per stream and shared by every session.
+pub type Payloads = Arc<[Arc<[u8]>]>;
+
+/// Cuts a stream's outgoing frames into RTP payloads (RFC 6184 single NAL
+/// units, STAP-A and FU-A for H.264; RFC 7741 descriptors for VP8; one
+/// packet per Opus frame). One per stream: VP8 picture ids run on across
+/// frames.
+#[derive(Debug, Default)]
+pub struct Packetizer {
+    h264: H264Packetizer,
+    vp8: Vp8Packetizer,
+}
+
+impl Packetizer {
+    /// The RTP payloads of `out` in order (the last ends the frame); empty
+    /// when the frame cannot be cut (e.g. an H.264 frame with no NAL unit).
+    pub fn packetize(&mut self, out: &Outgoing) -> Payloads {
+        let chunks = match out.codec {
+            Codec::H264 => self.h264.packetize(RTP_PAYLOAD_MTU, &out.data),
+            Codec::Vp8 => self.vp8.packetize(RTP_PAYLOAD_MTU, &out.data),
+            _ => return Arc::from([out.data.clone()]),
+        };
+        chunks
+            .map(|c| c.into_iter().map(Arc::from).collect())
+            .unwrap_or_else(|_| Arc::from([]))
     }
 }
 
@@ -417,6 +450,96 @@ mod tests {
 
     fn length_prefixed(units: &[&[u8]]) -> Bytes {
         media::nal::join_length_prefixed(units.iter().copied())
+    }
+
+    /// The NAL units of Annex B data (4-byte start codes).
+    fn units(annexb: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut rest = annexb;
+        while let Some(i) = rest.windows(4).position(|w| w == START_CODE) {
+            rest = &rest[i + 4..];
+            let end = rest
+                .windows(4)
+                .position(|w| w == START_CODE)
+                .unwrap_or(rest.len());
+            out.push(rest[..end].to_vec());
+        }
+        out
+    }
+
+    #[test]
+    fn frames_are_cut_into_packets_under_the_mtu_once_for_all() {
+        let egress = Egress::new(&[sample::h264_track(1)]);
+        let key = egress.convert(&sample::h264_frame(1, 0, true, 20_000)).unwrap();
+        let mut cut = Packetizer::default();
+        let payloads = cut.packetize(&key);
+        assert!(payloads.len() >= 18, "{} packets", payloads.len());
+        assert!(payloads.iter().all(|p| p.len() <= RTP_PAYLOAD_MTU));
+        // SPS and PPS go together (STAP-A, type 24), the slice in fragments
+        // (FU-A, type 28).
+        assert_eq!(payloads[0][0] & 0x1f, 24);
+        assert!(payloads[1..].iter().all(|p| p[0] & 0x1f == 28));
+        let opus = Outgoing {
+            kind: Kind::Audio,
+            codec: Codec::Opus,
+            keyframe: true,
+            rtp_time: 0,
+            data: Arc::from(&[1u8, 2, 3][..]),
+        };
+        let one = cut.packetize(&opus);
+        assert_eq!(one.len(), 1);
+        assert!(
+            Arc::ptr_eq(&one[0], &opus.data),
+            "Opus goes out as it is, not copied"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn cut_h264_reassembles_to_the_same_nal_units(
+            sizes in proptest::collection::vec(1usize..4000, 1..6),
+            fill in any::<u8>(),
+        ) {
+            let nals: Vec<Vec<u8>> = sizes
+                .iter()
+                .map(|n| {
+                    let mut v = vec![fill | 1; *n];
+                    v[0] = 0x41;
+                    v
+                })
+                .collect();
+            let data: Vec<u8> = nals.iter().flat_map(|n| START_CODE.iter().chain(n).copied()).collect();
+            let out = Outgoing {
+                kind: Kind::Video,
+                codec: Codec::H264,
+                keyframe: false,
+                rtp_time: 0,
+                data: Arc::from(data),
+            };
+            let payloads = Packetizer::default().packetize(&out);
+            prop_assert!(payloads.iter().all(|p| p.len() <= RTP_PAYLOAD_MTU));
+            let mut depack = str0m::unversioned::H264Depacketizer::default();
+            let mut joined = Vec::new();
+            let mut extra = str0m::format::CodecExtra::None;
+            for p in payloads.iter() {
+                use str0m::unversioned::Depacketizer as _;
+                prop_assert!(depack.depacketize(p, &mut joined, &mut extra).is_ok());
+            }
+            prop_assert_eq!(units(&joined), nals);
+        }
+
+        #[test]
+        fn cutting_never_panics(data in proptest::collection::vec(any::<u8>(), 0..5000), vp8 in any::<bool>()) {
+            let out = Outgoing {
+                kind: Kind::Video,
+                codec: if vp8 { Codec::Vp8 } else { Codec::H264 },
+                keyframe: false,
+                rtp_time: 0,
+                data: Arc::from(data),
+            };
+            let payloads = Packetizer::default().packetize(&out);
+            prop_assert!(payloads.iter().all(|p| p.len() <= RTP_PAYLOAD_MTU));
+        }
     }
 
     #[test]

@@ -28,11 +28,12 @@ use str0m::change::SdpOffer;
 use str0m::format::Codec as RtcCodec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
 use str0m::net::{Protocol as NetProtocol, Receive};
+use str0m::rtp::RtpWrite;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::convert::{Egress, Ingress, Kind, Outgoing, Received};
+use crate::convert::{Egress, Ingress, Kind, Outgoing, Packetizer, Payloads, Received};
 
 /// Settings of the WebRTC server.
 #[derive(Clone, Debug)]
@@ -383,10 +384,12 @@ impl Server {
         rx.await.unwrap_or(false)
     }
 
-    /// A session; `bwe`: the bitrate a viewer's stream needs, to estimate
-    /// the viewer's bandwidth against (publishers: none).
+    /// A session; `bwe`: for a viewer, the bitrate its stream needs, to
+    /// estimate the viewer's bandwidth against (publishers: none). Viewers'
+    /// sessions take RTP packets cut once per stream (str0m's RTP mode);
+    /// publishers' give depacketized frames.
     fn new_rtc(&self, now: Instant, bwe: Option<u64>) -> Result<Rtc, OfferError> {
-        let mut config = RtcConfig::new();
+        let mut config = RtcConfig::new().set_rtp_mode(bwe.is_some());
         if let Some(need) = bwe {
             // Start above what the stream needs so a new viewer is not held
             // back before the first feedback.
@@ -445,6 +448,9 @@ impl Server {
             audio: accepted.audio,
             feed: None,
             wait_keyframe: true,
+            // Sequence numbers start at an arbitrary point (RFC 3550 5.1).
+            seq: [seq_start(), seq_start()],
+            sending: false,
             congestion: Congestion::default(),
             count: None,
         });
@@ -595,9 +601,16 @@ fn answered_media(rtc: &Rtc, answer: &str) -> Vec<(Mid, MediaKind, Direction)> {
 /// The payload type of `codec` negotiated for `mid` (for H.264, packetization
 /// mode 1 preferred).
 fn pick_pt(rtc: &mut Rtc, mid: Mid, codec: RtcCodec) -> Option<Pt> {
-    let writer = rtc.writer(mid)?;
+    // The media's negotiated payload types (as `Writer::payload_params`
+    // lists them; writers do not exist in RTP mode).
+    let remote = rtc.media(mid)?.remote_pts().to_vec();
     let mut best: Option<(bool, Pt)> = None;
-    for p in writer.payload_params() {
+    for p in rtc
+        .codec_config()
+        .params()
+        .iter()
+        .filter(|p| remote.contains(&p.pt()))
+    {
         let spec = p.spec();
         tracing::debug!(%mid, ?spec, "negotiated payload");
         if spec.codec != codec {
@@ -650,6 +663,11 @@ struct Whep {
     feed: Option<FeedId>,
     /// After joining or a gap: video waits for the next keyframe.
     wait_keyframe: bool,
+    /// Next RTP sequence numbers, video and audio.
+    seq: [u64; 2],
+    /// The frame being fanned out goes to this viewer (decided with its
+    /// first packet, for the rest).
+    sending: bool,
     congestion: Congestion,
     /// Counts this viewer on the stream while connected.
     count: Option<ViewerCount>,
@@ -711,8 +729,9 @@ type FeedMessage = (FeedId, FeedEvent, Instant);
 enum FeedEvent {
     /// What goes out of the stream's (new) tracks.
     Tracks(Egress),
-    /// A converted frame; `reordered` when it is video with B-frames.
-    Frame(Outgoing, bool),
+    /// A converted frame and its RTP payloads; `reordered` when it is
+    /// video with B-frames.
+    Frame((Outgoing, Payloads), bool),
     /// The reader fell out of the stream's window: viewers wait for a keyframe.
     Gap,
 }
@@ -724,7 +743,7 @@ struct Feed {
     egress: Egress,
     /// The stream's frames since its newest video keyframe, for viewers
     /// that join (they start at once, as other outputs' readers do).
-    gop: Vec<Outgoing>,
+    gop: Vec<(Outgoing, Payloads)>,
     gop_bytes: usize,
     /// The source has B-frames.
     reordered: bool,
@@ -996,8 +1015,8 @@ impl RunLoop {
         let need = feed.need;
         let gop = feed.gop.clone();
         let now = Instant::now();
-        for out in &gop {
-            send_frame(s, out, need, now, &self.shared, None);
+        for frame in &gop {
+            send_frame(s, frame, need, now, &self.shared, Part::All);
         }
         self.drive(id);
     }
@@ -1057,7 +1076,8 @@ impl RunLoop {
                     }
                 }
             }
-            FeedEvent::Frame(out, reordered) => {
+            FeedEvent::Frame(frame, reordered) => {
+                let out = &frame.0;
                 if reordered && !feed.reordered {
                     feed.reordered = true;
                     tracing::info!(
@@ -1080,19 +1100,19 @@ impl RunLoop {
                 let cached = out.keyframe || !feed.gop.is_empty() || !feed.egress.has_video();
                 if cached && feed.gop_bytes + out.data.len() <= GOP_CACHE_BYTES {
                     feed.gop_bytes += out.data.len();
-                    feed.gop.push(out.clone());
+                    feed.gop.push(frame.clone());
                 } else if !feed.egress.has_video() {
                     feed.gop.clear();
                     feed.gop_bytes = 0;
                 }
-                self.fan_out(feed_id, &out, read);
+                self.fan_out(feed_id, &frame, read);
             }
         }
     }
 
     /// Writes one frame to every viewer of a feed, on all cores when there
     /// are many.
-    fn fan_out(&mut self, feed_id: FeedId, out: &Outgoing, read: Instant) {
+    fn fan_out(&mut self, feed_id: FeedId, frame: &(Outgoing, Payloads), read: Instant) {
         let Some(feed) = self.feeds.get(&feed_id) else {
             return;
         };
@@ -1111,9 +1131,13 @@ impl RunLoop {
         // the machine is busy (every frame waits for the slowest thread).
         let mut effects: Vec<Effects> = viewers
             .iter_mut()
-            .map(|s| send_frame(s, out, need, read, shared, Some(1)))
+            .map(|s| send_frame(s, frame, need, read, shared, Part::First))
             .collect();
-        effects.extend(viewers.iter_mut().map(|s| drive(s, shared, None)));
+        effects.extend(
+            viewers
+                .iter_mut()
+                .map(|s| send_frame(s, frame, need, read, shared, Part::Rest)),
+        );
         shared.stats.fanout.record(read.elapsed());
         if effects.iter().any(|e| e.keyframe_wanted) {
             let stream = feed.stream.name().to_owned();
@@ -1168,35 +1192,117 @@ fn note_unoffered(info: &mut SessionInfo, codec: &Codec) {
     }
 }
 
-/// Writes one frame to one viewer and sends what its session lets out (at
-/// most `packets` datagrams).
+/// An arbitrary first RTP sequence number (below 2^15, so the first
+/// packets are far from a wrap).
+fn seq_start() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(Instant::now()) & 0x7fff
+}
+
+/// Which packets of a frame [`send_frame`] writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    /// All, then everything the session lets out.
+    All,
+    /// The first, then at most one datagram out; decides whether the
+    /// viewer gets the frame.
+    First,
+    /// The rest, after [`Part::First`], then everything the session lets out.
+    Rest,
+}
+
+/// Writes a frame's RTP packets (cut once per stream, shared) to one viewer
+/// and sends what its session lets out.
 fn send_frame(
     s: &mut Session,
-    out: &Outgoing,
+    frame: &(Outgoing, Payloads),
     need: u64,
     read: Instant,
     shared: &Shared,
-    packets: Option<usize>,
+    part: Part,
 ) -> Effects {
+    let (out, payloads) = frame;
     let Role::Whep(w) = &mut s.role else {
         return Effects::default();
     };
+    if part == Part::Rest {
+        if !w.sending {
+            return Effects::default();
+        }
+    } else if !admit_frame(s.id, &s.stream, w, out, need, shared) {
+        w.sending = false;
+        return Effects::default();
+    }
+    let Some((mid, pt)) = target(s.id, w, out, shared) else {
+        w.sending = false;
+        return Effects::default();
+    };
+    w.sending = true;
+    let range = match part {
+        Part::All => 0..payloads.len(),
+        Part::First => 0..payloads.len().min(1),
+        Part::Rest => payloads.len().min(1)..payloads.len(),
+    };
+    let kind = usize::from(out.kind == Kind::Audio);
+    // RTP times are 32 bits on the wire.
+    let time = out.rtp_time as u32;
+    if part != Part::Rest {
+        shared.stats.frames_out.fetch_add(1, Ordering::Relaxed);
+    }
+    if let Some(tx) = s.rtc.direct_api().stream_tx_by_mid(mid, None) {
+        for i in range {
+            let seq = w.seq[kind];
+            w.seq[kind] += 1;
+            let last = out.kind == Kind::Video && i + 1 == payloads.len();
+            tx.write_rtp(
+                RtpWrite::new(pt, seq.into(), time, read, payloads[i].clone())
+                    .marker(last)
+                    .nackable(true),
+            );
+        }
+    }
+    let effects = drive(s, shared, (part == Part::First).then_some(1));
+    if part != Part::Rest
+        && let Some(first) = effects.first_send
+    {
+        shared.stats.send.record(first.saturating_duration_since(read));
+    }
+    effects
+}
+
+/// Whether a viewer takes this frame: after joining or a gap, video waits
+/// for a keyframe; while congested, only keyframes go.
+fn admit_frame(
+    id: SessionId,
+    stream: &str,
+    w: &mut Whep,
+    out: &Outgoing,
+    need: u64,
+    shared: &Shared,
+) -> bool {
     if out.kind == Kind::Video {
         if out.keyframe && w.congestion.need != need {
             w.congestion.need = need;
             if w.congestion.update() {
-                congestion_changed(s.id, &s.stream, w.congestion, shared);
+                congestion_changed(id, stream, w.congestion, shared);
             }
         }
         if w.wait_keyframe || w.congestion.limited {
             if !out.keyframe {
                 shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                return Effects::default();
+                return false;
             }
             w.wait_keyframe = false;
         }
     }
-    let target = match out.kind {
+    true
+}
+
+/// The media section and payload type a viewer's frame goes out with; a
+/// viewer whose offer lacks the stream's video codec gets no video, and
+/// its note says so.
+fn target(id: SessionId, w: &Whep, out: &Outgoing, shared: &Shared) -> Option<(Mid, Pt)> {
+    match out.kind {
         Kind::Video => w.video.and_then(|(mid, pts)| {
             let pt = if out.codec == Codec::Vp8 {
                 pts.vp8
@@ -1204,35 +1310,14 @@ fn send_frame(
                 pts.h264
             };
             if pt.is_none()
-                && let Some(i) = shared.info.lock().get_mut(&s.id)
+                && let Some(i) = shared.info.lock().get_mut(&id)
             {
                 note_unoffered(i, &out.codec);
             }
             Some((mid, pt?))
         }),
         Kind::Audio => w.audio,
-    };
-    let Some((mid, pt)) = target else {
-        return Effects::default();
-    };
-    let clock = match out.kind {
-        Kind::Video => str0m::media::Frequency::NINETY_KHZ,
-        Kind::Audio => str0m::media::Frequency::FORTY_EIGHT_KHZ,
-    };
-    if let Some(writer) = s.rtc.writer(mid) {
-        let time = str0m::media::MediaTime::new(out.rtp_time, clock);
-        match writer.write(pt, Instant::now(), time, out.data.clone()) {
-            Ok(()) => {
-                shared.stats.frames_out.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => tracing::debug!(session = s.id, error = %e, "webrtc write"),
-        }
     }
-    let effects = drive(s, shared, packets);
-    if let Some(first) = effects.first_send {
-        shared.stats.send.record(first.saturating_duration_since(read));
-    }
-    effects
 }
 
 /// Drains a session's outputs: datagrams out, events handled, next
@@ -1386,6 +1471,7 @@ async fn read_stream(
 ) {
     let mut sub = stream.subscribe_uncounted();
     let mut egress = Egress::default();
+    let mut packetizer = Packetizer::default();
     loop {
         let event = match sub.next().await {
             HubEvent::Tracks(tracks) => {
@@ -1398,7 +1484,8 @@ async fn read_stream(
                 };
                 stats.converted.fetch_add(1, Ordering::Relaxed);
                 let reordered = out.kind == Kind::Video && frame.pts != frame.dts;
-                FeedEvent::Frame(out, reordered)
+                let payloads = packetizer.packetize(&out);
+                FeedEvent::Frame((out, payloads), reordered)
             }
             HubEvent::Skipped { .. } => FeedEvent::Gap,
             HubEvent::Offline => continue,
