@@ -1,11 +1,13 @@
 #![no_main]
 //! What WebRTC peers send and what goes out to them, from arbitrary bytes:
 //! depacketized access units, VP8 frames and Opus packets of a WHIP
-//! publisher (any RTP times), and length-prefixed frames converted to Annex B for viewers.
-//! Never a panic; an accepted conversion keeps every NAL unit.
+//! publisher (any RTP times), and length-prefixed frames converted to Annex B for viewers
+//! and cut into RTP payloads. Never a panic; an accepted conversion keeps every NAL unit;
+//! payloads stay under the MTU.
 use libfuzzer_sys::fuzz_target;
 use std::time::Duration;
-use webrtc::convert::{Ingress, Received, annexb};
+use std::sync::Arc;
+use webrtc::convert::{Ingress, Kind, Outgoing, Packetizer, RTP_PAYLOAD_MTU, Received, annexb};
 
 fuzz_target!(|data: &[u8]| {
     let (head, body) = data.split_at(data.len().min(8));
@@ -29,5 +31,16 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Some(out) = annexb(body, Some(&[0, 0, 0, 1, 0x67, 1])) {
         assert!(out.len() >= body.len());
+    }
+    let mut cut = Packetizer::default();
+    for codec in [media::Codec::H264, media::Codec::Vp8] {
+        let out = Outgoing {
+            kind: Kind::Video,
+            codec,
+            keyframe: false,
+            rtp_time: rtp,
+            data: Arc::from(body),
+        };
+        assert!(cut.packetize(&out).iter().all(|p| p.len() <= RTP_PAYLOAD_MTU));
     }
 });
