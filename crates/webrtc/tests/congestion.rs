@@ -144,7 +144,9 @@ async fn a_viewer_behind_a_narrow_link_gets_keyframes_and_audio_then_recovers() 
     );
     let held_after = narrowed.elapsed();
     let info = server.session(id).unwrap();
-    assert!(info.estimate_bps.is_some_and(|e| e < 2_000_000), "{info:?}");
+    // Known, and no more than a tenth above the stream's ~2.05 Mbit/s
+    // (where a held-back viewer stays held back).
+    assert!(info.estimate_bps.is_some_and(|e| e < 2_300_000), "{info:?}");
     // Settle, then count: keyframes only (one per 2 s), audio on.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (video, audio) = rates(&seen, Duration::from_secs(4)).await;
