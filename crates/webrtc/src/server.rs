@@ -158,8 +158,8 @@ pub struct Histogram {
 
 /// Upper bounds (seconds) of the send-latency buckets; the last bucket is
 /// everything above.
-pub const SEND_BUCKETS: [f64; 10] = [
-    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 1.0,
+pub const SEND_BUCKETS: [f64; 14] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.000_75, 0.001, 0.001_5, 0.002, 0.005, 0.01, 0.025, 0.1, 0.25, 1.0,
 ];
 
 impl Histogram {
