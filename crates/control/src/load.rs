@@ -70,7 +70,16 @@ impl ProcessLoad {
 
 /// User plus system CPU seconds of this process (0 when unreadable).
 pub fn cpu_seconds() -> f64 {
-    std::fs::read_to_string("/proc/self/stat")
+    stat_cpu("/proc/self/stat")
+}
+
+/// User plus system CPU seconds of the calling thread (0 when unreadable).
+pub fn thread_cpu_seconds() -> f64 {
+    stat_cpu("/proc/thread-self/stat")
+}
+
+fn stat_cpu(path: &str) -> f64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| parse_stat_cpu(&s))
         .unwrap_or(0.0)

@@ -26,16 +26,6 @@ use media::{Codec, Frame, Timestamp, Track};
 use relay::tls::{ClientTls, SelfSigned};
 use relay::{Client, ClientConfig, Metrics, Server, ServerConfig, Upstream};
 
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // fields after the command name (which is in parentheses)
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 (1-based), 11 and 12 after ')'
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     v[((v.len() - 1) as f64 * p).round() as usize]
@@ -234,7 +224,7 @@ async fn throughput(seconds: u64) {
             }
         }
     });
-    let cpu0 = cpu_seconds();
+    let cpu0 = control::load::cpu_seconds();
     let t0 = Instant::now();
     let mut i = 1i64;
     while t0.elapsed() < Duration::from_secs(seconds) {
@@ -250,7 +240,7 @@ async fn throughput(seconds: u64) {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let wall = t0.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu0;
+    let cpu = control::load::cpu_seconds() - cpu0;
     drop(p);
     let bytes = reading.await.unwrap();
     let gbit = bytes as f64 * 8.0 / 1e9;

@@ -25,26 +25,13 @@ use std::time::{Duration, Instant};
 
 use hub::Hub;
 use support::{Intake, Seen};
-use webrtc::server::{Config, Histogram, Server};
+use webrtc::server::{Config, Server};
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// CPU seconds of the process, or of the calling thread.
-fn cpu_seconds(path: &str) -> f64 {
-    let stat = std::fs::read_to_string(path).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn snapshot(h: &Histogram) -> Vec<(f64, u64)> {
-    h.buckets()
 }
 
 /// Upper bound of the bucket holding quantile `q` of the counts added
@@ -98,9 +85,9 @@ fn main() {
     let intake = if decrypt { Intake::Full } else { Intake::CountOnly };
     // The stream alone, then viewers connect and settle, then the measure.
     runtime.block_on(async { tokio::time::sleep(Duration::from_secs(1)).await });
-    let idle_start = cpu_seconds("/proc/self/stat");
+    let idle_start = control::load::cpu_seconds();
     runtime.block_on(async { tokio::time::sleep(Duration::from_secs(3)).await });
-    let idle = (cpu_seconds("/proc/self/stat") - idle_start) / 3.0;
+    let idle = (control::load::cpu_seconds() - idle_start) / 3.0;
     let viewer_cpu = Arc::new(AtomicU64::new(0));
     let client = {
         let server = server.clone();
@@ -114,7 +101,7 @@ fn main() {
             rt.block_on(async move {
                 let sampler = tokio::spawn(async move {
                     loop {
-                        let used = cpu_seconds("/proc/thread-self/stat");
+                        let used = control::load::thread_cpu_seconds();
                         viewer_cpu.store((used * 1e6) as u64, Ordering::Relaxed);
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
@@ -134,19 +121,19 @@ fn main() {
     };
 
     runtime.block_on(async { tokio::time::sleep(Duration::from_secs(5)).await });
-    let send0 = snapshot(&server.stats.send);
-    let fan0 = snapshot(&server.stats.fanout);
+    let send0 = server.stats.send.buckets();
+    let fan0 = server.stats.fanout.buckets();
     let rtp_total = || seen.iter().map(|s| s.rtp.load(Ordering::Relaxed)).sum::<u64>();
     let rtp0 = rtp_total();
-    let cpu0 = cpu_seconds("/proc/self/stat");
+    let cpu0 = control::load::cpu_seconds();
     let viewers0 = viewer_cpu.load(Ordering::Relaxed);
     let t0 = Instant::now();
     runtime.block_on(async { tokio::time::sleep(Duration::from_secs(seconds)).await });
     let elapsed = t0.elapsed().as_secs_f64();
-    let cpu = (cpu_seconds("/proc/self/stat") - cpu0) / elapsed;
+    let cpu = (control::load::cpu_seconds() - cpu0) / elapsed;
     let viewer_cpu = (viewer_cpu.load(Ordering::Relaxed) - viewers0) as f64 / 1e6 / elapsed;
-    let send1 = snapshot(&server.stats.send);
-    let fan1 = snapshot(&server.stats.fanout);
+    let send1 = server.stats.send.buckets();
+    let fan1 = server.stats.fanout.buckets();
     let rtp = (rtp_total() - rtp0) as f64 / elapsed;
     let congested = server.stats.congested.load(Ordering::Relaxed);
     let connected = seen

@@ -452,21 +452,6 @@ mod tests {
         media::nal::join_length_prefixed(units.iter().copied())
     }
 
-    /// The NAL units of Annex B data (4-byte start codes).
-    fn units(annexb: &[u8]) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut rest = annexb;
-        while let Some(i) = rest.windows(4).position(|w| w == START_CODE) {
-            rest = &rest[i + 4..];
-            let end = rest
-                .windows(4)
-                .position(|w| w == START_CODE)
-                .unwrap_or(rest.len());
-            out.push(rest[..end].to_vec());
-        }
-        out
-    }
-
     #[test]
     fn frames_are_cut_into_packets_under_the_mtu_once_for_all() {
         let egress = Egress::new(&[sample::h264_track(1)]);
@@ -525,7 +510,10 @@ mod tests {
                 use str0m::unversioned::Depacketizer as _;
                 prop_assert!(depack.depacketize(p, &mut joined, &mut extra).is_ok());
             }
-            prop_assert_eq!(units(&joined), nals);
+            prop_assert_eq!(
+                media::nal::split_annexb(&joined).map(<[u8]>::to_vec).collect::<Vec<_>>(),
+                nals
+            );
         }
 
         #[test]

@@ -631,6 +631,16 @@ struct VideoPts {
     vp8: Option<Pt>,
 }
 
+impl VideoPts {
+    /// The payload type of `codec`, if the offer has it.
+    fn of(&self, codec: &Codec) -> Option<Pt> {
+        match codec {
+            Codec::Vp8 => self.vp8,
+            _ => self.h264,
+        }
+    }
+}
+
 /// An answered offer.
 struct Accepted {
     rtc: Rtc,
@@ -957,13 +967,9 @@ impl RunLoop {
         stats
             .sessions
             .store(self.sessions.len() as u64, Ordering::Relaxed);
-        stats.congested.store(
-            self.sessions
-                .values()
-                .filter(|s| matches!(&s.role, Role::Whep(w) if w.congestion.limited))
-                .count() as u64,
-            Ordering::Relaxed,
-        );
+        if matches!(&s.role, Role::Whep(w) if w.congestion.limited) {
+            stats.congested.fetch_sub(1, Ordering::Relaxed);
+        }
         tracing::info!(session = id, stream = %s.stream, reason = why, "webrtc session ended");
         true
     }
@@ -1010,7 +1016,7 @@ impl RunLoop {
         w.wait_keyframe = feed.egress.has_video();
         w.congestion.need = feed.need;
         if let Some(i) = self.shared.info.lock().get_mut(&id) {
-            i.note = feed.note();
+            set_note(i, feed, w);
         }
         let need = feed.need;
         let gop = feed.gop.clone();
@@ -1048,9 +1054,7 @@ impl RunLoop {
                 feed.gop.clear();
                 feed.gop_bytes = 0;
                 feed.measure_need();
-                let note = feed.note();
                 let has_video = feed.egress.has_video();
-                let mut info = info.lock();
                 for id in &feed.viewers {
                     if let Some(Session {
                         role: Role::Whep(w), ..
@@ -1058,10 +1062,8 @@ impl RunLoop {
                     {
                         w.wait_keyframe = has_video;
                     }
-                    if let Some(i) = info.get_mut(id) {
-                        i.note.clone_from(&note);
-                    }
                 }
+                refresh_notes(feed, &self.sessions, info);
             }
             FeedEvent::Gap => {
                 feed.gop.clear();
@@ -1084,13 +1086,7 @@ impl RunLoop {
                         stream = %feed.stream.name(),
                         "the source has B-frames; WebRTC players show them badly"
                     );
-                    let note = feed.note();
-                    let mut info = info.lock();
-                    for id in &feed.viewers {
-                        if let Some(i) = info.get_mut(id) {
-                            i.note.clone_from(&note);
-                        }
-                    }
+                    refresh_notes(feed, &self.sessions, info);
                 }
                 if out.kind == Kind::Video && out.keyframe {
                     feed.gop.clear();
@@ -1116,30 +1112,23 @@ impl RunLoop {
         let Some(feed) = self.feeds.get(&feed_id) else {
             return;
         };
-        let need = feed.need;
-        let shared = &self.shared;
-        let mut viewers: Vec<&mut Session> = self
-            .sessions
-            .values_mut()
-            .filter(|s| matches!(&s.role, Role::Whep(w) if w.feed == Some(feed_id)))
-            .collect();
         // Every viewer gets the frame's first packet before any gets the
         // rest, so the frame starts out to all of them at about the same
         // time rather than to the last after all the others' whole frames.
         // One thread: splitting a frame's viewers over a pool of threads
         // measured no better at the median and much worse in the tail when
         // the machine is busy (every frame waits for the slowest thread).
-        let mut effects: Vec<Effects> = viewers
-            .iter_mut()
-            .map(|s| send_frame(s, frame, need, read, shared, Part::First))
-            .collect();
-        effects.extend(
-            viewers
-                .iter_mut()
-                .map(|s| send_frame(s, frame, need, read, shared, Part::Rest)),
-        );
-        shared.stats.fanout.record(read.elapsed());
-        if effects.iter().any(|e| e.keyframe_wanted) {
+        let mut keyframe_wanted = false;
+        for part in [Part::First, Part::Rest] {
+            for id in &feed.viewers {
+                if let Some(s) = self.sessions.get_mut(id) {
+                    keyframe_wanted |=
+                        send_frame(s, frame, feed.need, read, &self.shared, part).keyframe_wanted;
+                }
+            }
+        }
+        self.shared.stats.fanout.record(read.elapsed());
+        if keyframe_wanted {
             let stream = feed.stream.name().to_owned();
             self.forward_keyframe_request(&stream);
         }
@@ -1151,11 +1140,11 @@ impl RunLoop {
             return;
         };
         let effects = drive(s, &self.shared, None);
-        let stream = s.stream.clone();
+        let stream = effects.keyframe_wanted.then(|| s.stream.clone());
         if effects.connected && matches!(s.role, Role::Whep(_)) {
             self.join(id);
         }
-        if effects.keyframe_wanted {
+        if let Some(stream) = stream {
             self.forward_keyframe_request(&stream);
         }
     }
@@ -1233,7 +1222,7 @@ fn send_frame(
         w.sending = false;
         return Effects::default();
     }
-    let Some((mid, pt)) = target(s.id, w, out, shared) else {
+    let Some((mid, pt)) = target(w, out) else {
         w.sending = false;
         return Effects::default();
     };
@@ -1298,25 +1287,43 @@ fn admit_frame(
     true
 }
 
-/// The media section and payload type a viewer's frame goes out with; a
-/// viewer whose offer lacks the stream's video codec gets no video, and
-/// its note says so.
-fn target(id: SessionId, w: &Whep, out: &Outgoing, shared: &Shared) -> Option<(Mid, Pt)> {
+/// The media section and payload type a viewer's frame goes out with
+/// (none for video in a codec its offer lacks: its note says so).
+fn target(w: &Whep, out: &Outgoing) -> Option<(Mid, Pt)> {
     match out.kind {
-        Kind::Video => w.video.and_then(|(mid, pts)| {
-            let pt = if out.codec == Codec::Vp8 {
-                pts.vp8
-            } else {
-                pts.h264
-            };
-            if pt.is_none()
-                && let Some(i) = shared.info.lock().get_mut(&id)
-            {
-                note_unoffered(i, &out.codec);
-            }
-            Some((mid, pt?))
-        }),
+        Kind::Video => w.video.and_then(|(mid, pts)| Some((mid, pts.of(&out.codec)?))),
         Kind::Audio => w.audio,
+    }
+}
+
+/// A viewer's note: what its stream does not send, and the stream's video
+/// codec when the viewer's offer lacks it.
+fn set_note(info: &mut SessionInfo, feed: &Feed, w: &Whep) {
+    info.note = feed.note();
+    if let (Some(codec), Some((_, pts))) = (feed.egress.video_codec(), w.video)
+        && pts.of(codec).is_none()
+    {
+        note_unoffered(info, codec);
+    }
+}
+
+/// Sets the notes of a feed's viewers (after its tracks or notes changed).
+fn refresh_notes(
+    feed: &Feed,
+    sessions: &HashMap<SessionId, Session>,
+    info: &Mutex<HashMap<SessionId, SessionInfo>>,
+) {
+    let mut info = info.lock();
+    for id in &feed.viewers {
+        if let (
+            Some(i),
+            Some(Session {
+                role: Role::Whep(w), ..
+            }),
+        ) = (info.get_mut(id), sessions.get(id))
+        {
+            set_note(i, feed, w);
+        }
     }
 }
 
