@@ -5,6 +5,7 @@ use std::sync::Arc;
 use media::buffer::{Cursor, Read};
 use media::{Frame, Track};
 use tokio::sync::watch;
+use tokio_stream::wrappers::WatchStream;
 
 use crate::{LiveStream, State};
 
@@ -186,6 +187,14 @@ impl Subscriber {
             return Some(Event::Offline);
         }
         None
+    }
+
+    /// Yields each time the stream may have new events for this reader, for
+    /// a task that reads several streams with [`Subscriber::try_next`]
+    /// (it may yield when there is nothing new; it never misses a push made
+    /// after it was taken).
+    pub fn changes(&self) -> WatchStream<u64> {
+        WatchStream::from_changes(self.wake.clone())
     }
 
     /// The next event, waiting for the publisher when caught up.

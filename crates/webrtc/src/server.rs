@@ -2,25 +2,26 @@
 //! `str0m::Rtc`, and one hub reader per played stream.
 //!
 //! The loop waits on the socket, on commands (new session, removal), on
-//! frames from the stream readers and on the earliest session deadline;
-//! after each input it drains the affected sessions' outputs (datagrams to
-//! send, events, their next deadline). Each played stream has one hub
-//! reader for all its viewers (WHEP): it converts a frame once and the loop
-//! writes it to every viewer (each viewer's first packet first); a viewer
-//! that joins gets the current GOP at once. Publishers (WHIP) feed a hub
+//! the played streams and on the earliest session deadline; after each
+//! input it drains the affected sessions' outputs (datagrams to send,
+//! events, their next deadline). The loop reads each played stream from
+//! the hub itself, once for all its viewers (WHEP): it converts a frame and
+//! cuts it into RTP payloads once, writes its first packet to every viewer
+//! at once and the rest afterwards, in chunks between which newer frames
+//! go first; a viewer that joins gets the current GOP at once. Publishers (WHIP) feed a hub
 //! `Publisher` and are asked for a keyframe every `keyframe_interval` and
 //! whenever a viewer of their stream asks (PLI/FIR forwarded). NACKs are
 //! answered by str0m from its send buffer. Viewers' bandwidth estimates
 //! (str0m's TWCC-based estimator, and REMB from the receiver) hold a
 //! congested viewer's video back to keyframes ([`Congestion`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use hub::{Event as HubEvent, Hub, LiveStream, Protocol, Publisher, ViewerCount};
+use hub::{Event as HubEvent, Hub, LiveStream, Protocol, Publisher, Subscriber, ViewerCount};
 use media::Codec;
 use parking_lot::Mutex;
 use str0m::bwe::{Bitrate, BweKind};
@@ -32,6 +33,8 @@ use str0m::rtp::RtpWrite;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::WatchStream;
+use tokio_stream::{StreamExt, StreamMap};
 
 use crate::convert::{Egress, Ingress, Kind, Outgoing, Packetizer, Payloads, Received};
 
@@ -141,8 +144,8 @@ pub struct Stats {
     pub congested: AtomicU64,
     /// Datagrams no session accepted.
     pub stray_datagrams: AtomicU64,
-    /// Per viewer and frame: from the stream's reader taking the frame off
-    /// the hub to the viewer's first RTP packet of it handed to the socket.
+    /// Per viewer and frame: from the run loop taking the frame off the hub
+    /// to the viewer's first RTP packet of it handed to the socket.
     pub send: Histogram,
     /// Per frame: from taking it off the hub to every viewer's packets
     /// handed to the socket (or to their sessions' pacers).
@@ -332,7 +335,6 @@ impl Server {
             .collect();
         tracing::info!(addr = %local, candidates = ?candidates, "webrtc listening");
         let (commands, command_rx) = mpsc::channel(256);
-        let (media, media_rx) = mpsc::channel(4096);
         let info = Arc::new(Mutex::new(HashMap::new()));
         let stats = Arc::new(Stats::default());
         let server = Arc::new(Self {
@@ -358,10 +360,11 @@ impl Server {
             feeds: HashMap::new(),
             feed_of: HashMap::new(),
             next_feed: 1,
-            media,
+            wakes: StreamMap::new(),
+            rest: VecDeque::new(),
             config,
         };
-        tokio::spawn(run.run(command_rx, media_rx));
+        tokio::spawn(run.run(command_rx));
         Ok(server)
     }
 
@@ -391,9 +394,7 @@ impl Server {
     fn new_rtc(&self, now: Instant, bwe: Option<u64>) -> Result<Rtc, OfferError> {
         let mut config = RtcConfig::new().set_rtp_mode(bwe.is_some());
         if let Some(need) = bwe {
-            // Start above what the stream needs so a new viewer is not held
-            // back before the first feedback.
-            config = config.enable_bwe(Some(Bitrate::bps((need * 3 / 2).max(1_000_000))));
+            config = config.enable_bwe(Some(start_bitrate(need)));
         }
         let mut rtc = config
             .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
@@ -409,10 +410,7 @@ impl Server {
             .enable_opus(true, false)
             .build(now);
         if let Some(need) = bwe {
-            // Probe a little above the stream's rate (padding when the
-            // estimate is lower): enough to see a congested viewer recover.
-            rtc.bwe()
-                .set_desired_bitrate(Bitrate::bps((need * 6 / 5).max(1_000_000)));
+            rtc.bwe().set_desired_bitrate(desired_bitrate(need));
         }
         for addr in &self.candidates {
             let c = Candidate::host(*addr, "udp")
@@ -440,7 +438,7 @@ impl Server {
         if !stream.wait_live(Duration::from_secs(5)).await {
             return Err(OfferError::Offline(name.to_owned()));
         }
-        let need = stream.track_bitrates().values().sum();
+        let need = measured_need(&stream, |_| true);
         let accepted = self.accept(offer, Direction::SendOnly, "receive", Some(need))?;
         let role = Role::Whep(Whep {
             stream,
@@ -450,7 +448,7 @@ impl Server {
             wait_keyframe: true,
             // Sequence numbers start at an arbitrary point (RFC 3550 5.1).
             seq: [seq_start(), seq_start()],
-            sending: false,
+            sending: [false; 2],
             congestion: Congestion::default(),
             count: None,
         });
@@ -675,9 +673,9 @@ struct Whep {
     wait_keyframe: bool,
     /// Next RTP sequence numbers, video and audio.
     seq: [u64; 2],
-    /// The frame being fanned out goes to this viewer (decided with its
-    /// first packet, for the rest).
-    sending: bool,
+    /// The video and audio frames being fanned out go to this viewer
+    /// (decided with their first packet, for the rest).
+    sending: [bool; 2],
     congestion: Congestion,
     /// Counts this viewer on the stream while connected.
     count: Option<ViewerCount>,
@@ -733,24 +731,15 @@ impl Congestion {
 /// A stream read once for all its WebRTC viewers.
 type FeedId = u64;
 
-/// What a stream's reader hands the run loop, with when it read it.
-type FeedMessage = (FeedId, FeedEvent, Instant);
-
-enum FeedEvent {
-    /// What goes out of the stream's (new) tracks.
-    Tracks(Egress),
-    /// A converted frame and its RTP payloads; `reordered` when it is
-    /// video with B-frames.
-    Frame((Outgoing, Payloads), bool),
-    /// The reader fell out of the stream's window: viewers wait for a keyframe.
-    Gap,
-}
-
+/// One played stream, read once for all its viewers.
 struct Feed {
     stream: Arc<LiveStream>,
-    task: tokio::task::JoinHandle<()>,
+    sub: Subscriber,
+    /// The stream was removed: nothing more to read.
+    closed: bool,
     viewers: Vec<SessionId>,
     egress: Egress,
+    packetizer: Packetizer,
     /// The stream's frames since its newest video keyframe, for viewers
     /// that join (they start at once, as other outputs' readers do).
     gop: Vec<(Outgoing, Payloads)>,
@@ -760,6 +749,11 @@ struct Feed {
     /// What the sent tracks need, bits per second.
     need: u64,
 }
+
+/// Media a stream's window must hold before its bitrate is taken as what
+/// its viewers need: over a shorter window a keyframe makes the rate look
+/// several times what it is, and viewers would be held back for nothing.
+const NEED_WINDOW: Duration = Duration::from_secs(1);
 
 /// A new viewer's catch-up is at most this many bytes of the current GOP.
 const GOP_CACHE_BYTES: usize = 8 << 20;
@@ -775,16 +769,54 @@ impl Feed {
         }
     }
 
-    /// The bitrate of the tracks that go out, from the stream's counters.
+    /// After new tracks or a gap: the cached GOP is dropped and viewers
+    /// wait for the next keyframe.
+    fn restart(&mut self, sessions: &mut HashMap<SessionId, Session>) {
+        self.gop.clear();
+        self.gop_bytes = 0;
+        let has_video = self.egress.has_video();
+        for id in &self.viewers {
+            if let Some(Session {
+                role: Role::Whep(w), ..
+            }) = sessions.get_mut(id)
+            {
+                w.wait_keyframe = has_video;
+            }
+        }
+    }
+
+    /// The bitrate of the tracks that go out (0 while not known, which
+    /// holds no viewer back).
     fn measure_need(&mut self) {
-        let rates = self.stream.track_bitrates();
-        self.need = self.egress.track_ids().filter_map(|t| rates.get(&t)).sum();
+        let egress = &self.egress;
+        self.need = measured_need(&self.stream, |t| egress.track_ids().any(|e| e == t));
     }
 }
 
 /// Datagrams or frames handled per wake-up of the loop before its per-pass
 /// work (deadlines, removals), which is linear in the number of sessions.
 const BATCH: usize = 1024;
+
+/// Datagrams received or sessions' deadlines handled between two looks at
+/// the streams (a new frame's first packets go out before the rest).
+const LOOK_EVERY: usize = 4;
+
+/// RTP packets of frames' rests written between two looks at the streams
+/// (a newer frame's first packets go out before the rest of older ones).
+const REST_CHUNK: usize = 32;
+
+/// What is left of a frame after its first packet went to every viewer:
+/// the other packets, to the viewers it went to.
+struct Rest {
+    feed: FeedId,
+    frame: (Outgoing, Payloads),
+    /// When the loop took it off the hub.
+    read: Instant,
+    viewers: Vec<SessionId>,
+    /// Viewers before this one have had it.
+    next: usize,
+    keyframe_wanted: bool,
+}
 
 /// What the loop shares with the functions that drive sessions.
 struct Shared {
@@ -814,14 +846,21 @@ struct RunLoop {
     feeds: HashMap<FeedId, Feed>,
     feed_of: HashMap<String, FeedId>,
     next_feed: FeedId,
-    media: mpsc::Sender<FeedMessage>,
+    /// Wakes the loop when a played stream has something new.
+    wakes: StreamMap<FeedId, WatchStream<u64>>,
+    /// Frames whose first packets went out and whose rests did not yet, oldest first.
+    rest: VecDeque<Rest>,
     config: Config,
 }
 
 impl RunLoop {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut media: mpsc::Receiver<FeedMessage>) {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let mut buf = vec![0u8; 2048];
         loop {
+            // New frames first (their first packets to every viewer), then
+            // the rests of frames, looking at the streams between chunks.
+            self.read_feeds();
+            self.write_rest();
             let next = self
                 .sessions
                 .values()
@@ -829,14 +868,20 @@ impl RunLoop {
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
             tokio::select! {
+                biased;
+                Some(_) = self.wakes.next() => {}
                 r = self.socket.recv_from(&mut buf) => match r {
                     Ok((n, source)) => {
                         self.receive(source, &buf[..n]);
-                        // Whatever else is waiting, before the per-pass work.
-                        for _ in 0..BATCH {
+                        // Whatever else is waiting, before the per-pass work;
+                        // new frames' first packets between datagrams.
+                        for i in 1..BATCH {
                             match self.socket.try_recv_from(&mut buf) {
                                 Ok((n, source)) => self.receive(source, &buf[..n]),
                                 Err(_) => break,
+                            }
+                            if i % LOOK_EVERY == 0 {
+                                self.read_feeds();
                             }
                         }
                     }
@@ -854,13 +899,6 @@ impl RunLoop {
                         let _ = done.send(found);
                     }
                     None => return,
-                },
-                m = media.recv() => if let Some(m) = m {
-                    self.on_feed(m);
-                    for _ in 0..BATCH {
-                        let Ok(m) = media.try_recv() else { break };
-                        self.on_feed(m);
-                    }
                 },
                 () = tokio::time::sleep_until(next.into()) => {}
             }
@@ -908,11 +946,14 @@ impl RunLoop {
             .filter(|(_, s)| s.deadline <= now)
             .map(|(id, _)| *id)
             .collect();
-        for id in due {
+        for (i, id) in due.into_iter().enumerate() {
             if let Some(s) = self.sessions.get_mut(&id) {
                 let _ = s.rtc.handle_input(Input::Timeout(now));
                 self.keyframe_requests(id, now);
                 self.drive(id);
+            }
+            if i % LOOK_EVERY == LOOK_EVERY - 1 {
+                self.read_feeds();
             }
         }
         let dead: Vec<(SessionId, &'static str)> = self
@@ -986,19 +1027,17 @@ impl RunLoop {
             None => {
                 let f = self.next_feed;
                 self.next_feed += 1;
-                let task = tokio::spawn(read_stream(
-                    f,
-                    w.stream.clone(),
-                    self.media.clone(),
-                    self.shared.stats.clone(),
-                ));
+                let sub = w.stream.subscribe_uncounted();
+                self.wakes.insert(f, sub.changes());
                 self.feeds.insert(
                     f,
                     Feed {
                         stream: w.stream.clone(),
-                        task,
+                        sub,
+                        closed: false,
                         viewers: Vec::new(),
                         egress: Egress::default(),
+                        packetizer: Packetizer::default(),
                         gop: Vec::new(),
                         gop_bytes: 0,
                         reordered: false,
@@ -1014,7 +1053,7 @@ impl RunLoop {
         w.feed = Some(feed_id);
         w.count = Some(w.stream.count_viewer(Protocol::WebRtc));
         w.wait_keyframe = feed.egress.has_video();
-        w.congestion.need = feed.need;
+        set_need(id, &s.stream, w, &mut s.rtc, feed.need, &self.shared);
         if let Some(i) = self.shared.info.lock().get_mut(&id) {
             set_note(i, feed, w);
         }
@@ -1027,91 +1066,114 @@ impl RunLoop {
         self.drive(id);
     }
 
-    /// A viewer left: the reader stops with its last viewer.
+    /// A viewer left: the stream is no longer read after its last viewer.
     fn leave(&mut self, feed_id: FeedId, id: SessionId) {
         let Some(feed) = self.feeds.get_mut(&feed_id) else {
             return;
         };
         feed.viewers.retain(|v| *v != id);
         if feed.viewers.is_empty() {
-            feed.task.abort();
             self.feeds.remove(&feed_id);
+            self.wakes.remove(&feed_id);
+            self.rest.retain(|r| r.feed != feed_id);
             self.feed_of.retain(|_, f| *f != feed_id);
         }
     }
 
-    fn on_feed(&mut self, (feed_id, event, read): FeedMessage) {
-        let Some(feed) = self.feeds.get_mut(&feed_id) else {
+    /// Takes what the played streams have (at most a batch each): each
+    /// frame's first packet goes to every viewer now, its rest is queued.
+    fn read_feeds(&mut self) {
+        if self.feeds.is_empty() {
             return;
-        };
-        let info = &self.shared.info;
-        match event {
-            FeedEvent::Tracks(egress) => {
-                if let Some(note) = &egress.note {
-                    tracing::info!(stream = %feed.stream.name(), "webrtc: {note}");
-                }
-                feed.egress = egress;
-                feed.gop.clear();
-                feed.gop_bytes = 0;
-                feed.measure_need();
-                let has_video = feed.egress.has_video();
-                for id in &feed.viewers {
-                    if let Some(Session {
-                        role: Role::Whep(w), ..
-                    }) = self.sessions.get_mut(id)
-                    {
-                        w.wait_keyframe = has_video;
-                    }
-                }
-                refresh_notes(feed, &self.sessions, info);
-            }
-            FeedEvent::Gap => {
-                feed.gop.clear();
-                feed.gop_bytes = 0;
-                let has_video = feed.egress.has_video();
-                for id in &feed.viewers {
-                    if let Some(Session {
-                        role: Role::Whep(w), ..
-                    }) = self.sessions.get_mut(id)
-                    {
-                        w.wait_keyframe = has_video;
-                    }
-                }
-            }
-            FeedEvent::Frame(frame, reordered) => {
-                let out = &frame.0;
-                if reordered && !feed.reordered {
-                    feed.reordered = true;
-                    tracing::info!(
-                        stream = %feed.stream.name(),
-                        "the source has B-frames; WebRTC players show them badly"
-                    );
-                    refresh_notes(feed, &self.sessions, info);
-                }
-                if out.kind == Kind::Video && out.keyframe {
-                    feed.gop.clear();
-                    feed.gop_bytes = 0;
-                    feed.measure_need();
-                }
-                let cached = out.keyframe || !feed.gop.is_empty() || !feed.egress.has_video();
-                if cached && feed.gop_bytes + out.data.len() <= GOP_CACHE_BYTES {
-                    feed.gop_bytes += out.data.len();
-                    feed.gop.push(frame.clone());
-                } else if !feed.egress.has_video() {
-                    feed.gop.clear();
-                    feed.gop_bytes = 0;
-                }
-                self.fan_out(feed_id, &frame, read);
+        }
+        let ids: Vec<FeedId> = self.feeds.keys().copied().collect();
+        for id in ids {
+            for _ in 0..BATCH {
+                let Some(feed) = self.feeds.get_mut(&id).filter(|f| !f.closed) else {
+                    break;
+                };
+                let Some(event) = feed.sub.try_next() else {
+                    break;
+                };
+                self.on_feed(id, event, Instant::now());
             }
         }
     }
 
-    /// Writes one frame to every viewer of a feed, on all cores when there
-    /// are many.
-    fn fan_out(&mut self, feed_id: FeedId, frame: &(Outgoing, Payloads), read: Instant) {
-        let Some(feed) = self.feeds.get(&feed_id) else {
+    fn on_feed(&mut self, feed_id: FeedId, event: HubEvent, read: Instant) {
+        match event {
+            HubEvent::Tracks(tracks) => {
+                self.finish_rest(feed_id, None);
+                let Some(feed) = self.feeds.get_mut(&feed_id) else {
+                    return;
+                };
+                feed.egress = Egress::new(&tracks);
+                if let Some(note) = &feed.egress.note {
+                    tracing::info!(stream = %feed.stream.name(), "webrtc: {note}");
+                }
+                feed.restart(&mut self.sessions);
+                feed.measure_need();
+                refresh_notes(feed, &self.sessions, &self.shared.info);
+            }
+            HubEvent::Frame(frame) => {
+                let Some(feed) = self.feeds.get_mut(&feed_id) else {
+                    return;
+                };
+                let Some(out) = feed.egress.convert(&frame) else {
+                    return;
+                };
+                self.shared.stats.converted.fetch_add(1, Ordering::Relaxed);
+                let reordered = out.kind == Kind::Video && frame.pts != frame.dts;
+                let payloads = feed.packetizer.packetize(&out);
+                self.on_frame(feed_id, (out, payloads), reordered, read);
+            }
+            HubEvent::Skipped { .. } => {
+                self.finish_rest(feed_id, None);
+                if let Some(feed) = self.feeds.get_mut(&feed_id) {
+                    feed.restart(&mut self.sessions);
+                }
+            }
+            HubEvent::Offline => {}
+            HubEvent::Closed => {
+                if let Some(feed) = self.feeds.get_mut(&feed_id) {
+                    feed.closed = true;
+                }
+                self.wakes.remove(&feed_id);
+            }
+        }
+    }
+
+    /// A converted frame: cached for joiners, its first packet written to
+    /// every viewer, its rest queued.
+    fn on_frame(&mut self, feed_id: FeedId, frame: (Outgoing, Payloads), reordered: bool, read: Instant) {
+        // A viewer's packets of one kind go out in order: what is left of
+        // the previous frame of this kind goes first.
+        self.finish_rest(feed_id, Some(frame.0.kind));
+        let Some(feed) = self.feeds.get_mut(&feed_id) else {
             return;
         };
+        let out = &frame.0;
+        if reordered && !feed.reordered {
+            feed.reordered = true;
+            tracing::info!(
+                stream = %feed.stream.name(),
+                "the source has B-frames; WebRTC players show them badly"
+            );
+            refresh_notes(feed, &self.sessions, &self.shared.info);
+        }
+        if out.kind == Kind::Video && out.keyframe {
+            feed.gop.clear();
+            feed.gop_bytes = 0;
+            feed.measure_need();
+        }
+        let cached = out.keyframe || !feed.gop.is_empty() || !feed.egress.has_video();
+        if cached && feed.gop_bytes + out.data.len() <= GOP_CACHE_BYTES {
+            feed.gop_bytes += out.data.len();
+            feed.gop.push(frame.clone());
+        } else if !feed.egress.has_video() {
+            feed.gop.clear();
+            feed.gop_bytes = 0;
+        }
         // Every viewer gets the frame's first packet before any gets the
         // rest, so the frame starts out to all of them at about the same
         // time rather than to the last after all the others' whole frames.
@@ -1119,16 +1181,77 @@ impl RunLoop {
         // measured no better at the median and much worse in the tail when
         // the machine is busy (every frame waits for the slowest thread).
         let mut keyframe_wanted = false;
-        for part in [Part::First, Part::Rest] {
-            for id in &feed.viewers {
-                if let Some(s) = self.sessions.get_mut(id) {
-                    keyframe_wanted |=
-                        send_frame(s, frame, feed.need, read, &self.shared, part).keyframe_wanted;
-                }
+        for id in &feed.viewers {
+            if let Some(s) = self.sessions.get_mut(id) {
+                keyframe_wanted |=
+                    send_frame(s, &frame, feed.need, read, &self.shared, Part::First).keyframe_wanted;
             }
         }
-        self.shared.stats.fanout.record(read.elapsed());
-        if keyframe_wanted {
+        self.rest.push_back(Rest {
+            feed: feed_id,
+            frame,
+            read,
+            viewers: feed.viewers.clone(),
+            next: 0,
+            keyframe_wanted,
+        });
+    }
+
+    /// Writes the queued rests of frames, oldest first, in chunks; between
+    /// chunks, newer frames' first packets go out.
+    fn write_rest(&mut self) {
+        while let Some(mut rest) = self.rest.pop_front() {
+            if self.write_rest_of(&mut rest, REST_CHUNK) {
+                self.rest_done(rest);
+            } else {
+                self.rest.push_front(rest);
+            }
+            self.read_feeds();
+        }
+    }
+
+    /// Writes at once the queued rests of a feed's frames (of one kind).
+    fn finish_rest(&mut self, feed_id: FeedId, kind: Option<Kind>) {
+        while let Some(i) = self
+            .rest
+            .iter()
+            .position(|r| r.feed == feed_id && kind.is_none_or(|k| r.frame.0.kind == k))
+        {
+            let Some(mut rest) = self.rest.remove(i) else {
+                break;
+            };
+            self.write_rest_of(&mut rest, usize::MAX);
+            self.rest_done(rest);
+        }
+    }
+
+    /// Writes a frame's rest to its next viewers, until about `budget`
+    /// packets are written; true when every viewer has it.
+    fn write_rest_of(&mut self, rest: &mut Rest, budget: usize) -> bool {
+        let Some(feed) = self.feeds.get(&rest.feed) else {
+            rest.next = rest.viewers.len();
+            return true;
+        };
+        let mut written = 0;
+        while written < budget && rest.next < rest.viewers.len() {
+            let id = rest.viewers[rest.next];
+            rest.next += 1;
+            if let Some(s) = self.sessions.get_mut(&id) {
+                rest.keyframe_wanted |=
+                    send_frame(s, &rest.frame, feed.need, rest.read, &self.shared, Part::Rest)
+                        .keyframe_wanted;
+                written += rest.frame.1.len().max(1);
+            }
+        }
+        rest.next >= rest.viewers.len()
+    }
+
+    /// A frame is out to every viewer.
+    fn rest_done(&mut self, rest: Rest) {
+        self.shared.stats.fanout.record(rest.read.elapsed());
+        if rest.keyframe_wanted
+            && let Some(feed) = self.feeds.get(&rest.feed)
+        {
             let stream = feed.stream.name().to_owned();
             self.forward_keyframe_request(&stream);
         }
@@ -1214,25 +1337,25 @@ fn send_frame(
     let Role::Whep(w) = &mut s.role else {
         return Effects::default();
     };
+    let kind = usize::from(out.kind == Kind::Audio);
     if part == Part::Rest {
-        if !w.sending {
+        if !std::mem::take(&mut w.sending[kind]) {
             return Effects::default();
         }
-    } else if !admit_frame(s.id, &s.stream, w, out, need, shared) {
-        w.sending = false;
+    } else if !admit_frame(s.id, &s.stream, w, &mut s.rtc, out, need, shared) {
+        w.sending[kind] = false;
         return Effects::default();
     }
     let Some((mid, pt)) = target(w, out) else {
-        w.sending = false;
+        w.sending[kind] = false;
         return Effects::default();
     };
-    w.sending = true;
+    w.sending[kind] = part == Part::First;
     let range = match part {
         Part::All => 0..payloads.len(),
         Part::First => 0..payloads.len().min(1),
         Part::Rest => payloads.len().min(1)..payloads.len(),
     };
-    let kind = usize::from(out.kind == Kind::Audio);
     // RTP times are 32 bits on the wire.
     let time = out.rtp_time as u32;
     if part != Part::Rest {
@@ -1265,16 +1388,14 @@ fn admit_frame(
     id: SessionId,
     stream: &str,
     w: &mut Whep,
+    rtc: &mut Rtc,
     out: &Outgoing,
     need: u64,
     shared: &Shared,
 ) -> bool {
     if out.kind == Kind::Video {
-        if out.keyframe && w.congestion.need != need {
-            w.congestion.need = need;
-            if w.congestion.update() {
-                congestion_changed(id, stream, w.congestion, shared);
-            }
+        if out.keyframe {
+            set_need(id, stream, w, rtc, need, shared);
         }
         if w.wait_keyframe || w.congestion.limited {
             if !out.keyframe {
@@ -1285,6 +1406,52 @@ fn admit_frame(
         }
     }
     true
+}
+
+/// A viewer's stream needs `need` bits per second (0: not known yet). Its
+/// estimator probes a little above that; one started while the need was
+/// not known starts over from above it (else it would hold the viewer
+/// back until its probes caught up).
+fn set_need(id: SessionId, stream: &str, w: &mut Whep, rtc: &mut Rtc, need: u64, shared: &Shared) {
+    if w.congestion.need == need {
+        return;
+    }
+    if need > 0 {
+        if w.congestion.need == 0 {
+            rtc.bwe().reset(start_bitrate(need));
+            w.congestion.twcc = None;
+        }
+        rtc.bwe().set_desired_bitrate(desired_bitrate(need));
+    }
+    w.congestion.need = need;
+    if w.congestion.update() {
+        congestion_changed(id, stream, w.congestion, shared);
+    }
+}
+
+/// Where a viewer's bandwidth estimate starts: above what its stream needs,
+/// so that it is not held back before the first feedback.
+fn start_bitrate(need: u64) -> Bitrate {
+    Bitrate::bps((need * 3 / 2).max(1_000_000))
+}
+
+/// What a viewer's estimator probes up to (with padding while its
+/// estimate is lower): half again its stream's rate, so that on a path with
+/// room the estimate settles well above the rate (a viewer is held back
+/// below it and recovers a tenth above it) and a congested viewer is seen
+/// to recover.
+fn desired_bitrate(need: u64) -> Bitrate {
+    Bitrate::bps((need * 3 / 2).max(1_000_000))
+}
+
+/// The bitrate of a stream's tracks that `counted` picks, from its
+/// counters; 0 (not known) until its window holds [`NEED_WINDOW`] of media.
+fn measured_need(stream: &LiveStream, counted: impl Fn(u32) -> bool) -> u64 {
+    if stream.stats().duration < NEED_WINDOW {
+        return 0;
+    }
+    let rates = stream.track_bitrates();
+    rates.iter().filter(|(t, _)| counted(**t)).map(|(_, r)| r).sum()
 }
 
 /// The media section and payload type a viewer's frame goes out with
@@ -1465,44 +1632,6 @@ fn on_event(s: &mut Session, event: Event, shared: &Shared, effects: &mut Effect
             }
         }
         _ => {}
-    }
-}
-
-/// Reads a stream once for all its WebRTC viewers: each frame is converted
-/// once and handed to the run loop, which writes it to every viewer.
-async fn read_stream(
-    id: FeedId,
-    stream: Arc<LiveStream>,
-    media: mpsc::Sender<FeedMessage>,
-    stats: Arc<Stats>,
-) {
-    let mut sub = stream.subscribe_uncounted();
-    let mut egress = Egress::default();
-    let mut packetizer = Packetizer::default();
-    loop {
-        let event = match sub.next().await {
-            HubEvent::Tracks(tracks) => {
-                egress = Egress::new(&tracks);
-                FeedEvent::Tracks(egress.clone())
-            }
-            HubEvent::Frame(frame) => {
-                let Some(out) = egress.convert(&frame) else {
-                    continue;
-                };
-                stats.converted.fetch_add(1, Ordering::Relaxed);
-                let reordered = out.kind == Kind::Video && frame.pts != frame.dts;
-                let payloads = packetizer.packetize(&out);
-                FeedEvent::Frame((out, payloads), reordered)
-            }
-            HubEvent::Skipped { .. } => FeedEvent::Gap,
-            HubEvent::Offline => continue,
-            HubEvent::Closed => return,
-        };
-        // Waiting here when the loop is behind lets the hub's window absorb
-        // it; a reader that falls out of the window gets a gap.
-        if media.send((id, event, Instant::now())).await.is_err() {
-            return;
-        }
     }
 }
 

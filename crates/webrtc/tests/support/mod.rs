@@ -22,6 +22,10 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, RtcConfig};
 use webrtc::server::{Server, SessionId};
 
+/// Bytes of the synthetic stream's video frames: keyframes, the others.
+pub(crate) const KEYFRAME_BYTES: usize = 60_000;
+pub(crate) const DELTA_BYTES: usize = 9_000;
+
 /// Starts publishing the synthetic stream `name`; the task runs until aborted.
 pub(crate) fn publish(hub: &Hub, name: &str) -> tokio::task::JoinHandle<()> {
     let publisher = hub.stream(name).publish().expect("a free stream");
@@ -37,7 +41,12 @@ pub(crate) fn publish(hub: &Hub, name: &str) -> tokio::task::JoinHandle<()> {
             if i % 2 == 0 {
                 let n = i / 2;
                 let key = n % 50 == 0;
-                publisher.push(sample::h264_frame(1, n, key, if key { 60_000 } else { 9_000 }));
+                publisher.push(sample::h264_frame(
+                    1,
+                    n,
+                    key,
+                    if key { KEYFRAME_BYTES } else { DELTA_BYTES },
+                ));
             }
         }
     })
@@ -51,6 +60,9 @@ pub(crate) struct Seen {
     pub(crate) rtp: AtomicU64,
     pub(crate) video_frames: AtomicU64,
     pub(crate) audio_frames: AtomicU64,
+    /// Video frames that came after missing packets or are shorter than
+    /// the stream's smallest frame.
+    pub(crate) partial_video: AtomicU64,
 }
 
 /// How a viewer takes RTP in.
@@ -117,6 +129,9 @@ pub(crate) async fn view(
             }
             Output::Event(Event::MediaData(d)) => {
                 let frames = if d.mid == video {
+                    if !d.contiguous || d.data.len() < DELTA_BYTES {
+                        seen.partial_video.fetch_add(1, Ordering::Relaxed);
+                    }
                     &seen.video_frames
                 } else {
                     &seen.audio_frames
