@@ -7,6 +7,9 @@ need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v ffprobe >/dev/null || need+=(ffmpeg)
 command -v protoc >/dev/null || need+=(protobuf-compiler)
+# etcd-client's build imports protobuf's well-known types (a recommendation
+# of protobuf-compiler, which --no-install-recommends leaves out)
+[ -e /usr/include/google/protobuf/descriptor.proto ] || need+=(libprotobuf-dev)
 command -v srt-live-transmit >/dev/null || need+=(srt-tools)
 command -v etcd >/dev/null || need+=(etcd-server)
 # RIST: librist to build the default `rist` feature, rist-tools for the interop tests

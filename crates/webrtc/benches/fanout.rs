@@ -1,6 +1,6 @@
 //! WebRTC fan-out figures on loopback, server and viewers in one process:
-//! - added latency per viewer and frame: from the stream's reader taking a
-//!   frame off the hub to that viewer's first RTP packet of it handed to
+//! - added latency per viewer and frame: from the server's run loop taking
+//!   a frame off the hub to that viewer's first RTP packet of it handed to
 //!   the socket (`send`), and per frame until every viewer's packets are
 //!   out (`fan-out`), from the server's own histograms;
 //! - the server's CPU per viewer (process CPU minus the viewers' thread).

@@ -1,5 +1,5 @@
 //! The WebRTC server: one UDP socket, one run loop owning every session's
-//! `str0m::Rtc`, and one hub reader per played stream.
+//! `str0m::Rtc`, and one read of the hub per played stream, on the loop.
 //!
 //! The loop waits on the socket, on commands (new session, removal), on
 //! the played streams and on the earliest session deadline; after each
@@ -667,7 +667,7 @@ struct Whep {
     stream: Arc<LiveStream>,
     video: Option<(Mid, VideoPts)>,
     audio: Option<(Mid, Pt)>,
-    /// The stream reader this viewer is fed from, once connected.
+    /// The played stream this viewer is fed from, once connected.
     feed: Option<FeedId>,
     /// After joining or a gap: video waits for the next keyframe.
     wait_keyframe: bool,
@@ -1015,7 +1015,7 @@ impl RunLoop {
         true
     }
 
-    /// A connected viewer joins its stream's reader (started for the first
+    /// A connected viewer joins its played stream (read from the first
     /// viewer) and gets the current GOP at once.
     fn join(&mut self, id: SessionId) {
         let Some(s) = self.sessions.get_mut(&id) else {
