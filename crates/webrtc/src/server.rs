@@ -53,6 +53,8 @@ pub struct Config {
     pub keyframe_interval: Duration,
     /// At most this many sessions at once.
     pub max_sessions: usize,
+    /// Run loops, each owning its share of the sessions (0: one per core).
+    pub loops: usize,
 }
 
 impl Default for Config {
@@ -63,6 +65,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(15),
             keyframe_interval: Duration::from_secs(2),
             max_sessions: 10_000,
+            loops: 0,
         }
     }
 }
@@ -123,6 +126,32 @@ pub struct SessionInfo {
 enum Command {
     Add(Box<Session>),
     Remove(SessionId, oneshot::Sender<bool>),
+    /// A viewer of this stream on another loop asked for a keyframe.
+    Keyframe(String),
+    /// (To the receiving loop) sessions of these addresses ended elsewhere.
+    Forget(Vec<SocketAddr>),
+}
+
+/// A datagram the receiving loop hands to the loop of its session.
+struct Datagram {
+    source: SocketAddr,
+    data: Vec<u8>,
+}
+
+/// How the run loops reach each other; loop 0 receives every datagram and
+/// hands each to the loop owning its session.
+struct Loops {
+    commands: Vec<mpsc::Sender<Command>>,
+    datagrams: Vec<mpsc::Sender<Datagram>>,
+    /// Which loop owns the session of each local ICE username fragment.
+    ufrags: Mutex<HashMap<String, usize>>,
+}
+
+impl Loops {
+    /// The loop owning session `id`.
+    fn of(&self, id: SessionId) -> usize {
+        (id % self.commands.len() as u64) as usize
+    }
 }
 
 /// Counters of the server.
@@ -290,7 +319,7 @@ impl prometheus_client::collector::Collector for Collector {
 /// The WebRTC server's handle.
 pub struct Server {
     hub: Arc<Hub>,
-    commands: mpsc::Sender<Command>,
+    loops: Arc<Loops>,
     candidates: Vec<SocketAddr>,
     next_id: AtomicU64,
     info: Arc<Mutex<HashMap<SessionId, SessionInfo>>>,
@@ -334,12 +363,32 @@ impl Server {
             .map(|ip| SocketAddr::new(ip, local.port()))
             .collect();
         tracing::info!(addr = %local, candidates = ?candidates, "webrtc listening");
-        let (commands, command_rx) = mpsc::channel(256);
+        let n = match config.loops {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let mut command_rxs = Vec::new();
+        let mut datagram_rxs = Vec::new();
+        let mut commands = Vec::new();
+        let mut datagrams = Vec::new();
+        for _ in 0..n {
+            let (tx, rx) = mpsc::channel(1024);
+            commands.push(tx);
+            command_rxs.push(rx);
+            let (tx, rx) = mpsc::channel(4096);
+            datagrams.push(tx);
+            datagram_rxs.push(rx);
+        }
+        let loops = Arc::new(Loops {
+            commands,
+            datagrams,
+            ufrags: Mutex::new(HashMap::new()),
+        });
         let info = Arc::new(Mutex::new(HashMap::new()));
         let stats = Arc::new(Stats::default());
         let server = Arc::new(Self {
             hub,
-            commands,
+            loops: loops.clone(),
             candidates: candidates.clone(),
             next_id: AtomicU64::new(1),
             info: info.clone(),
@@ -347,24 +396,30 @@ impl Server {
             config: config.clone(),
             stats: stats.clone(),
         });
-        let run = RunLoop {
-            socket,
-            shared: Shared {
-                socket: sender,
-                info,
-                stats,
-            },
-            destination: candidates[0],
-            sessions: HashMap::new(),
-            by_source: HashMap::new(),
-            feeds: HashMap::new(),
-            feed_of: HashMap::new(),
-            next_feed: 1,
-            wakes: StreamMap::new(),
-            rest: VecDeque::new(),
-            config,
-        };
-        tokio::spawn(run.run(command_rx));
+        let mut socket = Some(socket);
+        for (index, (command_rx, datagram_rx)) in command_rxs.into_iter().zip(datagram_rxs).enumerate() {
+            let run = RunLoop {
+                index,
+                socket: socket.take(),
+                loops: loops.clone(),
+                remote: HashMap::new(),
+                shared: Shared {
+                    socket: sender.try_clone()?,
+                    info: info.clone(),
+                    stats: stats.clone(),
+                },
+                destination: candidates[0],
+                sessions: HashMap::new(),
+                by_source: HashMap::new(),
+                feeds: HashMap::new(),
+                feed_of: HashMap::new(),
+                next_feed: 1,
+                wakes: StreamMap::new(),
+                rest: VecDeque::new(),
+                config: config.clone(),
+            };
+            tokio::spawn(run.run(command_rx, datagram_rx));
+        }
         Ok(server)
     }
 
@@ -381,7 +436,8 @@ impl Server {
     /// Ends a session; false when there is none.
     pub async fn remove(&self, id: SessionId) -> bool {
         let (tx, rx) = oneshot::channel();
-        if self.commands.send(Command::Remove(id, tx)).await.is_err() {
+        let commands = &self.loops.commands[self.loops.of(id)];
+        if commands.send(Command::Remove(id, tx)).await.is_err() {
             return false;
         }
         rx.await.unwrap_or(false)
@@ -542,7 +598,7 @@ impl Server {
     async fn add(
         &self,
         name: &str,
-        rtc: Rtc,
+        mut rtc: Rtc,
         started: Instant,
         role: Role,
         answer: String,
@@ -563,6 +619,7 @@ impl Server {
                 limited: false,
             },
         );
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
         let session = Session {
             id,
             rtc,
@@ -571,9 +628,19 @@ impl Server {
             stream: name.to_owned(),
             deadline: started,
             role,
+            ufrag: ufrag.clone(),
         };
-        if self.commands.send(Command::Add(Box::new(session))).await.is_err() {
+        // Known before the answer goes out, so the client's first check
+        // finds the session's loop.
+        let index = self.loops.of(id);
+        self.loops.ufrags.lock().insert(ufrag.clone(), index);
+        if self.loops.commands[index]
+            .send(Command::Add(Box::new(session)))
+            .await
+            .is_err()
+        {
             self.info.lock().remove(&id);
+            self.loops.ufrags.lock().remove(&ufrag);
             return Err(OfferError::Stopped);
         }
         Ok((id, answer))
@@ -656,6 +723,8 @@ struct Session {
     stream: String,
     deadline: Instant,
     role: Role,
+    /// The local ICE username fragment (which loop owns the session).
+    ufrag: String,
 }
 
 enum Role {
@@ -837,7 +906,12 @@ struct Effects {
 }
 
 struct RunLoop {
-    socket: UdpSocket,
+    index: usize,
+    /// The port, on the loop that receives (loop 0).
+    socket: Option<UdpSocket>,
+    loops: Arc<Loops>,
+    /// (Loop 0) the source addresses of other loops' sessions.
+    remote: HashMap<SocketAddr, usize>,
     shared: Shared,
     destination: SocketAddr,
     sessions: HashMap<SessionId, Session>,
@@ -854,7 +928,7 @@ struct RunLoop {
 }
 
 impl RunLoop {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut datagrams: mpsc::Receiver<Datagram>) {
         let mut buf = vec![0u8; 2048];
         loop {
             // New frames first (their first packets to every viewer), then
@@ -870,16 +944,16 @@ impl RunLoop {
             tokio::select! {
                 biased;
                 Some(_) = self.wakes.next() => {}
-                r = self.socket.recv_from(&mut buf) => match r {
+                r = recv_from(self.socket.as_ref(), &mut buf) => match r {
                     Ok((n, source)) => {
                         self.receive(source, &buf[..n]);
                         // Whatever else is waiting, before the per-pass work;
                         // new frames' first packets between datagrams.
                         for i in 1..BATCH {
-                            match self.socket.try_recv_from(&mut buf) {
-                                Ok((n, source)) => self.receive(source, &buf[..n]),
-                                Err(_) => break,
-                            }
+                            let Some(Ok((n, source))) = self.socket.as_ref().map(|s| s.try_recv_from(&mut buf)) else {
+                                break;
+                            };
+                            self.receive(source, &buf[..n]);
                             if i % LOOK_EVERY == 0 {
                                 self.read_feeds();
                             }
@@ -887,12 +961,28 @@ impl RunLoop {
                     }
                     Err(e) => tracing::debug!(error = %e, "webrtc socket receive"),
                 },
+                Some(d) = datagrams.recv() => {
+                    self.receive_here(d.source, &d.data);
+                    for i in 1..BATCH {
+                        let Ok(d) = datagrams.try_recv() else { break };
+                        self.receive_here(d.source, &d.data);
+                        if i % LOOK_EVERY == 0 {
+                            self.read_feeds();
+                        }
+                    }
+                }
                 c = commands.recv() => match c {
                     Some(Command::Add(session)) => {
                         let id = session.id;
                         self.sessions.insert(id, *session);
-                        self.shared.stats.sessions.store(self.sessions.len() as u64, Ordering::Relaxed);
+                        self.shared.stats.sessions.fetch_add(1, Ordering::Relaxed);
                         self.drive(id);
+                    }
+                    Some(Command::Keyframe(stream)) => self.ask_publisher(&stream),
+                    Some(Command::Forget(sources)) => {
+                        for source in sources {
+                            self.remote.remove(&source);
+                        }
                     }
                     Some(Command::Remove(id, done)) => {
                         let found = self.end(id, "deleted");
@@ -906,7 +996,45 @@ impl RunLoop {
         }
     }
 
+    /// A datagram from the port (loop 0): to the loop owning its session.
+    /// ICE checks name the session (its local username fragment); other
+    /// datagrams follow the address its checks came from.
     fn receive(&mut self, source: SocketAddr, data: &[u8]) {
+        let owner = if is_stun(data) {
+            let owner = str0m::ice::StunMessage::parse(data).ok().and_then(|m| {
+                m.split_username()
+                    .and_then(|(ours, _)| self.loops.ufrags.lock().get(ours).copied())
+            });
+            match owner {
+                Some(i) if i != self.index => {
+                    self.remote.insert(source, i);
+                }
+                Some(_) => {
+                    self.remote.remove(&source);
+                }
+                None => {}
+            }
+            owner
+        } else {
+            self.remote.get(&source).copied()
+        };
+        match owner {
+            Some(i) if i != self.index => {
+                let d = Datagram {
+                    source,
+                    data: data.to_vec(),
+                };
+                // A full queue drops the datagram, as a full socket would.
+                if self.loops.datagrams[i].try_send(d).is_err() {
+                    tracing::debug!(source = %source, "webrtc: a loop's queue is full");
+                }
+            }
+            _ => self.receive_here(source, data),
+        }
+    }
+
+    /// A datagram for one of this loop's sessions.
+    fn receive_here(&mut self, source: SocketAddr, data: &[u8]) {
         let stats = &self.shared.stats;
         let Ok(receive) = Receive::new(NetProtocol::Udp, source, self.destination, data) else {
             stats.stray_datagrams.fetch_add(1, Ordering::Relaxed);
@@ -997,7 +1125,18 @@ impl RunLoop {
             return false;
         };
         s.rtc.disconnect();
-        self.by_source.retain(|_, v| *v != id);
+        self.loops.ufrags.lock().remove(&s.ufrag);
+        let mut sources = Vec::new();
+        self.by_source.retain(|source, v| {
+            let keep = *v != id;
+            if !keep {
+                sources.push(*source);
+            }
+            keep
+        });
+        if self.index != 0 && !sources.is_empty() {
+            let _ = self.loops.commands[0].try_send(Command::Forget(sources));
+        }
         if let Role::Whep(w) = &s.role
             && let Some(feed_id) = w.feed
         {
@@ -1005,9 +1144,7 @@ impl RunLoop {
         }
         self.shared.info.lock().remove(&id);
         let stats = &self.shared.stats;
-        stats
-            .sessions
-            .store(self.sessions.len() as u64, Ordering::Relaxed);
+        stats.sessions.fetch_sub(1, Ordering::Relaxed);
         if matches!(&s.role, Role::Whep(w) if w.congestion.limited) {
             stats.congested.fetch_sub(1, Ordering::Relaxed);
         }
@@ -1273,8 +1410,18 @@ impl RunLoop {
     }
 
     /// A viewer asked for a keyframe: ask the stream's WebRTC publisher, if
-    /// it has one here (other sources cannot be asked).
+    /// it has one here, on whichever loop (other sources cannot be asked).
     fn forward_keyframe_request(&mut self, stream: &str) {
+        self.ask_publisher(stream);
+        for (i, commands) in self.loops.commands.iter().enumerate() {
+            if i != self.index {
+                let _ = commands.try_send(Command::Keyframe(stream.to_owned()));
+            }
+        }
+    }
+
+    /// Asks this loop's WebRTC publisher of `stream`, if any, for a keyframe.
+    fn ask_publisher(&mut self, stream: &str) {
         let now = Instant::now();
         for s in self.sessions.values_mut() {
             if s.stream != stream {
@@ -1290,6 +1437,19 @@ impl RunLoop {
                 }
             }
         }
+    }
+}
+
+/// STUN, by RFC 7983's first byte.
+fn is_stun(data: &[u8]) -> bool {
+    data.first().is_some_and(|b| *b < 4)
+}
+
+/// Receives from the port, on the loop that has it (never, on the others).
+async fn recv_from(socket: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -3,7 +3,8 @@
 //! frames (audio packets every 20 ms) start out between those chunks. Every
 //! viewer must still get whole video frames, in order, and all its audio.
 //! The viewers are str0m sessions that decrypt and depacketize what they
-//! get and send feedback, as browsers do.
+//! get and send feedback, as browsers do; they are spread over three run
+//! loops.
 
 mod support;
 
@@ -20,8 +21,11 @@ const VIEWERS: usize = 12;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_viewer_gets_whole_frames_while_newer_frames_cut_into_a_fan_out() {
     let hub = Arc::new(Hub::default());
+    // Three loops: the viewers' sessions spread over them, and datagrams
+    // reach loops 1 and 2 through loop 0, which has the port.
     let config = Config {
         listen: "127.0.0.1:0".parse().expect("address"),
+        loops: 3,
         ..Config::default()
     };
     let server = Server::bind(config, hub.clone(), Arc::new(|_, _, _| Ok(())))
