@@ -536,6 +536,7 @@ impl Server {
             video,
             audio,
             last_keyframe_request: accepted.started,
+            keyframe_wanted: false,
             published: false,
         });
         self.add(name, accepted.rtc, accepted.started, role, accepted.answer)
@@ -756,7 +757,26 @@ struct Whip {
     video: Option<Mid>,
     audio: Option<Mid>,
     last_keyframe_request: Instant,
+    /// A viewer asked for a keyframe too soon after the last request: it
+    /// goes at the session's next deadline after [`VIEWER_KEYFRAME_GAP`].
+    keyframe_wanted: bool,
     published: bool,
+}
+
+/// Viewers' keyframe requests reach a publisher at most this often.
+const VIEWER_KEYFRAME_GAP: Duration = Duration::from_millis(500);
+
+impl Whip {
+    /// Asks the publisher for a keyframe (PLI) now.
+    fn ask_keyframe(&mut self, rtc: &mut Rtc, now: Instant) {
+        self.last_keyframe_request = now;
+        self.keyframe_wanted = false;
+        if let Some(mid) = self.video
+            && let Some(mut writer) = rtc.writer(mid)
+        {
+            let _ = writer.request_keyframe(None, KeyframeRequestKind::Pli);
+        }
+    }
 }
 
 /// A viewer's congestion state from its bandwidth estimates: the sender's
@@ -1102,21 +1122,17 @@ impl RunLoop {
         }
     }
 
-    /// Publishers are asked for a keyframe every `keyframe_interval`.
+    /// Publishers are asked for a keyframe every `keyframe_interval`, and
+    /// for the viewers' requests held back by [`VIEWER_KEYFRAME_GAP`].
     fn keyframe_requests(&mut self, id: SessionId, now: Instant) {
         let interval = self.config.keyframe_interval;
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
         let Role::Whip(w) = &mut s.role else { return };
-        if !s.connected || now.duration_since(w.last_keyframe_request) < interval {
-            return;
-        }
-        w.last_keyframe_request = now;
-        if let Some(mid) = w.video
-            && let Some(mut writer) = s.rtc.writer(mid)
-        {
-            let _ = writer.request_keyframe(None, KeyframeRequestKind::Pli);
+        let since = now.duration_since(w.last_keyframe_request);
+        if s.connected && (since >= interval || (w.keyframe_wanted && since > VIEWER_KEYFRAME_GAP)) {
+            w.ask_keyframe(&mut s.rtc, now);
         }
     }
 
@@ -1427,13 +1443,11 @@ impl RunLoop {
             if s.stream != stream {
                 continue;
             }
-            if let Role::Whip(w) = &mut s.role
-                && let Some(mid) = w.video
-                && now.duration_since(w.last_keyframe_request) > Duration::from_millis(500)
-            {
-                w.last_keyframe_request = now;
-                if let Some(mut writer) = s.rtc.writer(mid) {
-                    let _ = writer.request_keyframe(None, KeyframeRequestKind::Pli);
+            if let Role::Whip(w) = &mut s.role {
+                if now.duration_since(w.last_keyframe_request) > VIEWER_KEYFRAME_GAP {
+                    w.ask_keyframe(&mut s.rtc, now);
+                } else {
+                    w.keyframe_wanted = true;
                 }
             }
         }

@@ -93,3 +93,70 @@ async fn every_viewer_gets_whole_frames_while_newer_frames_cut_into_a_fan_out() 
         v.abort();
     }
 }
+
+/// A viewer's keyframe request reaches a WHIP publisher whose session is on
+/// another run loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewers_keyframe_request_reaches_a_publisher_on_another_loop() {
+    let hub = Arc::new(Hub::default());
+    let config = Config {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        loops: 2,
+        // No periodic requests: every request the publisher gets is a viewer's.
+        keyframe_interval: Duration::from_secs(3600),
+        ..Config::default()
+    };
+    let server = Server::bind(config, hub.clone(), Arc::new(|_, _, _| Ok(())))
+        .await
+        .expect("bind");
+    // Sessions 1 (the publisher) and 2 (the viewer) are on loops 1 and 0.
+    let published = Arc::new(support::Published::default());
+    let publisher = tokio::spawn(support::whip(server.clone(), "cam".into(), published.clone()));
+    let live = || hub.get("cam").is_some_and(|s| s.state() == hub::State::Live);
+    for _ in 0..100 {
+        if live() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(live(), "the WHIP publisher's stream is live");
+    let seen = Arc::new(Seen::default());
+    let viewer = tokio::spawn(support::view(
+        server.clone(),
+        "cam".into(),
+        Intake::Full,
+        seen.clone(),
+        None,
+    ));
+    for _ in 0..100 {
+        if seen.video_frames.load(Ordering::Relaxed) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        seen.video_frames.load(Ordering::Relaxed) > 0,
+        "the viewer plays the published video"
+    );
+
+    let before = published.keyframe_requests.load(Ordering::Relaxed);
+    seen.ask_keyframe.store(true, Ordering::Relaxed);
+    let mut after = before;
+    for _ in 0..50 {
+        after = published.keyframe_requests.load(Ordering::Relaxed);
+        if after > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !seen.ask_keyframe.load(Ordering::Relaxed),
+        "the viewer sent its request"
+    );
+    assert!(
+        after > before,
+        "the publisher got the viewer's keyframe request ({before} before, {after} after)"
+    );
+    publisher.abort();
+    viewer.abort();
+}

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use hub::Hub;
 use media::{Codec, Frame, Timestamp, Track, sample};
 use str0m::change::SdpAnswer;
-use str0m::media::{Direction, MediaKind, Mid};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, RtcConfig};
 use webrtc::server::{Server, SessionId};
@@ -63,6 +63,8 @@ pub(crate) struct Seen {
     /// Video frames that came after missing packets or are shorter than
     /// the stream's smallest frame.
     pub(crate) partial_video: AtomicU64,
+    /// Set to have the viewer ask for a keyframe (PLI); cleared once asked.
+    pub(crate) ask_keyframe: AtomicBool,
 }
 
 /// How a viewer takes RTP in.
@@ -141,6 +143,14 @@ pub(crate) async fn view(
             }
             Output::Event(_) => continue,
         };
+        if seen.connected.load(Ordering::Relaxed)
+            && seen.ask_keyframe.load(Ordering::Relaxed)
+            && let Some(mut w) = rtc.writer(video)
+            && w.request_keyframe(None, KeyframeRequestKind::Pli).is_ok()
+        {
+            seen.ask_keyframe.store(false, Ordering::Relaxed);
+            continue;
+        }
         let wait = deadline.saturating_duration_since(Instant::now());
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
@@ -156,6 +166,104 @@ pub(crate) async fn view(
                 }
             }
             () = tokio::time::sleep(wait) => {
+                let _ = rtc.handle_input(Input::Timeout(Instant::now()));
+            }
+        }
+    }
+}
+
+/// What a WHIP publisher has seen.
+#[derive(Debug, Default)]
+pub(crate) struct Published {
+    pub(crate) connected: AtomicBool,
+    pub(crate) frames: AtomicU64,
+    /// Keyframe requests (PLI/FIR) from the server.
+    pub(crate) keyframe_requests: AtomicU64,
+}
+
+/// Publishes to `stream` over WHIP as a browser does: H.264 at 25 fps (a
+/// keyframe with SPS and PPS every 50 frames), until the task is aborted.
+pub(crate) async fn whip(server: Arc<Server>, stream: String, seen: Arc<Published>) -> Result<(), String> {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let local: SocketAddr = socket.local_addr().map_err(|e| e.to_string())?;
+    let mut rtc = RtcConfig::new()
+        .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
+        .clear_codecs()
+        .enable_h264(true)
+        .build(Instant::now());
+    rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| e.to_string())?);
+    let mut api = rtc.sdp_api();
+    let video: Mid = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    let (offer, pending) = api.apply().ok_or("no offer")?;
+    let (_, answer) = server
+        .whip(&stream, &offer.to_sdp_string(), local.ip(), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let answer = SdpAnswer::from_sdp_string(&answer).map_err(|e| e.to_string())?;
+    rtc.sdp_api()
+        .accept_answer(pending, answer)
+        .map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 2048];
+    let started = Instant::now();
+    let mut next_frame = started;
+    let mut n: u64 = 0;
+    loop {
+        let deadline = match rtc.poll_output().map_err(|e| e.to_string())? {
+            Output::Timeout(t) => t,
+            Output::Transmit(t) => {
+                let _ = socket.send_to(&t.contents, t.destination).await;
+                continue;
+            }
+            Output::Event(Event::Connected) => {
+                seen.connected.store(true, Ordering::Relaxed);
+                continue;
+            }
+            Output::Event(Event::KeyframeRequest(_)) => {
+                seen.keyframe_requests.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            Output::Event(_) => continue,
+        };
+        let now = Instant::now();
+        if seen.connected.load(Ordering::Relaxed) && next_frame <= now {
+            let mut frame = Vec::new();
+            let key = n.is_multiple_of(50);
+            if key {
+                for unit in [sample::H264_SPS, sample::H264_PPS] {
+                    frame.extend_from_slice(&[0, 0, 0, 1]);
+                    frame.extend_from_slice(unit);
+                }
+            }
+            frame.extend_from_slice(&[0, 0, 0, 1, if key { 0x65 } else { 0x41 }]);
+            frame.resize(frame.len() + 2_000, 0x5a);
+            let writer = rtc.writer(video).ok_or("no writer")?;
+            let pt = writer
+                .payload_params()
+                .find(|p| p.spec().codec == str0m::format::Codec::H264)
+                .map(|p| p.pt())
+                .ok_or("no H.264")?;
+            let time = MediaTime::from_90khz(n * 3600);
+            writer.write(pt, now, time, frame).map_err(|e| e.to_string())?;
+            seen.frames.fetch_add(1, Ordering::Relaxed);
+            n += 1;
+            next_frame += Duration::from_millis(40);
+            continue;
+        }
+        let until = if seen.connected.load(Ordering::Relaxed) {
+            deadline.min(next_frame)
+        } else {
+            deadline
+        };
+        tokio::select! {
+            r = socket.recv_from(&mut buf) => {
+                let Ok((n, source)) = r else { continue };
+                if let Ok(r) = Receive::new(Protocol::Udp, source, local, &buf[..n]) {
+                    let _ = rtc.handle_input(Input::Receive(Instant::now(), r));
+                }
+            }
+            () = tokio::time::sleep(until.saturating_duration_since(now)) => {
                 let _ = rtc.handle_input(Input::Timeout(Instant::now()));
             }
         }
