@@ -17,6 +17,10 @@ pub(crate) struct WebRtcArgs {
     /// Default: the listen address, or 127.0.0.1 when that is 0.0.0.0.
     #[arg(long, env = "TRIBUTARY_PUBLIC_IP", value_delimiter = ',')]
     pub(crate) public_ip: Vec<IpAddr>,
+    /// Run loops sharing the WebRTC sessions (each viewer's packets are
+    /// written on its loop's thread); 0: one per core the process may use.
+    #[arg(long, env = "TRIBUTARY_WEBRTC_LOOPS", default_value_t = 0)]
+    pub(crate) webrtc_loops: usize,
 }
 
 /// Binds the WebRTC port and returns its HTTP routes (`/whep/NAME`, `/whip/NAME`).
@@ -29,6 +33,7 @@ pub(crate) async fn start(
     let config = webrtc::server::Config {
         listen: args.webrtc_listen,
         public_ips: args.public_ip.clone(),
+        loops: args.webrtc_loops,
         ..webrtc::server::Config::default()
     };
     let server = webrtc::server::Server::bind(config, hub, admit)

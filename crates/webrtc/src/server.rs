@@ -1,19 +1,23 @@
-//! The WebRTC server: one UDP socket, one run loop owning every session's
-//! `str0m::Rtc`, and one read of the hub per played stream, on the loop.
+//! The WebRTC server: one UDP socket and run loops (one per core by
+//! default), each owning its share of the sessions' `str0m::Rtc`s and
+//! reading the hub once per played stream for its viewers.
 //!
-//! The loop waits on the socket, on commands (new session, removal), on
-//! the played streams and on the earliest session deadline; after each
-//! input it drains the affected sessions' outputs (datagrams to send,
-//! events, their next deadline). The loop reads each played stream from
-//! the hub itself, once for all its viewers (WHEP): it converts a frame and
-//! cuts it into RTP payloads once, writes its first packet to every viewer
-//! at once and the rest afterwards, in chunks between which newer frames
-//! go first; a viewer that joins gets the current GOP at once. Publishers (WHIP) feed a hub
-//! `Publisher` and are asked for a keyframe every `keyframe_interval` and
-//! whenever a viewer of their stream asks (PLI/FIR forwarded). NACKs are
-//! answered by str0m from its send buffer. Viewers' bandwidth estimates
-//! (str0m's TWCC-based estimator, and REMB from the receiver) hold a
-//! congested viewer's video back to keyframes ([`Congestion`]).
+//! Loop 0 receives every datagram and hands it to the loop owning its
+//! session (ICE checks name it by their username fragment; other
+//! datagrams follow the source address of the checks). A loop waits on
+//! its datagrams, on commands (new session, removal, keyframe requests
+//! from other loops), on its played streams and on the earliest session
+//! deadline; after each input it drains the affected sessions' outputs
+//! (datagrams to send, events, their next deadline). It converts a frame
+//! and cuts it into RTP payloads once, writes its first packet to every
+//! viewer at once and the rest afterwards, in chunks between which newer
+//! frames go first; a viewer that joins gets the current GOP at once.
+//! Publishers (WHIP) feed a hub `Publisher` and are asked for a keyframe
+//! every `keyframe_interval` and whenever a viewer of their stream asks
+//! (PLI/FIR forwarded). NACKs are answered by str0m from its send buffer.
+//! Viewers' bandwidth estimates (str0m's TWCC-based estimator, and REMB
+//! from the receiver) hold a congested viewer's video back to keyframes
+//! ([`Congestion`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
