@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use hub::Hub;
 use media::{Codec, Frame, Timestamp, Track, sample};
-use str0m::change::SdpAnswer;
+use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, RtcConfig};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 use webrtc::server::{Server, SessionId};
 
 /// Bytes of the synthetic stream's video frames: keyframes, the others.
@@ -91,14 +91,7 @@ pub(crate) async fn view(
     seen: Arc<Seen>,
     id: Option<tokio::sync::oneshot::Sender<SessionId>>,
 ) -> Result<(), String> {
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let local: SocketAddr = socket.local_addr().map_err(|e| e.to_string())?;
-    let mut rtc = RtcConfig::new()
-        .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
-        .build(Instant::now());
-    rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| e.to_string())?);
+    let (socket, local, mut rtc) = client(RtcConfig::new()).await?;
     let mut api = rtc.sdp_api();
     let video: Mid = api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
     api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
@@ -110,26 +103,19 @@ pub(crate) async fn view(
     if let Some(id) = id {
         let _ = id.send(session);
     }
-    let answer = SdpAnswer::from_sdp_string(&answer).map_err(|e| e.to_string())?;
-    rtc.sdp_api()
-        .accept_answer(pending, answer)
-        .map_err(|e| e.to_string())?;
+    accept(&mut rtc, pending, &answer)?;
     let mut buf = vec![0u8; 2048];
     loop {
-        let deadline = match rtc.poll_output().map_err(|e| e.to_string())? {
-            Output::Timeout(t) => t,
-            Output::Transmit(t) => {
-                let _ = socket.send_to(&t.contents, t.destination).await;
-                continue;
-            }
-            Output::Event(Event::Connected) => {
+        let deadline = match poll(&mut rtc, &socket).await? {
+            Polled::Deadline(t) => t,
+            Polled::Event(Event::Connected) => {
                 seen.connected.store(true, Ordering::Relaxed);
                 continue;
             }
-            Output::Event(Event::IceConnectionStateChange(IceConnectionState::Disconnected)) => {
+            Polled::Event(Event::IceConnectionStateChange(IceConnectionState::Disconnected)) => {
                 return Err("disconnected".into());
             }
-            Output::Event(Event::MediaData(d)) => {
+            Polled::Event(Event::MediaData(d)) => {
                 let frames = if d.mid == video {
                     if !d.contiguous || d.data.len() < DELTA_BYTES {
                         seen.partial_video.fetch_add(1, Ordering::Relaxed);
@@ -141,7 +127,7 @@ pub(crate) async fn view(
                 frames.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            Output::Event(_) => continue,
+            Polled::Event(_) => continue,
         };
         if seen.connected.load(Ordering::Relaxed)
             && seen.ask_keyframe.load(Ordering::Relaxed)
@@ -151,23 +137,82 @@ pub(crate) async fn view(
             seen.ask_keyframe.store(false, Ordering::Relaxed);
             continue;
         }
-        let wait = deadline.saturating_duration_since(Instant::now());
-        tokio::select! {
-            r = socket.recv_from(&mut buf) => {
-                let Ok((n, source)) = r else { continue };
-                if is_rtp(&buf[..n]) {
-                    seen.rtp.fetch_add(1, Ordering::Relaxed);
-                    if intake == Intake::CountOnly {
-                        continue;
-                    }
-                }
-                if let Ok(r) = Receive::new(Protocol::Udp, source, local, &buf[..n]) {
-                    let _ = rtc.handle_input(Input::Receive(Instant::now(), r));
-                }
+        step(&mut rtc, &socket, local, &mut buf, deadline, |d| {
+            if !is_rtp(d) {
+                return true;
             }
-            () = tokio::time::sleep(wait) => {
-                let _ = rtc.handle_input(Input::Timeout(Instant::now()));
+            seen.rtp.fetch_add(1, Ordering::Relaxed);
+            intake == Intake::Full
+        })
+        .await;
+    }
+}
+
+/// Takes the server's answer to the session's offer.
+fn accept(rtc: &mut Rtc, pending: SdpPendingOffer, answer: &str) -> Result<(), String> {
+    let answer = SdpAnswer::from_sdp_string(answer).map_err(|e| e.to_string())?;
+    rtc.sdp_api()
+        .accept_answer(pending, answer)
+        .map_err(|e| e.to_string())
+}
+
+/// What a session asks for next.
+#[expect(clippy::large_enum_variant, reason = "one at a time, matched at once")]
+enum Polled {
+    /// Its timeout, at this time.
+    Deadline(Instant),
+    Event(Event),
+}
+
+/// The session's next deadline or event; the datagrams it has to send are
+/// sent on the way.
+async fn poll(rtc: &mut Rtc, socket: &tokio::net::UdpSocket) -> Result<Polled, String> {
+    loop {
+        match rtc.poll_output().map_err(|e| e.to_string())? {
+            Output::Timeout(t) => return Ok(Polled::Deadline(t)),
+            Output::Transmit(t) => {
+                let _ = socket.send_to(&t.contents, t.destination).await;
             }
+            Output::Event(e) => return Ok(Polled::Event(e)),
+        }
+    }
+}
+
+/// A UDP socket on loopback and a session (str0m's crypto) with it as its
+/// host candidate.
+async fn client(config: RtcConfig) -> Result<(tokio::net::UdpSocket, SocketAddr, Rtc), String> {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let local: SocketAddr = socket.local_addr().map_err(|e| e.to_string())?;
+    let mut rtc = config
+        .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
+        .build(Instant::now());
+    rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| e.to_string())?);
+    Ok((socket, local, rtc))
+}
+
+/// Gives the session the next datagram (those `take` accepts) or, at
+/// `until`, its timeout.
+async fn step(
+    rtc: &mut Rtc,
+    socket: &tokio::net::UdpSocket,
+    local: SocketAddr,
+    buf: &mut [u8],
+    until: Instant,
+    mut take: impl FnMut(&[u8]) -> bool,
+) {
+    tokio::select! {
+        r = socket.recv_from(buf) => {
+            let Ok((n, source)) = r else { return };
+            if take(&buf[..n])
+                && let Ok(r) = Receive::new(Protocol::Udp, source, local, &buf[..n])
+            {
+                let _ = rtc.handle_input(Input::Receive(Instant::now(), r));
+            }
+        }
+        () = tokio::time::sleep(until.saturating_duration_since(Instant::now())) => {
+            let _ = rtc.handle_input(Input::Timeout(Instant::now()));
         }
     }
 }
@@ -184,16 +229,7 @@ pub(crate) struct Published {
 /// Publishes to `stream` over WHIP as a browser does: H.264 at 25 fps (a
 /// keyframe with SPS and PPS every 50 frames), until the task is aborted.
 pub(crate) async fn whip(server: Arc<Server>, stream: String, seen: Arc<Published>) -> Result<(), String> {
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let local: SocketAddr = socket.local_addr().map_err(|e| e.to_string())?;
-    let mut rtc = RtcConfig::new()
-        .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
-        .clear_codecs()
-        .enable_h264(true)
-        .build(Instant::now());
-    rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| e.to_string())?);
+    let (socket, local, mut rtc) = client(RtcConfig::new().clear_codecs().enable_h264(true)).await?;
     let mut api = rtc.sdp_api();
     let video: Mid = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
     let (offer, pending) = api.apply().ok_or("no offer")?;
@@ -201,30 +237,23 @@ pub(crate) async fn whip(server: Arc<Server>, stream: String, seen: Arc<Publishe
         .whip(&stream, &offer.to_sdp_string(), local.ip(), None)
         .await
         .map_err(|e| e.to_string())?;
-    let answer = SdpAnswer::from_sdp_string(&answer).map_err(|e| e.to_string())?;
-    rtc.sdp_api()
-        .accept_answer(pending, answer)
-        .map_err(|e| e.to_string())?;
+    accept(&mut rtc, pending, &answer)?;
     let mut buf = vec![0u8; 2048];
     let started = Instant::now();
     let mut next_frame = started;
     let mut n: u64 = 0;
     loop {
-        let deadline = match rtc.poll_output().map_err(|e| e.to_string())? {
-            Output::Timeout(t) => t,
-            Output::Transmit(t) => {
-                let _ = socket.send_to(&t.contents, t.destination).await;
-                continue;
-            }
-            Output::Event(Event::Connected) => {
+        let deadline = match poll(&mut rtc, &socket).await? {
+            Polled::Deadline(t) => t,
+            Polled::Event(Event::Connected) => {
                 seen.connected.store(true, Ordering::Relaxed);
                 continue;
             }
-            Output::Event(Event::KeyframeRequest(_)) => {
+            Polled::Event(Event::KeyframeRequest(_)) => {
                 seen.keyframe_requests.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            Output::Event(_) => continue,
+            Polled::Event(_) => continue,
         };
         let now = Instant::now();
         if seen.connected.load(Ordering::Relaxed) && next_frame <= now {
@@ -256,16 +285,6 @@ pub(crate) async fn whip(server: Arc<Server>, stream: String, seen: Arc<Publishe
         } else {
             deadline
         };
-        tokio::select! {
-            r = socket.recv_from(&mut buf) => {
-                let Ok((n, source)) = r else { continue };
-                if let Ok(r) = Receive::new(Protocol::Udp, source, local, &buf[..n]) {
-                    let _ = rtc.handle_input(Input::Receive(Instant::now(), r));
-                }
-            }
-            () = tokio::time::sleep(until.saturating_duration_since(now)) => {
-                let _ = rtc.handle_input(Input::Timeout(Instant::now()));
-            }
-        }
+        step(&mut rtc, &socket, local, &mut buf, until, |_| true).await;
     }
 }
