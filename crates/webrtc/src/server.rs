@@ -36,7 +36,7 @@ use str0m::net::{Protocol as NetProtocol, Receive};
 use str0m::rtp::RtpWrite;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::WatchStream;
 use tokio_stream::{StreamExt, StreamMap};
 
@@ -324,6 +324,8 @@ impl prometheus_client::collector::Collector for Collector {
 pub struct Server {
     hub: Arc<Hub>,
     loops: Arc<Loops>,
+    /// Dropped with the server: the loops stop.
+    _stop: watch::Sender<()>,
     candidates: Vec<SocketAddr>,
     next_id: AtomicU64,
     info: Arc<Mutex<HashMap<SessionId, SessionInfo>>>,
@@ -342,8 +344,10 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Binds the UDP port and starts the run loop. `admit` decides who may
-    /// publish (WHIP).
+    /// Binds the UDP port and starts the run loops, each on a thread of its
+    /// own (so that they run side by side whatever else the runtime is
+    /// doing); they stop with the server. `admit` decides who may publish
+    /// (WHIP).
     pub async fn bind(config: Config, hub: Arc<Hub>, admit: Admit) -> std::io::Result<Arc<Self>> {
         let std_socket = std::net::UdpSocket::bind(config.listen)?;
         std_socket.set_nonblocking(true)?;
@@ -351,8 +355,7 @@ impl Server {
         // functions that need no runtime context; a full send buffer drops
         // the datagram (NACKs recover it) rather than blocking.
         let sender = std_socket.try_clone()?;
-        let socket = UdpSocket::from_std(std_socket)?;
-        let local = socket.local_addr()?;
+        let local = std_socket.local_addr()?;
         let ips = if config.public_ips.is_empty() {
             vec![if local.ip().is_unspecified() {
                 IpAddr::V4(Ipv4Addr::LOCALHOST)
@@ -390,9 +393,11 @@ impl Server {
         });
         let info = Arc::new(Mutex::new(HashMap::new()));
         let stats = Arc::new(Stats::default());
+        let (stop, stopped) = watch::channel(());
         let server = Arc::new(Self {
             hub,
             loops: loops.clone(),
+            _stop: stop,
             candidates: candidates.clone(),
             next_id: AtomicU64::new(1),
             info: info.clone(),
@@ -400,11 +405,12 @@ impl Server {
             config: config.clone(),
             stats: stats.clone(),
         });
-        let mut socket = Some(socket);
+        let mut socket = Some(std_socket);
         for (index, (command_rx, datagram_rx)) in command_rxs.into_iter().zip(datagram_rxs).enumerate() {
-            let run = RunLoop {
+            let socket = socket.take();
+            let mut run = RunLoop {
                 index,
-                socket: socket.take(),
+                socket: None,
                 loops: loops.clone(),
                 remote: HashMap::new(),
                 shared: Shared {
@@ -422,7 +428,25 @@ impl Server {
                 rest: VecDeque::new(),
                 config: config.clone(),
             };
-            tokio::spawn(run.run(command_rx, datagram_rx));
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let stopped = stopped.clone();
+            std::thread::Builder::new()
+                .name(format!("webrtc-loop-{index}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        // The port is registered with the loop's own runtime.
+                        match socket.map(UdpSocket::from_std).transpose() {
+                            Ok(socket) => run.socket = socket,
+                            Err(e) => {
+                                tracing::error!(error = %e, "webrtc: the port cannot be read");
+                                return;
+                            }
+                        }
+                        run.run(command_rx, datagram_rx, stopped).await;
+                    });
+                })?;
         }
         Ok(server)
     }
@@ -952,7 +976,12 @@ struct RunLoop {
 }
 
 impl RunLoop {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut datagrams: mpsc::Receiver<Datagram>) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut datagrams: mpsc::Receiver<Datagram>,
+        mut stopped: watch::Receiver<()>,
+    ) {
         let mut buf = vec![0u8; 2048];
         loop {
             // New frames first (their first packets to every viewer), then
@@ -1015,6 +1044,7 @@ impl RunLoop {
                     None => return,
                 },
                 () = tokio::time::sleep_until(next.into()) => {}
+                _ = stopped.changed() => return,
             }
             self.timeouts();
         }

@@ -341,3 +341,24 @@ async fn garbage_datagrams_are_counted_and_ignored() {
     let (status, ..) = call(&app, "POST", "/whep/cam", SDP, good).await;
     assert_eq!(status, StatusCode::CREATED, "still serving");
 }
+
+#[tokio::test]
+async fn a_dropped_server_stops_its_loops_and_frees_its_port() {
+    let (server, _hub) = server(Duration::from_secs(5)).await;
+    let port = server.candidates()[0];
+    assert!(
+        std::net::UdpSocket::bind(port).is_err(),
+        "the port is held while the server lives"
+    );
+    drop(server);
+    // Every loop holds a handle of the socket: the port is free once all
+    // have stopped.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::UdpSocket::bind(port).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "port {port} still held 5 s after the server was dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
