@@ -132,8 +132,9 @@ enum Command {
     Remove(SessionId, oneshot::Sender<bool>),
     /// A viewer of this stream on another loop asked for a keyframe.
     Keyframe(String),
-    /// (To the receiving loop) sessions of these addresses ended elsewhere.
-    Forget(Vec<SocketAddr>),
+    /// (To the receiving loop) the session of this local ICE username
+    /// fragment ended on another loop.
+    Forget(String),
 }
 
 /// A datagram the receiving loop hands to the loop of its session.
@@ -958,8 +959,9 @@ struct RunLoop {
     /// The port, on the loop that receives (loop 0).
     socket: Option<UdpSocket>,
     loops: Arc<Loops>,
-    /// (Loop 0) the source addresses of other loops' sessions.
-    remote: HashMap<SocketAddr, usize>,
+    /// (Loop 0) the source addresses of other loops' sessions: the loop and
+    /// the session's local ICE username fragment (forgotten with it).
+    remote: HashMap<SocketAddr, (usize, String)>,
     shared: Shared,
     destination: SocketAddr,
     sessions: HashMap<SessionId, Session>,
@@ -1032,11 +1034,7 @@ impl RunLoop {
                         self.drive(id);
                     }
                     Some(Command::Keyframe(stream)) => self.ask_publisher(&stream),
-                    Some(Command::Forget(sources)) => {
-                        for source in sources {
-                            self.remote.remove(&source);
-                        }
-                    }
+                    Some(Command::Forget(ufrag)) => self.remote.retain(|_, (_, u)| *u != ufrag),
                     Some(Command::Remove(id, done)) => {
                         let found = self.end(id, "deleted");
                         let _ = done.send(found);
@@ -1055,22 +1053,27 @@ impl RunLoop {
     /// datagrams follow the address its checks came from.
     fn receive(&mut self, source: SocketAddr, data: &[u8]) {
         let owner = if is_stun(data) {
-            let owner = str0m::ice::StunMessage::parse(data).ok().and_then(|m| {
-                m.split_username()
-                    .and_then(|(ours, _)| self.loops.ufrags.lock().get(ours).copied())
-            });
+            let message = str0m::ice::StunMessage::parse(data).ok();
+            let ours = message
+                .as_ref()
+                .and_then(|m| m.split_username())
+                .map(|(ours, _)| ours);
+            let owner = ours.and_then(|u| Some((self.loops.ufrags.lock().get(u).copied()?, u)));
             match owner {
-                Some(i) if i != self.index => {
-                    self.remote.insert(source, i);
+                Some((i, u)) if i != self.index => {
+                    let known = self.remote.get(&source).is_some_and(|(j, v)| *j == i && v == u);
+                    if !known {
+                        self.remote.insert(source, (i, u.to_owned()));
+                    }
                 }
                 Some(_) => {
                     self.remote.remove(&source);
                 }
                 None => {}
             }
-            owner
+            owner.map(|(i, _)| i)
         } else {
-            self.remote.get(&source).copied()
+            self.remote.get(&source).map(|(i, _)| *i)
         };
         match owner {
             Some(i) if i != self.index => {
@@ -1176,16 +1179,9 @@ impl RunLoop {
         };
         s.rtc.disconnect();
         self.loops.ufrags.lock().remove(&s.ufrag);
-        let mut sources = Vec::new();
-        self.by_source.retain(|source, v| {
-            let keep = *v != id;
-            if !keep {
-                sources.push(*source);
-            }
-            keep
-        });
-        if self.index != 0 && !sources.is_empty() {
-            let _ = self.loops.commands[0].try_send(Command::Forget(sources));
+        self.by_source.retain(|_, v| *v != id);
+        if self.index != 0 {
+            let _ = self.loops.commands[0].try_send(Command::Forget(s.ufrag.clone()));
         }
         if let Role::Whep(w) = &s.role
             && let Some(feed_id) = w.feed
