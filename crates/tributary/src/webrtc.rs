@@ -17,8 +17,9 @@ pub(crate) struct WebRtcArgs {
     /// Default: the listen address, or 127.0.0.1 when that is 0.0.0.0.
     #[arg(long, env = "TRIBUTARY_PUBLIC_IP", value_delimiter = ',')]
     pub(crate) public_ip: Vec<IpAddr>,
-    /// Run loops sharing the WebRTC sessions (each viewer's packets are
-    /// written on its loop's thread); 0: one per core the process may use.
+    /// Run loops sharing the WebRTC sessions, each on a thread of its own
+    /// (a frame's first packets go to a loop's viewers one after the other);
+    /// 0: four per core the process may use.
     #[arg(long, env = "TRIBUTARY_WEBRTC_LOOPS", default_value_t = 0)]
     pub(crate) webrtc_loops: usize,
 }

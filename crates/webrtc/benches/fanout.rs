@@ -14,7 +14,8 @@
 //! get held back to keyframes).
 //!
 //! `cargo bench -p webrtc --bench fanout` (or `bench/webrtc-fanout.sh`);
-//! `WEBRTC_BENCH_VIEWERS` (default 100), `WEBRTC_BENCH_SECONDS` (default 10).
+//! `WEBRTC_BENCH_VIEWERS` (default 100), `WEBRTC_BENCH_SECONDS` (default 10),
+//! `WEBRTC_BENCH_LOOPS` (the server's run loops; default 0, four per core).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -72,6 +73,7 @@ fn main() {
     let hub = Arc::new(Hub::default());
     let config = Config {
         listen: "127.0.0.1:0".parse().expect("address"),
+        loops: env("WEBRTC_BENCH_LOOPS", 0) as usize,
         ..Config::default()
     };
     let server = runtime
