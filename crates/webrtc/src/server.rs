@@ -142,8 +142,9 @@ enum Command {
 /// viewers one after the other, so fewer viewers per loop means an earlier
 /// first packet for the last of them, and a loop that the system pauses
 /// holds back fewer viewers. Measured at 100 viewers on 2 cores: p99 send
-/// latency 1.5-2 ms with one loop per core, 0.5-0.75 ms with four, for
-/// about a quarter more CPU (`bench/webrtc-fanout.sh`).
+/// latency 1.5-2 ms with one loop per core, 0.25-0.75 ms with four, for
+/// 0.31-0.45 % of a core per viewer against 0.32-0.37 %
+/// (`bench/webrtc-fanout.sh`).
 pub const LOOPS_PER_CORE: usize = 4;
 
 /// A datagram the receiving loop hands to the loop of its session.
