@@ -434,6 +434,7 @@ impl Server {
                 by_source: HashMap::new(),
                 feeds: HashMap::new(),
                 feed_of: HashMap::new(),
+                feed_ids: Vec::new(),
                 next_feed: 1,
                 wakes: StreamMap::new(),
                 rest: VecDeque::new(),
@@ -979,6 +980,8 @@ struct RunLoop {
     by_source: HashMap<SocketAddr, SessionId>,
     feeds: HashMap<FeedId, Feed>,
     feed_of: HashMap<String, FeedId>,
+    /// The keys of `feeds`, read in order without collecting them each pass.
+    feed_ids: Vec<FeedId>,
     next_feed: FeedId,
     /// Wakes the loop when a played stream has something new.
     wakes: StreamMap<FeedId, WatchStream<u64>>,
@@ -1222,6 +1225,7 @@ impl RunLoop {
                 self.next_feed += 1;
                 let sub = w.stream.subscribe_uncounted();
                 self.wakes.insert(f, sub.changes());
+                self.feed_ids.push(f);
                 self.feeds.insert(
                     f,
                     Feed {
@@ -1267,6 +1271,7 @@ impl RunLoop {
         feed.viewers.retain(|v| *v != id);
         if feed.viewers.is_empty() {
             self.feeds.remove(&feed_id);
+            self.feed_ids.retain(|f| *f != feed_id);
             self.wakes.remove(&feed_id);
             self.rest.retain(|r| r.feed != feed_id);
             self.feed_of.retain(|_, f| *f != feed_id);
@@ -1279,8 +1284,9 @@ impl RunLoop {
         if self.feeds.is_empty() {
             return;
         }
-        let ids: Vec<FeedId> = self.feeds.keys().copied().collect();
-        for id in ids {
+        // By index: reading a frame never adds or removes a feed.
+        for i in 0..self.feed_ids.len() {
+            let id = self.feed_ids[i];
             for _ in 0..BATCH {
                 let Some(feed) = self.feeds.get_mut(&id).filter(|f| !f.closed) else {
                     break;
